@@ -1,0 +1,233 @@
+// Kernels for the wasm backend, working on the wasm heap (BackendWasm.typedArrayFromHeap) or
+// composed from the backend's own kernels (Conv2D, Transpose, BatchMatMul) called directly; every
+// intermediate is freed with disposeData. Inputs are never wrapped in tensors (disposing the
+// wrapper would free the input); where an input is read under another shape, a plain TensorInfo
+// with the same dataId is handed to the inner kernel, which takes and releases its own reference.
+//
+// - Conv2DBackpropFilter (the backend has none): per call, the faster of two routes (see
+//   chooseFilterRoute): the transposed patch matrix written in JS then one matMul without transpose
+//   flags, or a forward Conv2D of the transposed input by the transposed output gradient.
+// - Conv2DBackpropInput: a forward Conv2D of the output gradient with the spatially flipped,
+//   in/out-swapped filter (stride 1, NHWC); other cases go to the stock kernel.
+// - MaxPoolGrad: JS on the heap, the gradient to the first maximum of each window. The stock one
+//   is wrong where a window's values are all negative or tied (it sent a window of zeros' gradient
+//   to one input of the whole tensor). The stock MaxPool forward (XNNPACK) is correct and kept: a
+//   JS one took 2.4 ms against its 0.3 ms on mcnn's S2 at batch 64.
+import { tf } from '../tf';
+import { Attrs, KernelArgs, KernelConfig, TensorInfo, WasmBackend, input } from './types';
+import { ConvGeometry, Pad, RoundingMode, convGeometry, poolGeometry } from './geometry';
+import { im2colT } from './im2col';
+import { maxPoolBackward } from './maxpool';
+
+const BACKEND = 'wasm';
+
+export type FilterGradRoute = 'auto' | 'im2col' | 'conv';
+let filterRoute: FilterGradRoute = 'auto';
+
+/** Forces one route for the wasm filter gradient ('auto' restores the per-shape choice). */
+export function setWasmFilterGradRoute(route: FilterGradRoute): void {
+  filterRoute = route;
+}
+
+/** The largest patch matrix (floats) the im2col route will allocate on the heap (128 MB). */
+const IM2COL_MAX_FLOATS = 1 << 25;
+
+/**
+ * Which filter-gradient route a shape takes under 'auto'. Measured here (bench/kernels_bench.ts):
+ * with one input channel the patch matrix is small (kh*kw rows) and the flag-free matMul wins
+ * clearly; with several channels the transposed forward conv is as fast or faster and needs no
+ * patch matrix. A pure function of the shape, so training is reproducible run to run.
+ */
+export function chooseFilterRoute(g: ConvGeometry): 'im2col' | 'conv' {
+  const K = g.kh * g.kw * g.inC;
+  const N = g.batch * g.outH * g.outW;
+  const fits = K * N <= IM2COL_MAX_FLOATS;
+  if (filterRoute === 'conv') return 'conv';
+  if (filterRoute === 'im2col') return fits ? 'im2col' : 'conv';
+  return g.inC === 1 && fits ? 'im2col' : 'conv';
+}
+
+function kernel(name: string): tf.KernelFunc {
+  const k = tf.getKernel(name, BACKEND);
+  if (!k) throw new Error(`the wasm backend has no ${name} kernel`);
+  return k.kernelFunc;
+}
+
+function run(name: string, backend: WasmBackend, inputs: Record<string, TensorInfo>, attrs: Attrs): TensorInfo {
+  return kernel(name)({ inputs, backend, attrs }) as TensorInfo;
+}
+
+function heapF32(backend: WasmBackend, t: TensorInfo): Float32Array {
+  const a = backend.typedArrayFromHeap(t);
+  if (!(a instanceof Float32Array)) throw new Error(`expected a float32 tensor, got ${t.dtype}`);
+  return a;
+}
+
+function free(backend: WasmBackend, ...ts: TensorInfo[]): void {
+  for (const t of ts) backend.disposeData(t.dataId);
+}
+
+function strides2(s: unknown): [number, number] {
+  return typeof s === 'number' ? [s, s] : [(s as number[])[0], (s as number[])[1]];
+}
+
+/** The NHWC view of an NCHW tensor (a new tensor), or null for NHWC. */
+function toNHWC(backend: WasmBackend, t: TensorInfo, dataFormat: unknown): TensorInfo | null {
+  return dataFormat === 'NCHW' ? run('Transpose', backend, { x: t }, { perm: [0, 2, 3, 1] }) : null;
+}
+
+function filterGradIm2col(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, g: ConvGeometry, filterShape: number[]): TensorInfo {
+  const K = g.kh * g.kw * g.inC;
+  const N = g.batch * g.outH * g.outW;
+  const a = backend.makeOutput([1, K, N], 'float32');
+  // Views after the allocation: growing the heap detaches earlier ones.
+  im2colT(heapF32(backend, x), g, 0, g.batch, heapF32(backend, a));
+  const out = run('BatchMatMul', backend, { a, b: { dataId: dy.dataId, shape: [1, N, g.outC], dtype: 'float32' } }, { transposeA: false, transposeB: false });
+  free(backend, a);
+  return { dataId: out.dataId, shape: filterShape, dtype: 'float32' };
+}
+
+function filterGradConv(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, g: ConvGeometry, filterShape: number[]): TensorInfo {
+  // dW[i, j, c, o] = sum_{b, y, x} X[b, y*sh + i - top, x*sw + j - left, c] dY[b, y, x, o]: a conv of
+  // X^T [c, H, W, b] ("batch" c, channels b) with dY^T [y, x, b, o] as the filter, dilated by the strides.
+  const xT = run('Transpose', backend, { x }, { perm: [3, 1, 2, 0] });
+  const dyT = run('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] });
+  const r = run('Conv2D', backend, { x: xT, filter: dyT }, {
+    strides: [1, 1],
+    dilations: [g.sh, g.sw],
+    pad: [[0, 0], [g.top, g.bottom], [g.left, g.right], [0, 0]],
+    dataFormat: 'NHWC',
+  });
+  free(backend, xT, dyT);
+  // r: [inC, rH, rW, outC] with rH >= kh, rW >= kw (larger where the strides leave a remainder).
+  const [, rH, rW] = r.shape;
+  const out = backend.makeOutput(filterShape, 'float32');
+  const src = heapF32(backend, r);
+  const dst = heapF32(backend, out);
+  const { kh, kw, inC, outC } = g;
+  for (let c = 0; c < inC; c++) {
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const s = ((c * rH + i) * rW + j) * outC;
+        const d = ((i * kw + j) * inC + c) * outC;
+        for (let o = 0; o < outC; o++) dst[d + o] = src[s + o];
+      }
+    }
+  }
+  free(backend, r);
+  return out;
+}
+
+function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const filterShape = attrs.filterShape as number[];
+  const xIn = input(args, 'x');
+  const dyIn = input(args, 'dy');
+  const xN = toNHWC(backend, xIn, attrs.dataFormat);
+  const dyN = toNHWC(backend, dyIn, attrs.dataFormat);
+  const x = xN ?? xIn;
+  const dy = dyN ?? dyIn;
+  try {
+    const g = convGeometry(x.shape, filterShape, strides2(attrs.strides), 1, attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+    if (g.batch * g.outH * g.outW === 0) {
+      const z = backend.makeOutput(filterShape, 'float32');
+      heapF32(backend, z).fill(0);
+      return z;
+    }
+    return chooseFilterRoute(g) === 'im2col' ? filterGradIm2col(backend, x, dy, g, filterShape) : filterGradConv(backend, x, dy, g, filterShape);
+  } finally {
+    if (xN) free(backend, xN);
+    if (dyN) free(backend, dyN);
+  }
+}
+
+function conv2DBackpropInput(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const dy = input(args, 'dy');
+  const filter = input(args, 'filter');
+  const inputShape = attrs.inputShape as number[];
+  const [sh, sw] = strides2(attrs.strides);
+  const fallback = (): TensorInfo => {
+    if (!stock) throw new Error('Conv2DBackpropInput: no stock wasm kernel to fall back to');
+    return stock(args) as TensorInfo;
+  };
+  if (attrs.dataFormat === 'NCHW' || sh !== 1 || sw !== 1) return fallback();
+  const g = convGeometry(inputShape, filter.shape, 1, 1, attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+  const { kh, kw, inC, outC } = g;
+  // dx[p] = sum_i dy[p - i + top] W[i] = sum_i' dy[p + i' - (kh-1-top)] W'[i'], W' flipped.
+  const top = kh - 1 - g.top;
+  const left = kw - 1 - g.left;
+  const bottom = g.inH + kh - 1 - g.outH - top;
+  const right = g.inW + kw - 1 - g.outW - left;
+  if (top < 0 || left < 0 || bottom < 0 || right < 0) return fallback();
+  if (g.batch * g.inH * g.inW * inC === 0) return fallback();
+  const wf = backend.makeOutput([kh, kw, outC, inC], 'float32');
+  const src = heapF32(backend, filter);
+  const dst = heapF32(backend, wf);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const s0 = (i * kw + j) * inC * outC;
+      const d0 = ((kh - 1 - i) * kw + (kw - 1 - j)) * outC * inC;
+      for (let c = 0; c < inC; c++) {
+        for (let o = 0; o < outC; o++) dst[d0 + o * inC + c] = src[s0 + c * outC + o];
+      }
+    }
+  }
+  const dx = run('Conv2D', backend, { x: dy, filter: wf }, {
+    strides: [1, 1],
+    dilations: [1, 1],
+    pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+    dataFormat: 'NHWC',
+  });
+  free(backend, wf);
+  return dx;
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function poolAttrs(attrs: Attrs, xShape: number[]): ConvGeometry {
+  return poolGeometry(
+    xShape,
+    attrs.filterSize as number | [number, number],
+    attrs.strides as number | [number, number],
+    attrs.pad as Pad,
+    attrs.dimRoundingMode as RoundingMode,
+  );
+}
+
+function maxPoolGrad(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const x = input(args, 'input');
+  const dy = input(args, 'dy');
+  const g = poolAttrs(args.attrs ?? {}, x.shape);
+  const y = args.inputs.output;
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const dxv = heapF32(backend, dx);
+  dxv.fill(0);
+  const yv = y && y.dtype === 'float32' && sameShape(y.shape, dy.shape) ? heapF32(backend, y) : undefined;
+  maxPoolBackward(heapF32(backend, x), heapF32(backend, dy), g, dxv, yv);
+  return dx;
+}
+
+/** The kernel configs for 'wasm'; `stock(name)` is the kernel being replaced (for fallbacks). */
+export function makeWasmKernels(stock: (name: string) => KernelConfig | undefined): KernelConfig[] {
+  const withSetup = (name: string, kernelFunc: (args: KernelArgs) => TensorInfo): KernelConfig => {
+    const s = stock(name);
+    const config: KernelConfig = { kernelName: name, backendName: BACKEND, kernelFunc: kernelFunc as tf.KernelFunc };
+    // The stock kernel's wasm bindings are made in its setupFunc, which the engine runs only for
+    // registered kernels: run it from ours so that the fallback works whenever we register.
+    if (s?.setupFunc) config.setupFunc = s.setupFunc;
+    return config;
+  };
+  const stockFunc = (name: string): tf.KernelFunc | null => stock(name)?.kernelFunc ?? null;
+  const bpInput = stockFunc('Conv2DBackpropInput');
+  return [
+    withSetup('Conv2DBackpropFilter', conv2DBackpropFilter),
+    withSetup('Conv2DBackpropInput', (a) => conv2DBackpropInput(a, bpInput)),
+    withSetup('MaxPoolGrad', maxPoolGrad),
+  ];
+}
