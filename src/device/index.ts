@@ -1,0 +1,3 @@
+// Device configs and presets.
+export * from './config';
+export { PRESETS, listPresets, formatPresetTable, summarizeDevice } from './presets';
