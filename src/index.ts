@@ -1,1 +1,17 @@
-export {};
+// The public API of memristor-tfjs. Importing it registers the custom layers with
+// tf.serialization; call initBackend() once to choose the backend and register the kernels.
+export { tf } from './tf';
+export { initBackend, backendInfo, BACKENDS } from './backend';
+export type { BackendInfo, BackendName } from './backend';
+export { registerFastKernels } from './kernels';
+export { SeededRandom, deriveSeed } from './random';
+export { UsageError, FileFormatError, ConfigError } from './errors';
+export { saveModel, loadModel } from './model_io';
+
+export * as layers from '../layers';
+export { quantizers } from '../layers/quantizers';
+export * as models from '../models/registry';
+export * as data from './data';
+export * as training from '../training';
+export * as device from './device';
+export * as programming from './programming';

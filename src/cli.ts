@@ -1,0 +1,115 @@
+// The memristor-tfjs command line. Usage errors (unknown flag, bad value, unknown model) are one
+// line on stderr and exit code 2; a bad file is one line naming it and exit code 1; a stack trace
+// only for a bug (or with MEMRISTOR_TFJS_DEBUG=1).
+import { Command, CommanderError, Option } from 'commander';
+import { UsageError, FileFormatError, ConfigError } from './errors';
+import { intOption, floatOption, choiceOption, keyValueNumbers } from './cli_options';
+import { OPTIMIZERS } from '../training/offline';
+import { SCHEDULES } from '../training/schedule';
+import { VARIATION_KEYS } from '../layers/variation';
+import { packageVersion } from './version';
+
+const backendOption = () =>
+  new Option('--backend <name>', 'tensorflow (tfjs-node), wasm or cpu; default: the fastest present (env MEMRISTOR_TFJS_BACKEND)');
+const jsonOption = () => new Option('--json', 'print the result as JSON on stdout (progress stays on stderr)');
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('memristor-tfjs')
+    .description('Hardware-aware CNN training, crossbar mapping and hybrid in-situ training on TensorFlow.js')
+    .version(packageVersion())
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({ outputError: (str, write) => write(str.replace(/\n+$/, '') + '\n') });
+
+  program
+    .command('train')
+    .description('train a model of the registry offline (hardware-aware) and save it with metrics.json')
+    .requiredOption('--model <name>', 'model name (see `memristor-tfjs models`)')
+    .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
+    .option('--epochs <n>', 'training epochs', intOption(1), 1)
+    .option('--batch-size <n>', 'batch size', intOption(1), 64)
+    .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
+    .option('--train-samples <n>', 'use the first N training samples', intOption(1))
+    .option('--test-samples <n>', 'use the first N test samples', intOption(1))
+    .option('--validation-split <f>', 'fraction of the training samples held out for validation', floatOption(0, 0.9), 0)
+    .option('--lr <f>', 'initial learning rate (default 0.01)', floatOption(0, 10, { exclusiveMin: true }))
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('adam'))
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule over the run').choices(SCHEDULES).default('cosine'))
+    .option('--float', 'train the float version of the network (no quantizers, no noise)')
+    .option(
+      '--variation <k=v,...>',
+      `device-variation noise during training, keys: ${VARIATION_KEYS.join(', ')}`,
+      keyValueNumbers(VARIATION_KEYS),
+    )
+    .option('--no-progress', 'no progress bar')
+    .requiredOption('--out <dir>', 'output folder (model.json, weights.bin, metrics.json, checkpoints)')
+    .option('--resume', 'continue from the checkpoint in --out')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      const { trainCommand } = await import('./commands/train');
+      await trainCommand(opts);
+    });
+
+  program
+    .command('evaluate')
+    .description('test accuracy of a trained model (--model DIR)')
+    .option('--model <dir>', 'a trained model folder (model.json + weights.bin)')
+    .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
+    .option('--test-samples <n>', 'use the first N test samples', intOption(1))
+    .option('--batch-size <n>', 'inference batch size', intOption(1), 500)
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      if (!opts.model) throw new UsageError('evaluate: give --model DIR');
+      const { evaluateCommand } = await import('./commands/evaluate');
+      await evaluateCommand(opts);
+    });
+
+  program
+    .command('models')
+    .description('list the models of the registry')
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      const { listModels } = await import('../models/registry');
+      const list = listModels();
+      if (opts.json) process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+      else for (const m of list) process.stdout.write(`${m.name.padEnd(8)} ${m.description}\n`);
+    });
+
+  return program;
+}
+
+function isDebug(): boolean {
+  return process.env.MEMRISTOR_TFJS_DEBUG === '1';
+}
+
+/** Run the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has printed its message already; help and version are not errors.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (e instanceof UsageError || e instanceof ConfigError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof FileFormatError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
+    }
+    const err = e as Error;
+    process.stderr.write(`error: ${err?.message ?? String(e)}\n`);
+    if (isDebug()) process.stderr.write(`${err?.stack}\n`);
+    else process.stderr.write('(set MEMRISTOR_TFJS_DEBUG=1 for the stack trace)\n');
+    return 1;
+  }
+}
