@@ -102,6 +102,11 @@ export function glorot(opts: { seed: number }, model: string, layer: string) {
   return tf.initializers.glorotUniform({ seed: deriveSeed(layerSeed(opts, model, layer), 'kernel') });
 }
 
+/** A seeded heUniform for stock layers (the same draw as a QuantX layer's 'heUniform'). */
+export function heUniform(opts: { seed: number }, model: string, layer: string) {
+  return tf.initializers.heUniform({ seed: deriveSeed(layerSeed(opts, model, layer), 'kernel') });
+}
+
 /** Signed multi-level weights spanning max|w|: steUniform({levels, signed: true, scale: 'max'}). */
 export function signedLevels(levels: number) {
   return { className: 'SteUniform', config: { levels, signed: true, scale: 'max' } };

@@ -1,7 +1,9 @@
-// The model registry: every network of the papers, built by name with options.
+// The registry of the papers' networks: buildModel(name, opts) and listModels().
 import { tf } from '../src/tf';
-import { UsageError } from '../src/errors';
-import '../layers'; // registers the custom layer classes, for loading saved models too
+import { ConfigError } from '../src/errors';
+// Registers every custom layer class (QuantConv2D, QuantDense, QuantActivation,
+// ThresholdActivation) so that saved models load.
+import '../layers';
 import { BuildOptions, ImageShape, ModelSpec, resolveBuildOptions } from './common';
 import { mcnnSpec } from './mcnn';
 import { parkSpec } from './park';
@@ -9,26 +11,38 @@ import { bnnSpec } from './bnn';
 import { bmcnnSpec } from './bmcnn';
 import { vgg16Spec } from './vgg16';
 
-export type { BuildOptions, ImageShape, ModelSpec };
+export type { BuildOptions, ImageShape } from './common';
 
-const SPECS: ModelSpec[] = [mcnnSpec, parkSpec, bnnSpec, bmcnnSpec, vgg16Spec];
+const MODELS: ModelSpec[] = [mcnnSpec, parkSpec, bnnSpec, bmcnnSpec, vgg16Spec];
 
+/** The names buildModel accepts. */
 export function modelNames(): string[] {
-  return SPECS.map((s) => s.name);
+  return MODELS.map((m) => m.name);
 }
 
-export function listModels(): { name: string; description: string; defaultInput: ImageShape; options: string[] }[] {
-  return SPECS.map((s) => ({ name: s.name, description: s.description, defaultInput: s.defaultInput, options: s.extraOptions }));
+export interface ModelListing {
+  name: string;
+  description: string;
+  defaultInput: ImageShape;
 }
 
-export function getModelSpec(name: string): ModelSpec {
-  const spec = SPECS.find((s) => s.name === name);
-  if (!spec) throw new UsageError(`unknown model '${name}' (choose ${modelNames().join(', ')})`);
+/** Every model with a one-line description and its default input shape. */
+export function listModels(): ModelListing[] {
+  return MODELS.map((m) => ({ name: m.name, description: m.description, defaultInput: [...m.defaultInput] as ImageShape }));
+}
+
+/** The spec of a model by name (ConfigError for an unknown name). */
+export function modelSpec(name: string): ModelSpec {
+  const spec = MODELS.find((m) => m.name === name);
+  if (!spec) throw new ConfigError('model', `unknown model '${name}' (choose ${modelNames().join(', ')})`);
   return spec;
 }
 
-/** Build a model of the registry. The same seed gives bit-identical initial weights. */
+/**
+ * Build a network of the registry, its weights initialized from opts.seed (the same seed gives
+ * bit-identical initial weights on the same backend). Outputs logits: softmax belongs in the loss.
+ */
 export function buildModel(name: string, opts: BuildOptions): tf.LayersModel {
-  const spec = getModelSpec(name);
+  const spec = modelSpec(name);
   return spec.build(resolveBuildOptions(spec, opts));
 }

@@ -1,53 +1,69 @@
-// vgg16: VGG-16 for 32x32x3 inputs (CIFAR-10), ReLU, as mapped onto Ag-CBRAM crossbars with Mott
-// (VO2) ReLU neurons by Shi et al., Neuromorph. Comput. Eng. 3, 034007 (2023).
-// Topology (Simonyan & Zisserman, CIFAR form): 13 conv 3x3 layers 64,64,M,128,128,M,256x3,M,
-// 512x3,M,512x3,M, then dense 512 -> 512 -> 10. Weights multi-level (default 15 signed levels,
-// assumed: Shi et al. state multi-level programming without a count); optional BN after each conv.
+// vgg16: VGG-16 for 32x32x3 images (CIFAR-10), after Shi et al. (Kuzum group), "Integration of
+// Ag-CBRAM crossbars and Mott ReLU neurons for efficient implementation of deep neural networks in
+// hardware", Neuromorph. Comput. Eng. 3, 034007 (2023).
+//
+// Stated (S): VGG-16 conv filters and ReLU activations implemented with Ag-CBRAM crossbars (high
+// ON/OFF ratio, multi-level programming) and a Mott (VO2) ReLU neuron at each column; CIFAR-10.
+// Inferred (I): the CIFAR form of VGG-16 (13 conv 3x3 layers 64,64,M,128,128,M,256x3,M,512x3,M,
+// 512x3,M with ReLU, padding same; then dense 512 -> 512 ReLU -> 10), and 15 signed weight levels
+// spanning max|w| per layer (the abstract gives no level count; change with `weightLevels`).
+// `batchNorm: true` adds BN after every conv (not in the classic topology; it trains far more
+// easily from scratch).
 import { tf } from '../src/tf';
+import { ConfigError } from '../src/errors';
 import { QuantConv2D } from '../layers/quant_conv2d';
 import { QuantDense } from '../layers/quant_dense';
 import { glorot, layerSeed, ModelSpec, ResolvedBuildOptions, signedLevels } from './common';
 
 const NAME = 'vgg16';
-const BLOCKS = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]];
 export const VGG16_WEIGHT_LEVELS = 15;
+export const VGG16_PLAN: (number | 'M')[] = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'];
 
 export function buildVgg16(o: ResolvedBuildOptions): tf.LayersModel {
+  const [h, w] = o.inputShape;
+  if (h < 32 || w < 32) throw new ConfigError('inputShape', `vgg16 pools five times: it needs at least 32x32 images, got ${h}x${w}`);
   const m = tf.sequential({ name: NAME });
   const kq = o.float ? null : signedLevels(o.weightLevels ?? VGG16_WEIGHT_LEVELS);
+  const bn = o.batchNorm ?? false;
+  let block = 1;
+  let idx = 1;
   let first = true;
-  BLOCKS.forEach((block, b) => {
-    block.forEach((filters, i) => {
-      const name = `conv${b + 1}_${i + 1}`;
-      const shape = first ? { inputShape: o.inputShape } : {};
-      const act = o.batchNorm ? 'linear' : 'relu';
+  for (const p of VGG16_PLAN) {
+    if (p === 'M') {
+      m.add(tf.layers.maxPooling2d({ name: `block${block}_pool`, poolSize: 2, strides: 2 }));
+      block++;
+      idx = 1;
+      continue;
+    }
+    const name = `block${block}_conv${idx++}`;
+    const shape = first ? { inputShape: o.inputShape } : {};
+    first = false;
+    const activation = bn ? 'linear' : 'relu';
+    if (o.stock) {
+      m.add(tf.layers.conv2d({ name, filters: p, kernelSize: 3, padding: 'same', activation, useBias: !bn, kernelInitializer: glorot(o, NAME, name), ...shape }));
+    } else {
       m.add(
-        o.stock
-          ? tf.layers.conv2d({ name, filters, kernelSize: 3, padding: 'same', activation: act, kernelInitializer: glorot(o, NAME, name), ...shape })
-          : new QuantConv2D({ name, filters, kernelSize: 3, padding: 'same', activation: act, kernelQuantizer: kq, variation: o.variation, seed: layerSeed(o, NAME, name), kernelInitializer: 'heUniform', ...shape }),
+        new QuantConv2D({ name, filters: p, kernelSize: 3, padding: 'same', activation, useBias: !bn, kernelQuantizer: kq, variation: o.variation, seed: layerSeed(o, NAME, name), ...shape }),
       );
-      if (o.batchNorm) {
-        m.add(tf.layers.batchNormalization({ name: `${name}_bn` }));
-        m.add(tf.layers.activation({ name: `${name}_relu`, activation: 'relu' }));
-      }
-      first = false;
-    });
-    m.add(tf.layers.maxPooling2d({ name: `pool${b + 1}`, poolSize: 2, strides: 2 }));
-  });
+    }
+    if (bn) {
+      m.add(tf.layers.batchNormalization({ name: `${name}_bn` }));
+      m.add(tf.layers.activation({ name: `${name}_relu`, activation: 'relu' }));
+    }
+  }
   m.add(tf.layers.flatten({ name: 'flatten' }));
   const dense = (name: string, units: number, activation: 'relu' | 'linear') =>
     o.stock
       ? tf.layers.dense({ name, units, activation, kernelInitializer: glorot(o, NAME, name) })
       : new QuantDense({ name, units, activation, kernelQuantizer: kq, variation: o.variation, seed: layerSeed(o, NAME, name) });
   m.add(dense('fc1', 512, 'relu'));
-  m.add(dense('fc2', 512, 'relu'));
-  m.add(dense('fc3', o.numClasses, 'linear'));
+  m.add(dense('fc2', o.numClasses, 'linear'));
   return m;
 }
 
 export const vgg16Spec: ModelSpec = {
   name: NAME,
-  description: 'VGG-16 for 32x32x3 (CIFAR-10), ReLU, multi-level weights (Shi et al. 2023: CBRAM arrays with Mott ReLU neurons)',
+  description: 'Shi et al. 2023 VGG-16 for CIFAR-10 (32x32x3): 13 conv 3x3 + dense 512 + dense 10, 15-level weights',
   defaultInput: [32, 32, 3],
   multiLevel: true,
   extraOptions: ['weightLevels', 'batchNorm'],

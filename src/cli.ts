@@ -55,17 +55,55 @@ export function buildProgram(): Command {
 
   program
     .command('evaluate')
-    .description('test accuracy of a trained model (--model DIR)')
-    .option('--model <dir>', 'a trained model folder (model.json + weights.bin)')
+    .description('test accuracy of a trained model (--model DIR) or of a network programmed on crossbar arrays (--crossbar XDIR)')
+    .option('--model <dir>', 'a trained model folder (model.json + weights.bin): software inference')
+    .option('--crossbar <xdir>', 'a crossbar folder written by `map`: inference through the programmed conductances')
     .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
     .option('--test-samples <n>', 'use the first N test samples', intOption(1))
     .option('--batch-size <n>', 'inference batch size', intOption(1), 500)
+    .option('--calibration-samples <n>', 'crossbar: training samples that calibrate the DAC/ADC ranges', intOption(1), 500)
+    .option('--seed <n>', 'crossbar: seed of the read noise (default the mapping seed)', intOption(0))
+    .option('--no-read-noise', 'crossbar: switch the read noise off')
+    .option('--drift <seconds>', 'crossbar: read the arrays this long after programming', floatOption(0))
+    .option('--compare-software', 'crossbar: also run the software model and report both')
     .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (opts) => {
-      if (!opts.model) throw new UsageError('evaluate: give --model DIR');
-      const { evaluateCommand } = await import('./commands/evaluate');
-      await evaluateCommand(opts);
+      if (!!opts.model === !!opts.crossbar) throw new UsageError('evaluate: give either --model DIR or --crossbar XDIR');
+      if (opts.crossbar) {
+        const { crossbarEvaluateCommand } = await import('./commands/crossbar_eval');
+        await crossbarEvaluateCommand(opts);
+      } else {
+        const { evaluateCommand } = await import('./commands/evaluate');
+        await evaluateCommand(opts);
+      }
+    });
+
+  program
+    .command('map')
+    .description('map a trained model onto simulated crossbar arrays: write-verify programming, conductance files')
+    .requiredOption('--model <dir>', 'a trained model folder (model.json + weights.bin)')
+    .requiredOption('--device <preset|file.json>', 'a device preset (see `memristor-tfjs devices`) or a device config JSON file')
+    .option('--array <RxC>', 'array size: rows x columns (Park: 32x32, Yao: 128x16)', '128x128')
+    .option('--replicas <n>', 'replica groups of every conv layer (spatial parallelism, Yao et al.)', intOption(1), 1)
+    .option('--seed <n>', 'seed of the device instances and the programming', intOption(0), 1)
+    .option('--scheme <name>', 'differential | reference (default: the device\'s)')
+    .option('--tolerance <f>', 'write-verify tolerance as a fraction of the conductance window (default: the device\'s)', floatOption(0, 1))
+    .requiredOption('--out <xdir>', 'output folder: manifest.json and one target and one programmed CSV per array')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      const { mapCommand } = await import('./commands/map');
+      await mapCommand(opts);
+    });
+
+  program
+    .command('devices')
+    .description('list the device presets')
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      const { devicesCommand } = await import('./commands/devices');
+      await devicesCommand(opts);
     });
 
   program

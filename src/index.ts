@@ -15,3 +15,5 @@ export * as data from './data';
 export * as training from '../training';
 export * as device from './device';
 export * as programming from './programming';
+export * as mapping from './mapping';
+export * as crossbar from './crossbar';

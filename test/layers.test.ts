@@ -1,193 +1,563 @@
+// Quantized layers, device-variation noise, BN thresholds and the summary.
 import { tf } from '../src/tf';
-import { QuantConv2D } from '../layers/quant_conv2d';
-import { QuantDense } from '../layers/quant_dense';
-import { QuantActivation } from '../layers/quant_activation';
-import { ThresholdActivation, bnThreshold } from '../layers/bn_threshold';
-import { perturbWeights, getNoiseCounters, setNoiseCounters } from '../layers/variation';
-import { applyWeightClips } from '../layers/quant_base';
-import { quantSummary } from '../layers/summary';
-import { buildModel, modelNames } from '../models/registry';
+import { ConfigError } from '../src/errors';
+import {
+  QuantConv2D,
+  QuantDense,
+  QuantActivation,
+  ThresholdActivation,
+  bnThreshold,
+  batchNormParams,
+  binaryConv2D,
+  binaryDense,
+  binaryActivation,
+  signActivation,
+  perturbWeights,
+  perturbValues,
+  resolveVariation,
+  noiseSeed,
+  getNoiseCounters,
+  setNoiseCounters,
+  applyWeightClips,
+  resetWarnings,
+  quantSummary,
+  formatQuantSummary,
+  FLOAT32_MAX,
+  VARIATION_KEYS,
+  DEFAULT_VARIATION,
+} from '../layers';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-/** Save to memory and load back (the same artifacts saveModel writes to disk). */
+/** Save to memory and load back: the artifacts saveModel writes to disk. */
 async function roundTrip(m: tf.LayersModel): Promise<tf.LayersModel> {
   let saved: tf.io.ModelArtifacts | null = null;
-  await m.save(tf.io.withSaveHandler(async (a) => ((saved = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
+  await m.save(
+    tf.io.withSaveHandler(async (a) => {
+      saved = JSON.parse(JSON.stringify({ ...a, weightData: undefined }));
+      saved!.weightData = a.weightData;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   return tf.loadLayersModel(tf.io.fromMemory(saved!));
 }
 
-function seededInput(shape: number[], seed: number): tf.Tensor {
-  return tf.randomUniform(shape, 0, 1, 'float32', seed);
+const arr = (t: tf.Tensor | tf.Tensor[]) => Array.from((t as tf.Tensor).dataSync());
+const close = (got: ArrayLike<number>, want: ArrayLike<number>, digits = 5) => {
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i], digits);
+};
+function fieldOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).field;
+  }
+  throw new Error('did not throw');
 }
 
-describe('device-variation noise', () => {
-  let w: tf.Tensor;
-  beforeAll(() => {
-    w = tf.randomUniform([200, 250], -1, 1, 'float32', 11); // 50,000 weights
-  });
+// ---------------------------------------------------------------------------------------------
 
-  test('no variation: the weights unchanged', () => {
-    const p = perturbWeights(w, {}, 1);
-    expect(tf.max(tf.abs(tf.sub(p, w))).dataSync()[0]).toBeLessThan(1e-6);
-  });
-
-  test('programming noise: zero mean, spread sqrt(2) sigma (two devices) of max|w|', () => {
-    const sigma = 0.05;
-    const d = tf.sub(perturbWeights(w, { programmingSigma: sigma, gOnOffRatio: 1e6 }, 7), w);
-    const { mean, variance } = tf.moments(d);
-    const wmax = tf.max(tf.abs(w)).dataSync()[0];
-    // Each device adds N(0, sigma * range); relu clamps a few near G_min, so allow 10%.
-    expect(Math.abs(mean.dataSync()[0])).toBeLessThan(0.003);
-    expect(Math.sqrt(variance.dataSync()[0])).toBeGreaterThan(0.9 * Math.SQRT2 * sigma * wmax * 0.9);
-    expect(Math.sqrt(variance.dataSync()[0])).toBeLessThan(1.1 * Math.SQRT2 * sigma * wmax);
-  });
-
-  test('stuck cells at the given rates (binomial tolerance), stuck-at-R_ON pushes a weight to +-wmax', () => {
-    const rate = 0.02;
-    const p = perturbWeights(w, { stuckAtRonRate: rate, gOnOffRatio: 1e9 }, 3);
-    const wmax = tf.max(tf.abs(w)).dataSync()[0];
-    // With G_min ~ 0, a stuck-ON device on the unused side moves w by about -/+ wmax.
-    const moved = tf.sum(tf.cast(tf.greater(tf.abs(tf.sub(p, w)), 1e-4), 'float32')).dataSync()[0];
-    const n = w.size;
-    const expected = n * (1 - (1 - rate) ** 2); // either device of the pair
-    const sd = Math.sqrt(n * 2 * rate * (1 - 2 * rate));
-    expect(Math.abs(moved - expected)).toBeLessThan(4 * sd + n * 0.002);
-    expect(tf.max(tf.abs(p)).dataSync()[0]).toBeLessThanOrEqual(wmax * (1 + 1e-5));
-  });
-
-  test('R_ON spread: lognormal per device, seeded', () => {
-    const a = perturbWeights(w, { rOnSigma: 0.1 }, 5).dataSync();
-    const b = perturbWeights(w, { rOnSigma: 0.1 }, 5).dataSync();
-    const c = perturbWeights(w, { rOnSigma: 0.1 }, 6).dataSync();
-    expect(Array.from(b)).toEqual(Array.from(a));
-    expect(Array.from(c)).not.toEqual(Array.from(a));
-  });
-
-  test('a layer draws noise only when training, anew each batch, and counts its draws', () => {
-    const layer = new QuantDense({ units: 3, kernelQuantizer: null, variation: { programmingSigma: 0.1 }, seed: 4, inputShape: [5] });
-    const m = tf.sequential({ layers: [layer] });
-    const x = seededInput([2, 5], 1);
-    const inf1 = (m.apply(x, { training: false }) as tf.Tensor).dataSync();
-    const inf2 = (m.apply(x, { training: false }) as tf.Tensor).dataSync();
-    expect(Array.from(inf2)).toEqual(Array.from(inf1));
-    const t1 = (m.apply(x, { training: true }) as tf.Tensor).dataSync();
-    const t2 = (m.apply(x, { training: true }) as tf.Tensor).dataSync();
-    expect(Array.from(t1)).not.toEqual(Array.from(inf1));
-    expect(Array.from(t2)).not.toEqual(Array.from(t1));
-    expect(getNoiseCounters(m)).toEqual({ [layer.name]: 2 });
-    setNoiseCounters(m, { [layer.name]: 1 });
-    expect(Array.from((m.apply(x, { training: true }) as tf.Tensor).dataSync())).toEqual(Array.from(t2));
-  });
-});
-
-describe('quantized layers', () => {
-  test('QuantDense computes x . Q(W) + b; quantizedKernel holds the levels', () => {
+describe('QuantDense', () => {
+  test('computes x . Q(W) + b with a binary kernel; quantizedKernel holds the levels', () => {
     const l = new QuantDense({ units: 2, kernelQuantizer: 'steSign', kernelClip: 1, inputShape: [3], seed: 1 });
     const m = tf.sequential({ layers: [l] });
-    l.setWeights([tf.tensor2d([[0.3, -0.2], [-0.7, 0.1], [0, -1.5]]), tf.tensor1d([0.5, -0.5])]);
-    const y = (m.predict(tf.tensor2d([[1, 2, 3]])) as tf.Tensor).dataSync();
-    // Q(W) = [[1,-1],[-1,1],[1,-1]]: [1-2+3, -1+2-3] + b
-    expect(Array.from(y)).toEqual([2.5, -2.5]);
-    expect(Array.from(l.quantizedKernel().dataSync())).toEqual([1, -1, -1, 1, 1, -1]);
-    applyWeightClips(m);
-    expect(Array.from(l.latentKernel().dataSync()).map((v) => Number(v.toFixed(6)))).toEqual([0.3, -0.2, -0.7, 0.1, 0, -1]);
+    l.setWeights([
+      tf.tensor2d([
+        [0.3, -0.2],
+        [-0.7, 0.1],
+        [0, -1.5],
+      ]),
+      tf.tensor1d([0.5, -0.5]),
+    ]);
+    // Q(W) = [[1,-1],[-1,1],[1,-1]] (sign(0) = +1): x = [1,2,3] -> [1-2+3, -1+2-3] + b
+    expect(arr(m.predict(tf.tensor2d([[1, 2, 3]])))).toEqual([2.5, -2.5]);
+    expect(arr(l.quantizedKernel())).toEqual([1, -1, -1, 1, 1, -1]);
+    close(arr(l.latentKernel()), [0.3, -0.2, -0.7, 0.1, 0, -1.5]);
+    expect(arr(l.biasValues()!)).toEqual([0.5, -0.5]);
+  });
+
+  test('the input quantizer applies to the input, the activation after the bias', () => {
+    const l = new QuantDense({ units: 1, inputQuantizer: 'steSign', activation: 'relu', inputShape: [3], seed: 1 });
+    const m = tf.sequential({ layers: [l] });
+    l.setWeights([tf.tensor2d([[0.5], [0.25], [2]]), tf.tensor1d([-1])]);
+    // sign([0.3, -4, 0]) = [1, -1, 1]: 0.5 - 0.25 + 2 - 1 = 1.25; sign([-1,-1,-1]): -2.75 - 1 -> relu 0
+    expect(arr(m.predict(tf.tensor2d([[0.3, -4, 0], [-1, -1, -1]])))).toEqual([1.25, 0]);
   });
 
   test('the STE gradient reaches the latent kernel', () => {
-    const l = new QuantDense({ units: 1, kernelQuantizer: 'steSign', useBias: false, inputShape: [2], seed: 1 });
+    const l = new QuantDense({ units: 1, kernelQuantizer: 'steSign', kernelClip: 1, useBias: false, inputShape: [2], seed: 1 });
     const m = tf.sequential({ layers: [l] });
     l.setWeights([tf.tensor2d([[0.5], [2]])]);
     const x = tf.tensor2d([[3, 4]]);
     const g = tf.variableGrads(() => (m.apply(x, { training: true }) as tf.Tensor).sum() as tf.Scalar);
-    // d/dW of x.sign(W) via STE: x where |W| <= 1, else 0
-    expect(Array.from(Object.values(g.grads)[0].dataSync())).toEqual([3, 0]);
+    // d/dW sum(x . sign(W)) via the STE: x where |W| <= 1, else 0
+    expect(arr(Object.values(g.grads)[0])).toEqual([3, 0]);
   });
 
-  test('QuantConv2D with float kernel equals tf.conv2d', () => {
-    const l = new QuantConv2D({ filters: 2, kernelSize: 3, padding: 'same', kernelQuantizer: null, inputShape: [5, 5, 1], seed: 2 });
+  test('rank-3 inputs are contracted over the last axis', () => {
+    const l = new QuantDense({ units: 2, useBias: false, inputShape: [2, 3], seed: 5 });
     const m = tf.sequential({ layers: [l] });
-    const x = seededInput([1, 5, 5, 1], 2);
-    const [k, b] = l.getWeights();
-    const want = tf.add(tf.conv2d(x as tf.Tensor4D, k as tf.Tensor4D, 1, 'same'), b).dataSync();
-    const got = (m.predict(x) as tf.Tensor).dataSync();
-    got.forEach((v, i) => expect(v).toBeCloseTo(want[i], 5));
+    const k = tf.tensor2d([1, 0, 0, 1, 1, 1], [3, 2]);
+    l.setWeights([k]);
+    const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [1, 2, 3]);
+    const y = m.predict(x) as tf.Tensor;
+    expect(y.shape).toEqual([1, 2, 2]);
+    // [1,2,3] . K = [1+3, 2+3]; [4,5,6] . K = [4+6, 5+6]
+    expect(arr(y)).toEqual([4, 5, 10, 11]);
   });
 
-  test('every custom layer: save -> load gives the same outputs and config', async () => {
-    const m = tf.sequential({
-      layers: [
-        new QuantConv2D({ name: 'qc', filters: 3, kernelSize: 3, inputShape: [6, 6, 1], kernelQuantizer: { className: 'SteUniform', config: { levels: 7, signed: true, scale: 'max' } }, inputQuantizer: { className: 'SteUniform', config: { bits: 8 } }, variation: { rOnSigma: 0.1 }, seed: 9 }),
-        new QuantActivation({ name: 'qa', quantizer: { className: 'SteHeaviside', config: { threshold: 0.1, window: 0.3 } } }),
-        new ThresholdActivation({ name: 'th', threshold: [0.5, -0.5, 0], flip: [0, 1, 0], mode: 'step' }),
-        tf.layers.flatten(),
-        new QuantDense({ name: 'qd', units: 4, kernelQuantizer: 'steSign', kernelClip: 1, seed: 3 }),
-      ],
+  test('config validation names the field', () => {
+    expect(fieldOf(() => new QuantDense({ name: 'd', units: 0 }))).toBe('d.units');
+    expect(fieldOf(() => new QuantDense({ name: 'd', units: 2, kernelClip: -1 }))).toBe('d.kernelClip');
+    expect(fieldOf(() => new QuantDense({ name: 'd', units: 2, activation: 'nope' }))).toBe('d.activation');
+    expect(fieldOf(() => new QuantDense({ name: 'd', units: 2, kernelQuantizer: 'nope' }))).toBe('d.kernelQuantizer');
+    expect(fieldOf(() => new QuantDense({ name: 'd', units: 2, kernelInitializer: 'nope' }))).toBe('d.kernelInitializer');
+    expect(fieldOf(() => new QuantDense({ name: 'd', units: 2, seed: -3 }))).toBe('d.seed');
+    expect(fieldOf(() => new QuantDense({ name: 'd', units: 2, variation: { programmingSigma: -0.1 } }))).toBe('d.variation.programmingSigma');
+  });
+});
+
+describe('QuantConv2D', () => {
+  test('a 15-level kernel on a 3x3 image, by hand', () => {
+    const l = new QuantConv2D({
+      filters: 1,
+      kernelSize: 2,
+      padding: 'valid',
+      kernelQuantizer: { className: 'SteUniform', config: { levels: 15, signed: true, scale: 'max' } },
+      useBias: false,
+      inputShape: [3, 3, 1],
+      seed: 3,
     });
-    const back = await roundTrip(m);
-    const x = seededInput([2, 6, 6, 1], 5);
-    expect(Array.from((back.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from((m.predict(x) as tf.Tensor).dataSync()));
-    for (const name of ['qc', 'qa', 'th', 'qd']) expect(back.getLayer(name).getConfig()).toEqual(m.getLayer(name).getConfig());
+    const m = tf.sequential({ layers: [l] });
+    l.setWeights([tf.tensor4d([0.3, -0.1, 0.2, 0.02], [2, 2, 1, 1])]);
+    // s = 0.3; w/s*7 = 7, -2.33, 4.67, 0.47 -> 7, -2, 5, 0: Q = [0.3, -0.6/7, 1.5/7, 0]
+    const q = [0.3, -0.6 / 7, 1.5 / 7, 0];
+    close(arr(l.quantizedKernel()), q, 6);
+    const img = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    const y = m.predict(tf.tensor4d(img, [1, 3, 3, 1])) as tf.Tensor;
+    expect(y.shape).toEqual([1, 2, 2, 1]);
+    const at = (r: number, c: number) => img[r * 3 + c];
+    const want = [0, 1].flatMap((r) => [0, 1].map((c) => q[0] * at(r, c) + q[1] * at(r, c + 1) + q[2] * at(r + 1, c) + q[3] * at(r + 1, c + 1)));
+    close(arr(y), want, 5);
+  });
+
+  test('with no quantizer it equals tf.conv2d + bias, ReLU applied', () => {
+    const l = new QuantConv2D({ filters: 2, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', inputShape: [5, 5, 1], seed: 2 });
+    const m = tf.sequential({ layers: [l] });
+    l.setWeights([l.getWeights()[0], tf.tensor1d([0.1, -0.2])]);
+    const x = tf.randomUniform([2, 5, 5, 1], -1, 1, 'float32', 2);
+    const [k, b] = l.getWeights();
+    const want = tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, k as tf.Tensor4D, 2, 'same'), b));
+    const got = m.predict(x) as tf.Tensor;
+    expect(got.shape).toEqual([2, 3, 3, 2]);
+    close(arr(got), arr(want), 6);
+  });
+
+  test('output shapes: same/valid, strides, rectangular kernels', () => {
+    const shape = (args: Partial<ConstructorParameters<typeof QuantConv2D>[0]>) =>
+      new QuantConv2D({ filters: 4, kernelSize: 3, ...args }).computeOutputShape([null, 28, 28, 1]);
+    expect(shape({ padding: 'same' })).toEqual([null, 28, 28, 4]);
+    expect(shape({ padding: 'valid' })).toEqual([null, 26, 26, 4]);
+    expect(shape({ padding: 'valid', strides: 2 })).toEqual([null, 13, 13, 4]);
+    expect(shape({ padding: 'same', strides: [2, 3] })).toEqual([null, 14, 10, 4]);
+    expect(shape({ padding: 'valid', kernelSize: [5, 1] })).toEqual([null, 24, 28, 4]);
+  });
+
+  test('binary preset: steSign kernel and input, clip 1, no bias', () => {
+    const l = binaryConv2D({ filters: 1, kernelSize: 1, inputShape: [1, 2, 2] });
+    const m = tf.sequential({ layers: [l] });
+    expect(l.kernelQuantizer!.className).toBe('SteSign');
+    expect(l.inputQuantizer!.className).toBe('SteSign');
+    expect(l.kernelClip).toBe(1);
+    expect(l.useBias).toBe(false);
+    l.setWeights([tf.tensor4d([0.4, -3], [1, 1, 2, 1])]);
+    // sign(x) . [1, -1]: x = [0.2, 0.7] -> 1 - 1 = 0; x = [-0.2, 0.7] -> -1 - 1 = -2
+    expect(arr(m.predict(tf.tensor4d([0.2, 0.7, -0.2, 0.7], [1, 1, 2, 2])))).toEqual([0, -2]);
+    applyWeightClips(m);
+    close(arr(l.latentKernel()), [0.4, -1], 6);
+    const d = binaryDense({ units: 3 });
+    expect([d.kernelQuantizer!.className, d.inputQuantizer!.className, d.kernelClip, d.useBias]).toEqual(['SteSign', 'SteSign', 1, false]);
+    expect(binaryDense({ units: 3, inputQuantizer: null }).inputQuantizer).toBeNull();
+  });
+
+  test('config validation names the field', () => {
+    expect(fieldOf(() => new QuantConv2D({ name: 'c', filters: 0, kernelSize: 3 }))).toBe('c.filters');
+    expect(fieldOf(() => new QuantConv2D({ name: 'c', filters: 2, kernelSize: [3] as never }))).toBe('c.kernelSize');
+    expect(fieldOf(() => new QuantConv2D({ name: 'c', filters: 2, kernelSize: 3, strides: 0 }))).toBe('c.strides');
+    expect(fieldOf(() => new QuantConv2D({ name: 'c', filters: 2, kernelSize: 3, padding: 'causal' as never }))).toBe('c.padding');
+  });
+});
+
+describe('weight clips and the missing-clip warning', () => {
+  test('applyWeightClips clips only layers with a kernelClip', () => {
+    const a = new QuantDense({ name: 'a', units: 1, kernelClip: 0.5, useBias: false, inputShape: [3], seed: 1 });
+    const b = new QuantDense({ name: 'b', units: 1, useBias: false, seed: 2 });
+    const m = tf.sequential({ layers: [a, b] });
+    a.setWeights([tf.tensor2d([[0.7], [-0.2], [-4]])]);
+    b.setWeights([tf.tensor2d([[3]])]);
+    applyWeightClips(m);
+    close(arr(a.latentKernel()), [0.5, -0.2, -0.5]);
+    expect(arr(b.latentKernel())).toEqual([3]);
+  });
+
+  test('a binary kernel quantizer without a clip warns once (Larq)', () => {
+    resetWarnings();
+    const spy = jest.spyOn(console, 'warn');
+    try {
+      new QuantDense({ name: 'noclip1', units: 2, kernelQuantizer: 'steSign' });
+      new QuantDense({ name: 'noclip2', units: 2, kernelQuantizer: 'approxSign' });
+      new QuantDense({ name: 'clipped', units: 2, kernelQuantizer: 'steSign', kernelClip: 1 });
+      new QuantDense({ name: 'multilevel', units: 2, kernelQuantizer: { className: 'SteUniform', config: { levels: 15, signed: true, scale: 'max' } } });
+      const ours = spy.mock.calls.filter((c) => /kernelClip/.test(String(c[0])));
+      expect(ours).toHaveLength(1);
+      expect(String(ours[0][0])).toMatch(/noclip1/);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('device variation: config', () => {
+  test('defaults and keys', () => {
+    expect(resolveVariation({})).toEqual(DEFAULT_VARIATION);
+    expect(DEFAULT_VARIATION.gOnOffRatio).toBe(100);
+    expect([...VARIATION_KEYS].sort()).toEqual(Object.keys(DEFAULT_VARIATION).sort());
+  });
+  test('validation names the field', () => {
+    expect(fieldOf(() => resolveVariation({ gOnOffRatio: 1 }))).toBe('variation.gOnOffRatio');
+    expect(fieldOf(() => resolveVariation({ rOnSigma: -0.1 }))).toBe('variation.rOnSigma');
+    expect(fieldOf(() => resolveVariation({ rOffSigma: NaN }))).toBe('variation.rOffSigma');
+    expect(fieldOf(() => resolveVariation({ stuckAtRonRate: 1.5 }))).toBe('variation.stuckAtRonRate');
+    expect(fieldOf(() => resolveVariation({ stuckAtRonRate: 0.6, stuckAtRoffRate: 0.6 }))).toBe('variation.stuckAtRoffRate');
+    expect(fieldOf(() => resolveVariation({ programingSigma: 0.1 } as never))).toBe('variation.programingSigma');
+  });
+});
+
+describe('device variation: statistics on 100,000 weights', () => {
+  const N = 100000;
+  // All weights 0.5 except one 1.0 (wmax = 1): f+ = 0.5 on the plus device, the minus device at G_min.
+  const half = () => {
+    const v = new Float32Array(N).fill(0.5);
+    v[0] = 1;
+    return tf.tensor1d(v);
+  };
+  const stats = (t: tf.Tensor) => {
+    const v = t.dataSync().subarray(1) as Float32Array;
+    let s = 0;
+    let s2 = 0;
+    for (const x of v) {
+      s += x;
+      s2 += x * x;
+    }
+    const mean = s / v.length;
+    return { mean, std: Math.sqrt(s2 / v.length - mean * mean), values: v };
+  };
+
+  test('no variation: the weights unchanged', () => {
+    const w = tf.randomUniform([300], -0.7, 0.7, 'float32', 3);
+    close(arr(perturbWeights(w, {}, 1)), arr(w), 6);
+    // every sigma and rate zero but a different window: still exact
+    close(arr(perturbValues(w, resolveVariation({ gOnOffRatio: 7 }), 1)), arr(w), 6);
+  });
+
+  test('programming noise: mean w, std sqrt(2) sigma wmax (two devices)', () => {
+    const sigma = 0.05;
+    // G_on/G_off = 2 keeps G_min = 0.5 far from the clamp at 0.
+    const { mean, std } = stats(perturbWeights(half(), { programmingSigma: sigma, gOnOffRatio: 2 }, 7));
+    const want = Math.SQRT2 * sigma; // = 0.0707
+    expect(Math.abs(mean - 0.5)).toBeLessThan((4 * want) / Math.sqrt(N));
+    expect(Math.abs(std / want - 1)).toBeLessThan(0.03);
+  });
+
+  test('R_ON lognormal: mean 0.5 (e^(s^2/2) - Gmin) / (1 - Gmin), std from the lognormal variance', () => {
+    const s = 0.2;
+    const gMin = 1 / 100;
+    const { mean, std } = stats(perturbWeights(half(), { rOnSigma: s }, 11));
+    // w_eff = 0.5 (G_on - G_min) / (G_max - G_min), G_on = exp(-n), n ~ N(0, s)
+    const m1 = Math.exp((s * s) / 2);
+    const wantMean = (0.5 * (m1 - gMin)) / (1 - gMin);
+    const wantStd = (0.5 * Math.sqrt(Math.exp(s * s) * (Math.exp(s * s) - 1))) / (1 - gMin);
+    expect(Math.abs(mean - wantMean)).toBeLessThan((4 * wantStd) / Math.sqrt(N));
+    expect(Math.abs(std / wantStd - 1)).toBeLessThan(0.03);
+  });
+
+  test('R_OFF lognormal moves both devices of the pair', () => {
+    const s = 0.5;
+    const gMin = 0.1; // ratio 10
+    const { mean, std } = stats(perturbWeights(half(), { rOffSigma: s, gOnOffRatio: 10 }, 13));
+    // G+ = G_off+ + 0.5 (1 - G_off+), G- = G_off-: w = (0.5 + 0.5 G_off+ - G_off-) / 0.9
+    const m1 = Math.exp((s * s) / 2);
+    const v1 = Math.exp(s * s) * (Math.exp(s * s) - 1);
+    const wantMean = (0.5 + 0.5 * gMin * m1 - gMin * m1) / (1 - gMin);
+    const wantStd = Math.sqrt((0.25 + 1) * gMin * gMin * v1) / (1 - gMin);
+    expect(Math.abs(mean - wantMean)).toBeLessThan((4 * wantStd) / Math.sqrt(N));
+    expect(Math.abs(std / wantStd - 1)).toBeLessThan(0.03);
+  });
+
+  test('stuck cells: each outcome at its binomial rate', () => {
+    const pOn = 0.03;
+    const pOff = 0.02;
+    const gMin = 1e-3;
+    const { values } = stats(perturbWeights(half(), { stuckAtRonRate: pOn, stuckAtRoffRate: pOff, gOnOffRatio: 1 / gMin }, 17));
+    // plus device: target (0.5), stuck on (1) or stuck off (G_min); minus device: G_min or stuck on (1).
+    // w = (G+ - G-) / (1 - G_min): 1 | 0 | -0.5 | -1 | 0.5
+    const count = (target: number) => values.reduce((n, x) => n + (Math.abs(x - target) < 0.01 ? 1 : 0), 0);
+    const n = values.length;
+    const expect4 = (got: number, p: number) => expect(Math.abs(got - n * p)).toBeLessThan(4 * Math.sqrt(n * p * (1 - p)) + 1);
+    expect4(count(1), pOn * (1 - pOn));
+    expect4(count(0), pOff * (1 - pOn) + pOn * pOn);
+    expect4(count(-0.5), (1 - pOn - pOff) * pOn);
+    expect4(count(-1), pOff * pOn);
+    expect4(count(0.5), (1 - pOn - pOff) * (1 - pOn));
+  });
+
+  test('seeded: the same seed gives the same draw, another seed another', () => {
+    const w = tf.randomUniform([1000], -1, 1, 'float32', 5);
+    const v = { rOnSigma: 0.1, programmingSigma: 0.02, stuckAtRoffRate: 0.01 };
+    expect(arr(perturbWeights(w, v, 5))).toEqual(arr(perturbWeights(w, v, 5)));
+    expect(arr(perturbWeights(w, v, 6))).not.toEqual(arr(perturbWeights(w, v, 5)));
+  });
+
+  test('the gradient is straight-through', () => {
+    const w = tf.tensor1d([0.3, -0.8, 0.1]);
+    const g = tf.grad((x: tf.Tensor) => perturbWeights(x, { programmingSigma: 0.2, stuckAtRonRate: 0.3 }, 2).mul(tf.tensor1d([1, 2, 3])).sum())(w);
+    expect(arr(g)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('device variation in a layer', () => {
+  const build = () => {
+    const layer = new QuantDense({
+      name: 'noisy',
+      units: 3,
+      kernelQuantizer: { className: 'SteUniform', config: { levels: 15, signed: true, scale: 'max' } },
+      variation: { programmingSigma: 0.1 },
+      seed: 4,
+      inputShape: [5],
+    });
+    return { layer, m: tf.sequential({ layers: [layer] }) };
+  };
+  let x: tf.Tensor2D;
+  beforeAll(() => {
+    x = tf.tensor2d([0.5, -1, 0.25, 2, 1, -0.5, 0.1, 0, 1, 1], [2, 5]);
+  });
+
+  test('noise only when training; each training batch draws anew from deriveSeed(seed, "variation", n)', () => {
+    const { layer, m } = build();
+    const inf1 = arr(m.apply(x, { training: false }) as tf.Tensor);
+    const inf2 = arr(m.predict(x) as tf.Tensor);
+    expect(inf2).toEqual(inf1);
+    expect(getNoiseCounters(m)).toEqual({ noisy: 0 });
+    const t1 = arr(m.apply(x, { training: true }) as tf.Tensor);
+    const t2 = arr(m.apply(x, { training: true }) as tf.Tensor);
+    expect(t1).not.toEqual(inf1);
+    expect(t2).not.toEqual(t1);
+    expect(getNoiseCounters(m)).toEqual({ noisy: 2 });
+    // the first noisy pass is x . perturb(Q(W), noiseSeed(seed, 0)) + b
+    const q = layer.quantizedKernel();
+    const want = tf.add(tf.matMul(x, perturbValues(q, resolveVariation({ programmingSigma: 0.1 }), noiseSeed(4, 0)) as tf.Tensor2D), layer.biasValues()!);
+    close(t1, arr(want), 6);
+  });
+
+  test('counters checkpoint and resume the noise sequence', () => {
+    const a = build();
+    a.m.apply(x, { training: true });
+    const second = arr(a.m.apply(x, { training: true }) as tf.Tensor);
+    const b = build();
+    setNoiseCounters(b.m, { noisy: 1 });
+    expect(arr(b.m.apply(x, { training: true }) as tf.Tensor)).toEqual(second);
+    expect(fieldOf(() => setNoiseCounters(b.m, { other: 3 }))).toBe('noiseCounters.other');
+    expect(fieldOf(() => setNoiseCounters(b.m, { noisy: -1 }))).toBe('noiseCounters.noisy');
+  });
+
+  test('a layer without variation draws nothing and has no counter', () => {
+    const m = tf.sequential({ layers: [new QuantDense({ name: 'quiet', units: 2, inputShape: [5], seed: 1 })] });
+    const a = arr(m.apply(x, { training: true }) as tf.Tensor);
+    expect(arr(m.apply(x, { training: true }) as tf.Tensor)).toEqual(a);
+    expect(getNoiseCounters(m)).toEqual({});
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('QuantActivation', () => {
+  test('binary activation at 0.5 (Park), sign, 8-bit', () => {
+    const x = tf.tensor2d([[-1, 0.2, 0.5, 0.51, 3]]);
+    expect(arr(binaryActivation().apply(x) as tf.Tensor)).toEqual([0, 0, 0, 1, 1]);
+    expect(arr(signActivation().apply(x) as tf.Tensor)).toEqual([-1, 1, 1, 1, 1]);
+    const q8 = new QuantActivation({ quantizer: { className: 'SteUniform', config: { bits: 8 } } });
+    close(arr(q8.apply(tf.tensor1d([0.1, 0.5, 2])) as tf.Tensor), [Math.round(25.5) / 255, 128 / 255, 1], 6);
+    expect(fieldOf(() => new QuantActivation({ name: 'q', quantizer: null }))).toBe('q.quantizer');
   });
 });
 
 describe('BN thresholds (Chen et al.)', () => {
-  test('BN + sign equals the comparator, including negative gamma', () => {
-    const bn = tf.layers.batchNormalization({ inputShape: [4], epsilon: 1e-3 });
+  const setBn = (channels: number, gamma: number[], beta: number[], mean: number[], variance: number[], inputShape: number[] = [channels]) => {
+    const bn = tf.layers.batchNormalization({ inputShape, epsilon: 1e-3 });
     const m = tf.sequential({ layers: [bn] });
-    bn.setWeights([tf.tensor1d([1.5, -0.7, 0.2, -2]), tf.tensor1d([0.1, 0.3, -0.4, 0]), tf.tensor1d([0.2, -0.1, 0.5, 1]), tf.tensor1d([1, 0.5, 2, 0.25])]);
-    const x = tf.randomNormal([500, 4], 0, 2, 'float32', 3);
-    const ref = tf.sign(tf.sign(m.predict(x) as tf.Tensor).add(0.5)).dataSync(); // sign with sign(0)=+1
+    bn.setWeights([tf.tensor1d(gamma), tf.tensor1d(beta), tf.tensor1d(mean), tf.tensor1d(variance)]);
+    return { bn, m };
+  };
+
+  test('tau = mean - beta sqrt(var + eps) / gamma, flipped where gamma < 0 (by hand)', () => {
+    const { bn } = setBn(4, [1.5, -0.7, 0.2, -2], [0.1, 0.3, -0.4, 0], [0.2, -0.1, 0.5, 1], [1, 0.5, 2, 0.25]);
     const { threshold, flip } = bnThreshold(bn);
     expect(Array.from(flip)).toEqual([0, 1, 0, 1]);
-    // tau = mean - beta sqrt(var+eps) / gamma, channel 0 by hand:
-    expect(threshold[0]).toBeCloseTo(0.2 - (0.1 * Math.sqrt(1.001)) / 1.5, 6);
-    const th = new ThresholdActivation({ threshold, flip, inputShape: [4] });
-    const got = (tf.sequential({ layers: [th] }).predict(x) as tf.Tensor).dataSync();
-    expect(Array.from(got)).toEqual(Array.from(ref));
+    close(threshold, [0.2 - (0.1 * Math.sqrt(1.001)) / 1.5, -0.1 - (0.3 * Math.sqrt(0.501)) / -0.7, 0.5 + (0.4 * Math.sqrt(2.001)) / 0.2, 1], 5);
+    const p = batchNormParams(bn);
+    expect(p.epsilon).toBeCloseTo(1e-3, 9);
+    close(p.movingVariance, [1, 0.5, 2, 0.25]);
+  });
+
+  test('BN + sign equals the comparator on random data, negative gamma included', () => {
+    const { bn, m } = setBn(4, [1.5, -0.7, 0.2, -2], [0.1, 0.3, -0.4, 0], [0.2, -0.1, 0.5, 1], [1, 0.5, 2, 0.25]);
+    const x = tf.randomNormal([2000, 4], 0, 2, 'float32', 3);
+    const ref = arr(tf.sub(tf.mul(tf.cast(tf.greaterEqual(m.predict(x) as tf.Tensor, 0), 'float32'), 2), 1));
+    const th = ThresholdActivation.fromBatchNorm(bn);
+    expect(arr(th.apply(x) as tf.Tensor)).toEqual(ref);
+    // both signs occur in every channel: the test can tell a wrong threshold
+    const byChannel = [0, 1, 2, 3].map((c) => ref.filter((_, i) => i % 4 === c && ref[i] > 0).length);
+    byChannel.forEach((n) => expect(n).toBeGreaterThan(50));
+    byChannel.forEach((n) => expect(n).toBeLessThan(1950));
+  });
+
+  test('BN + step at 0.5 equals the step comparator on a conv feature map', () => {
+    const { bn, m } = setBn(3, [0.8, -1.2, 2], [0.3, 0.9, -0.1], [0.05, 0.4, -0.3], [0.5, 1.5, 0.1], [4, 4, 3]);
+    const x = tf.randomUniform([50, 4, 4, 3], -2, 2, 'float32', 8);
+    const ref = arr(tf.cast(tf.greater(m.predict(x) as tf.Tensor, 0.5), 'float32'));
+    const { threshold, flip } = bnThreshold(bn, { mode: 'step' });
+    // step at 0.5: tau = mean + (0.5 - beta) sqrt(var + eps) / gamma
+    expect(threshold[0]).toBeCloseTo(0.05 + (0.2 * Math.sqrt(0.501)) / 0.8, 5);
+    const th = new ThresholdActivation({ threshold, flip, mode: 'step' });
+    expect(arr(th.apply(x) as tf.Tensor)).toEqual(ref);
+  });
+
+  test('gamma = 0: the output is constant, the threshold +-FLOAT32_MAX', () => {
+    const t = bnThreshold({ gamma: [0, 0], beta: [0.2, -0.2], movingMean: [0, 0], movingVariance: [1, 1], epsilon: 0.001 });
+    expect(Array.from(t.threshold)).toEqual([-FLOAT32_MAX, FLOAT32_MAX].map((v) => Math.fround(v)));
+    const th = new ThresholdActivation({ threshold: t.threshold, flip: t.flip });
+    expect(arr(th.apply(tf.tensor2d([[1e6, 1e6], [-1e6, -1e6]])) as tf.Tensor)).toEqual([1, -1, 1, -1]);
+  });
+
+  test('params without gamma/beta (BN with scale and center off) and validation', () => {
+    const t = bnThreshold({ movingMean: [0.5], movingVariance: [3], epsilon: 1 });
+    expect(Array.from(t.threshold)).toEqual([0.5]);
+    expect(fieldOf(() => bnThreshold({ movingMean: [0, 1], movingVariance: [1], epsilon: 0 }))).toBe('movingVariance');
+    expect(fieldOf(() => new ThresholdActivation({ name: 't', threshold: [0, 1], flip: [0] }))).toBe('t.flip');
+    expect(fieldOf(() => new ThresholdActivation({ name: 't', threshold: [0], mode: 'relu' as never }))).toBe('t.mode');
   });
 });
 
-describe('models', () => {
-  // vgg16 has 15M weights: one build (below), not three.
-  test.each(modelNames().filter((n) => n !== 'vgg16'))('%s: output shape, same seed same weights, different seed different', (name) => {
-    const shape = name === 'vgg16' ? [32, 32, 3] : [28, 28, 1];
-    const a = buildModel(name, { seed: 1 });
-    const b = buildModel(name, { seed: 1 });
-    const c = buildModel(name, { seed: 2 });
-    expect(a.outputs[0].shape).toEqual([null, 10]);
-    expect(a.inputs[0].shape).toEqual([null, ...shape]);
-    const wa = a.getWeights().map((w) => Array.from(w.dataSync()));
-    expect(b.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(wa);
-    expect(c.getWeights().map((w) => Array.from(w.dataSync()))).not.toEqual(wa);
-    [a, b, c].forEach((m) => m.dispose());
+// ---------------------------------------------------------------------------------------------
+
+describe('serialization', () => {
+  test('getConfig round-trips every custom layer through fromConfig', () => {
+    const layers: tf.layers.Layer[] = [
+      new QuantConv2D({
+        name: 'qc',
+        filters: 3,
+        kernelSize: [3, 2],
+        strides: [1, 2],
+        padding: 'same',
+        activation: 'relu6',
+        kernelInitializer: 'heNormal',
+        kernelQuantizer: { className: 'SteUniform', config: { levels: 7, signed: true, scale: 'max' } },
+        inputQuantizer: { className: 'SteUniform', config: { bits: 8 } },
+        kernelClip: 0.9,
+        variation: { rOnSigma: 0.1, stuckAtRoffRate: 0.01 },
+        seed: 9,
+      }),
+      new QuantDense({ name: 'qd', units: 4, useBias: false, kernelQuantizer: 'magnitudeAwareSign', kernelClip: 1, seed: 3 }),
+      new QuantActivation({ name: 'qa', quantizer: { className: 'SteHeaviside', config: { threshold: 0.1, window: 0.3 } } }),
+      new ThresholdActivation({ name: 'th', threshold: [0.5, -0.5, 0], flip: [0, 1, 0], mode: 'step' }),
+    ];
+    for (const l of layers) {
+      const cfg = JSON.parse(JSON.stringify(l.getConfig()));
+      const cls = l.constructor as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer>;
+      const back = tf.serialization.SerializationMap.getMap().classNameMap[l.getClassName()] ?? null;
+      expect(back).not.toBeNull();
+      const again = (cls as unknown as { fromConfig: (c: unknown, d: unknown) => tf.layers.Layer }).fromConfig(cls, cfg);
+      expect(again.getConfig()).toEqual(l.getConfig());
+    }
+    const qc = layers[0].getConfig();
+    expect(qc.kernelQuantizer).toEqual({ className: 'SteUniform', config: { levels: 7, signed: true, scale: 'max' } });
+    expect(qc.variation).toEqual({ ...DEFAULT_VARIATION, rOnSigma: 0.1, stuckAtRoffRate: 0.01 });
+    expect([qc.seed, qc.kernelClip, qc.activation, qc.kernelInitializer, qc.strides, qc.kernelSize]).toEqual([9, 0.9, 'relu6', 'heNormal', [1, 2], [3, 2]]);
   });
 
-  test('vgg16: 13 conv + 3 dense layers on 32x32x3, 15M weights', () => {
-    const m = buildModel('vgg16', { seed: 1 });
-    expect(m.inputs[0].shape).toEqual([null, 32, 32, 3]);
-    expect(m.outputs[0].shape).toEqual([null, 10]);
-    expect(m.layers.filter((l) => l.getClassName() === 'QuantConv2D')).toHaveLength(13);
-    expect(m.layers.filter((l) => l.getClassName() === 'QuantDense')).toHaveLength(3);
-    expect(m.countParams()).toBe(14714688 + 2 * (512 * 512 + 512) + (512 * 10 + 10));
-    m.dispose();
-  });
-
-  test('mcnn is Yao et al.\'s table: 936 conv weights, FC 192 -> 10', () => {
-    const m = buildModel('mcnn', { seed: 1 });
-    const kernels = m.layers.filter((l) => l.getClassName() === 'QuantConv2D').map((l) => l.getWeights()[0].size);
-    expect(kernels).toEqual([72, 864]);
-    expect(m.getLayer('FC').getWeights()[0].shape).toEqual([192, 10]);
-    const s = quantSummary(m);
-    expect(JSON.stringify(s)).toMatch(/QuantDense/);
-  });
-
-  test('mcnn saved and loaded gives the same logits', async () => {
-    const m = buildModel('mcnn', { seed: 3 });
+  test('a model with every custom layer: save -> load gives identical outputs, configs and weights', async () => {
+    const m = tf.sequential({
+      layers: [
+        new QuantConv2D({
+          name: 'qc',
+          filters: 3,
+          kernelSize: 3,
+          inputShape: [6, 6, 1],
+          kernelQuantizer: { className: 'SteUniform', config: { levels: 15, signed: true, scale: 'max' } },
+          inputQuantizer: { className: 'SteUniform', config: { bits: 8 } },
+          variation: { rOnSigma: 0.1 },
+          seed: 9,
+        }),
+        new QuantActivation({ name: 'qa', quantizer: { className: 'SteHeaviside', config: { threshold: 0.1, window: 0.3 } } }),
+        new ThresholdActivation({ name: 'th', threshold: [0.5, -0.5, 0], flip: [0, 1, 0], mode: 'step' }),
+        tf.layers.flatten({ name: 'flat' }),
+        new QuantDense({ name: 'qd', units: 4, kernelQuantizer: 'steSign', kernelClip: 1, seed: 3 }),
+        new QuantDense({ name: 'qd2', units: 2, activation: 'sigmoid', kernelQuantizer: 'approx_sign', kernelClip: 1, inputQuantizer: 'ste_sign', seed: 4 }),
+      ],
+    });
     const back = await roundTrip(m);
-    const x = seededInput([3, 28, 28, 1], 4);
-    expect(Array.from((back.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from((m.predict(x) as tf.Tensor).dataSync()));
+    const x = tf.randomUniform([2, 6, 6, 1], 0, 1, 'float32', 5);
+    expect(arr(back.predict(x) as tf.Tensor)).toEqual(arr(m.predict(x) as tf.Tensor));
+    for (const name of ['qc', 'qa', 'th', 'qd', 'qd2']) {
+      expect(back.getLayer(name).getClassName()).toBe(m.getLayer(name).getClassName());
+      expect(back.getLayer(name).getConfig()).toEqual(m.getLayer(name).getConfig());
+    }
+    back.getWeights().forEach((w, i) => expect(arr(w)).toEqual(arr(m.getWeights()[i])));
+    // the loaded layer's quantized kernel is the one the mapping step programs
+    expect(arr((back.getLayer('qc') as QuantConv2D).quantizedKernel())).toEqual(arr((m.getLayer('qc') as QuantConv2D).quantizedKernel()));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('quantSummary', () => {
+  test('counts binary, multi-level and float parameters and their memory', () => {
+    const m = tf.sequential({
+      layers: [
+        new QuantConv2D({ name: 'bin', filters: 2, kernelSize: 3, inputShape: [5, 5, 1], kernelQuantizer: 'steSign', kernelClip: 1, seed: 1 }),
+        tf.layers.batchNormalization({ name: 'bn' }),
+        tf.layers.flatten({ name: 'flat' }),
+        new QuantDense({ name: 'ml', units: 3, useBias: false, kernelQuantizer: { className: 'SteUniform', config: { levels: 15, signed: true, scale: 'max' } }, seed: 2 }),
+        tf.layers.dense({ name: 'stock', units: 2 }),
+      ],
+    });
+    const s = quantSummary(m);
+    // bin: 18 binary kernel + 2 float bias; bn: 4 x 2 float (2 x 2 trainable); ml: 18 x 3 = 54 at 4 bits;
+    // stock: 3 x 2 + 2 = 8 float
+    expect(s.layers.map((l) => [l.name, l.binary, l.multiLevel, l.float, l.weightBits])).toEqual([
+      ['bin', 18, 0, 2, 1],
+      ['bn', 0, 0, 8, null],
+      ['flat', 0, 0, 0, null],
+      ['ml', 0, 54, 0, 4],
+      ['stock', 0, 0, 8, null],
+    ]);
+    expect([s.binaryParams, s.multiLevelParams, s.floatParams, s.totalParams]).toEqual([18, 54, 18, 90]);
+    expect(s.totalParams).toBe(m.countParams());
+    expect([s.trainableParams, s.nonTrainableParams]).toEqual([86, 4]);
+    // bits: 18 x 1 + 54 x 4 + 18 x 32 = 810 -> 101.25 bytes; float32: 360 bytes
+    expect(s.memoryBytes).toBeCloseTo(101.25, 9);
+    expect(s.float32Bytes).toBe(360);
+    expect(s.compressionRatio).toBeCloseTo(360 / 101.25, 9);
+    expect(s.layers[0].outputShape).toEqual([3, 3, 2]);
+    const text = formatQuantSummary(s);
+    expect(text).toMatch(/Total params: 90/);
+    expect(text).toMatch(/Binary: 18, multi-level: 54, float: 18/);
+    expect(JSON.parse(JSON.stringify(s))).toEqual(s);
   });
 });

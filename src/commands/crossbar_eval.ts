@@ -1,0 +1,108 @@
+// `memristor-tfjs evaluate --crossbar XDIR`: accuracy of a mapped network computed through its
+// programmed arrays (read noise, DAC, ADC, IR drop, neurons), with the operation counts.
+import * as path from 'path';
+import { loadDataset } from '../data/datasets';
+import { FileFormatError, UsageError } from '../errors';
+import { MANIFEST_FILE } from '../crossbar/files';
+import { loadCrossbar, disposeCrossbar } from '../crossbar/network';
+import { evaluateCrossbar, calibrationOf } from '../crossbar/inference';
+import { evaluateModel } from '../../training/offline';
+import { CommonOptions, info, pct, printResult, startBackend } from './common';
+
+export interface CrossbarEvaluateCommandOptions extends CommonOptions {
+  /** --crossbar XDIR */
+  crossbar: string;
+  /** --dataset SPEC, default 'mnist'. */
+  dataset?: string;
+  /** --test-samples N: the first N test samples. */
+  testSamples?: number | string;
+  /** --calibration-samples N: training samples that calibrate the DAC/ADC ranges, default 500. */
+  calibrationSamples?: number | string;
+  /** --batch-size N, default 500. */
+  batchSize?: number | string;
+  /** --seed S: read noise, default the mapping seed. */
+  seed?: number | string;
+  /** --no-read-noise: switch the read noise off. */
+  readNoise?: boolean;
+  /** --drift SECONDS: read the arrays this long after programming. */
+  drift?: number | string;
+  /** --compare-software: also run the software model and report both. */
+  compareSoftware?: boolean;
+}
+
+function intFlag(v: number | string | undefined, flag: string, min: number): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptions) {
+  if (!opts.crossbar) throw new UsageError('evaluate: give --crossbar XDIR');
+  const testSamples = intFlag(opts.testSamples, '--test-samples', 1);
+  const calibrationSamples = intFlag(opts.calibrationSamples, '--calibration-samples', 1) ?? 500;
+  const batchSize = intFlag(opts.batchSize, '--batch-size', 1) ?? 500;
+  const seed = intFlag(opts.seed, '--seed', 0);
+  let driftSeconds: number | undefined;
+  if (opts.drift !== undefined) {
+    driftSeconds = Number(opts.drift);
+    if (!(driftSeconds >= 0) || !Number.isFinite(driftSeconds)) throw new UsageError(`--drift must be a time in seconds >= 0, got '${opts.drift}'`);
+  }
+  const dataset = opts.dataset ?? 'mnist';
+  const backend = await startBackend(opts);
+  const net = await loadCrossbar(opts.crossbar);
+  try {
+    const data = loadDataset(dataset, { trainSamples: calibrationSamples, testSamples });
+    const inShape = net.inputShape;
+    if (inShape.join('x') !== data.imageShape.join('x')) {
+      throw new FileFormatError(path.join(opts.crossbar, MANIFEST_FILE), `the network takes ${inShape.join('x')} inputs, dataset ${dataset} has ${data.imageShape.join('x')}`);
+    }
+    const r = evaluateCrossbar(net, data.test, {
+      calibration: data.train,
+      calibrationSamples,
+      batchSize,
+      seed,
+      readNoise: opts.readNoise ?? true,
+      driftSeconds,
+      imageShape: data.imageShape,
+      numClasses: data.numClasses,
+    });
+    let software: { softwareAccuracy: number; softwareSeconds: number; timeRatio: number } | null = null;
+    if (opts.compareSoftware) {
+      const s = evaluateModel(net.model, data.test, data.imageShape, data.numClasses, batchSize);
+      software = { softwareAccuracy: s.accuracy, softwareSeconds: Number(s.seconds.toFixed(3)), timeRatio: Number((r.seconds / s.seconds).toFixed(3)) };
+    }
+    const result = {
+      crossbar: opts.crossbar,
+      dataset,
+      backend: backend.name,
+      device: net.device.name,
+      testSamples: r.count,
+      testAccuracy: r.accuracy,
+      accuracy: r.accuracy,
+      correct: r.correct,
+      seconds: Number(r.seconds.toFixed(3)),
+      samplesPerSec: Math.round(r.samplesPerSec),
+      calibrationSamples: r.calibrationSamples,
+      calibration: calibrationOf(net),
+      readNoise: opts.readNoise ?? true,
+      driftSeconds: driftSeconds ?? 0,
+      seed: seed ?? net.mapping.seed,
+      counts: r.counts,
+      ...(software ?? {}),
+    };
+    if (r.calibrationSamples) info(`calibrated the converter ranges on ${r.calibrationSamples} training samples`);
+    printResult(opts, result, () => {
+      const c = r.counts.perInference;
+      const lines = [
+        `crossbar test accuracy ${pct(r.accuracy)} on ${r.count} samples (${net.device.name}, ${result.samplesPerSec} samples/s, ${backend.name})`,
+        `per inference: ${c.arrayReads} array reads, ${c.cellsRead} cell reads, ${c.dacConversions} DAC and ${c.adcConversions} ADC conversions, ${c.neuronEvaluations} neuron evaluations, ${c.digitalAdds} digital additions`,
+      ];
+      if (software) lines.push(`software accuracy ${pct(software.softwareAccuracy)}; crossbar / software time ${software.timeRatio}x`);
+      return lines.join('\n');
+    });
+    return result;
+  } finally {
+    disposeCrossbar(net);
+  }
+}

@@ -1,0 +1,94 @@
+// `memristor-tfjs map`: map a trained model onto crossbar arrays of a device, program every array
+// by write-verify, print the per-layer programming report and write the crossbar directory.
+import * as path from 'path';
+import { loadModel } from '../model_io';
+import { loadDeviceConfig } from '../device/config';
+import { UsageError } from '../errors';
+import { SCHEMES, Scheme } from '../mapping/schemes';
+import { parseArraySize } from '../mapping/tiling';
+import { formatLayerReports, totalReport } from '../mapping/program';
+import { mapModel, saveCrossbar, disposeCrossbar } from '../crossbar/network';
+import { CommonOptions, info, printResult, startBackend } from './common';
+
+export interface MapCommandOptions extends CommonOptions {
+  /** --model DIR: a trained model folder (model.json + weights.bin). */
+  model: string;
+  /** --device PRESET|FILE.json */
+  device: string;
+  /** --array RxC, default '128x128' (Park: 32x32; Yao: 128x16). */
+  array?: string;
+  /** --replicas R: replica groups of every conv layer (spatial parallelism), default 1. */
+  replicas?: number | string;
+  /** --seed S: device instances and write-verify, default 1. */
+  seed?: number | string;
+  /** --scheme differential|reference, default the device's defaultScheme. */
+  scheme?: string;
+  /** --tolerance F: write-verify tolerance (fraction of the window), default the device's. */
+  tolerance?: number | string;
+  /** --out XDIR */
+  out: string;
+}
+
+function intFlag(v: number | string | undefined, flag: string, min: number, def: number): number {
+  if (v === undefined || v === null || v === '') return def;
+  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+/** Parses and checks the map flags (UsageError naming the flag). */
+export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; arrayCols: number; replicas: number; seed: number; scheme?: Scheme; tolerance?: number } {
+  if (!opts.model) throw new UsageError('map: give --model DIR (a trained model folder)');
+  if (!opts.device) throw new UsageError('map: give --device PRESET|FILE.json');
+  if (!opts.out) throw new UsageError('map: give --out XDIR (the crossbar directory to write)');
+  const size = parseArraySize(opts.array ?? '128x128');
+  if (!size) throw new UsageError(`--array must be RxC like 128x16, got '${opts.array}'`);
+  const replicas = intFlag(opts.replicas, '--replicas', 1, 1);
+  const seed = intFlag(opts.seed, '--seed', 0, 1);
+  let scheme: Scheme | undefined;
+  if (opts.scheme !== undefined) {
+    if (!(SCHEMES as readonly string[]).includes(opts.scheme)) throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')}, got '${opts.scheme}'`);
+    scheme = opts.scheme as Scheme;
+    if (scheme === 'differential' && size[1] < 2) throw new UsageError(`--array ${opts.array}: the differential scheme needs arrays of >= 2 columns`);
+  }
+  if (size[1] < 2) throw new UsageError(`--array must have >= 2 columns (a weight and its pair or reference column), got '${opts.array}'`);
+  let tolerance: number | undefined;
+  if (opts.tolerance !== undefined) {
+    tolerance = Number(opts.tolerance);
+    if (!(tolerance >= 0 && tolerance < 1)) throw new UsageError(`--tolerance must be a fraction of the conductance window in [0, 1), got '${opts.tolerance}'`);
+  }
+  return { arrayRows: size[0], arrayCols: size[1], replicas, seed, scheme, tolerance };
+}
+
+export async function mapCommand(opts: MapCommandOptions) {
+  const parsed = parseMapOptions(opts);
+  const device = loadDeviceConfig(opts.device);
+  const backend = await startBackend(opts);
+  const { model } = await loadModel(opts.model);
+  const t0 = performance.now();
+  const net = mapModel(model, device, parsed);
+  const programmingSeconds = (performance.now() - t0) / 1000;
+  const files = await saveCrossbar(net, opts.out);
+  const layers = net.layers.map((l) => l.report);
+  const total = totalReport(layers);
+  const result = {
+    model: opts.model,
+    device: device.name,
+    array: `${parsed.arrayRows}x${parsed.arrayCols}`,
+    arrayRows: parsed.arrayRows,
+    arrayCols: parsed.arrayCols,
+    replicas: parsed.replicas,
+    seed: parsed.seed,
+    scheme: net.mapping.scheme,
+    out: path.resolve(opts.out),
+    backend: backend.name,
+    layers: layers.map((l) => ({ ...l, inputEncoding: net.layers.find((m) => m.name === l.layer)!.inputEncoding, neuron: net.layers.find((m) => m.name === l.layer)!.neuron })),
+    total,
+    programmingSeconds: Number(programmingSeconds.toFixed(3)),
+    files: files.length,
+  };
+  info(`wrote ${files.length} files to ${opts.out}`);
+  printResult(opts, result, () => `${device.name} on ${result.array} arrays, ${net.mapping.scheme} scheme, ${parsed.replicas} replica(s) per conv layer, seed ${parsed.seed}\n` + formatLayerReports(layers));
+  disposeCrossbar(net);
+  return result;
+}

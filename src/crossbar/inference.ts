@@ -1,0 +1,1154 @@
+// Crossbar inference: a CrossbarNetwork computes through its programmed conductances, on tf ops
+// for the multiply-accumulates (so that it is fast on every backend) and one fused JS pass for the
+// periphery of each layer.
+//
+// Per mapped layer, for an input x (the output of the digital layers before it):
+//  1. digital input stage: the layer's own input quantizer; +-1 inputs become 0/1 voltages
+//     (Chen et al.'s constant-sign transform, inputEncoding 'signedBinary').
+//  2. DAC: u = x / xScale with xScale the layer's input range (calibrated: max|x| of a calibration
+//     batch; 1 for 0/1 inputs), 'analog' with `bits`: u rounded to 2^bits - 1 steps (sign-magnitude
+//     for negative inputs: a negative read voltage), bits null: not quantized (no clipping either);
+//     'bitSerial' (Yao et al.): u quantized to inputBits bits and applied bit-plane by bit-plane:
+//     inputBits reads, bit k of the code -> a read pulse (0/1, with the sign for negative inputs).
+//  3. the arrays: the effective weights of every array come from its PROGRAMMED conductances, with
+//     IR drop folded in once per array (effectiveConductances: I = v . Geff), and drift to
+//     driftSeconds if asked: w = weightScale (Geff+ - Geff-) (reference scheme: Geff - Geff_ref of
+//     the array's reference column). The partial sum of each row tile (the arrays sharing a range
+//     of rows) is a tf.conv2d over the slice of input channels the tile holds (channel-major rows,
+//     src/mapping/schemes.ts) or a tf.matMul over the slice of input features.
+//  4. read noise, new at every read: the relative conductance noise sigma of every cell read gives a
+//     column (pair) current noise of variance sigma^2 sum_i V_i^2 (G+_ij^2 + G-_ij^2): computed
+//     exactly by one more conv/matMul of u^2 with the squared effective conductances, and a normal
+//     draw per column and read (a seeded ziggurat generator).
+//  5. ADC on every array's column (pair) currents: 2^(bits-1) - 1 steps on either side of zero over
+//     [-range, +range] (range 'auto': max |ideal current| of the calibration batch, per layer; or a
+//     fixed current in uA), clipping outside; none for an ideal ADC (bits null) or where a threshold
+//     neuron (comparator) takes the analog current. Bit-serial: each read is converted, then the
+//     codes are shifted by their bit weight and added digitally.
+//  6. partial sums of the row tiles added digitally, the constant-sign offset (2 w.b - sum w),
+//     the bias, then the neuron/activation: the layer's activation (ReLU at a Mott neuron or after
+//     the ADC). A threshold neuron's decision is the comparison the following digital layers (BN +
+//     binary activation, or ThresholdActivation) make: they compute it, on the analog sums.
+//  Spatial parallelism: a conv layer's output rows are split into `replicas` bands; band r is
+//  computed by replica r's arrays (its own programmed conductances) from the input rows it needs.
+//  Without read noise and without an active ADC the layer is linear in its DAC output: one conv
+//  with the summed effective kernel of each replica (the fast path), no JS pass.
+//
+// Counts for an energy estimate (per inference, i.e. per sample, and in total), per mapped layer:
+//   arrayReads       input vectors applied to an array (positions x arrays of a replica x reads per input)
+//   cellsRead        cells those reads touch (array rows x used columns, reference column included)
+//   dacConversions   row drivers fired (array rows per read)
+//   adcConversions   column (pair) currents converted (outputs per array per read; 0 with a comparator)
+//   neuronEvaluations outputs computed (positions x output channels)
+//   digitalAdds      shift-and-add and partial-sum additions, the offset and the bias
+import { tf, Tensor } from '../tf';
+import { getActivation } from '../../layers/activations';
+import type { DeviceConfig } from '../device/config';
+import { ConfigError } from '../errors';
+import { deriveSeed, SeededRandom } from '../random';
+import { drift } from '../programming/pulse';
+import type { Split } from '../data/datasets';
+import { batchesOf } from '../data/batches';
+import { effectiveConductances } from './ir_drop';
+import { rollConvKernel, rowTileKernel } from '../mapping/schemes';
+import type { CrossbarArray, CrossbarNetwork, MappedLayer } from './network';
+
+// ---------------------------------------------------------------------------------------------
+// Fast seeded normals: xoshiro128** and the ziggurat method (Marsaglia & Tsang 2000, 128 strips,
+// with the strip index and the value taken from separate bits of each 32-bit draw, as Doornik
+// 2005 advises). Exact in distribution; ~10x faster than Box-Muller on seedrandom.
+
+const ZIG_R = 3.442619855899;
+const ZIG_V = 9.91256303526217e-3;
+const ZIG_M = 2 ** 24;
+const ZIG_K = new Int32Array(128);
+const ZIG_W = new Float64Array(128);
+const ZIG_F = new Float64Array(128);
+(() => {
+  let dn = ZIG_R;
+  let tn = dn;
+  const q = ZIG_V / Math.exp(-0.5 * dn * dn);
+  ZIG_K[0] = Math.floor((dn / q) * ZIG_M);
+  ZIG_K[1] = 0;
+  ZIG_W[0] = q / ZIG_M;
+  ZIG_W[127] = dn / ZIG_M;
+  ZIG_F[0] = 1;
+  ZIG_F[127] = Math.exp(-0.5 * dn * dn);
+  for (let i = 126; i >= 1; i--) {
+    dn = Math.sqrt(-2 * Math.log(ZIG_V / dn + Math.exp(-0.5 * dn * dn)));
+    ZIG_K[i + 1] = Math.floor((dn / tn) * ZIG_M);
+    tn = dn;
+    ZIG_F[i] = Math.exp(-0.5 * dn * dn);
+    ZIG_W[i] = dn / ZIG_M;
+  }
+})();
+const { exp: mexp, log: mlog, abs: mabs, sqrt: msqrt, round: mround } = Math;
+
+/** A seeded source of standard normals (and uniforms), fast enough for one draw per column read. */
+export class FastNormal {
+  /** xoshiro128** state (public for the inlined loops of the periphery). */
+  a: number;
+  b: number;
+  c: number;
+  d: number;
+
+  constructor(seed: number) {
+    // splitmix32 expands the seed into the four state words (never all zero).
+    let s = seed >>> 0;
+    const next = () => {
+      s = (s + 0x9e3779b9) | 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) | 0;
+    };
+    this.a = next();
+    this.b = next();
+    this.c = next();
+    this.d = next();
+    if ((this.a | this.b | this.c | this.d) === 0) this.a = 1;
+  }
+
+  /** A 32-bit signed integer (xoshiro128**). */
+  int32(): number {
+    const r = Math.imul(rotl(Math.imul(this.b, 5), 7), 9);
+    const t = this.b << 9;
+    this.c ^= this.a;
+    this.d ^= this.b;
+    this.b ^= this.c;
+    this.a ^= this.d;
+    this.c ^= t;
+    this.d = rotl(this.d, 11);
+    return r | 0;
+  }
+
+  /** Uniform in (0, 1). */
+  uniform(): number {
+    return ((this.int32() >>> 0) + 0.5) / 4294967296;
+  }
+
+  /** A standard normal. */
+  normal(): number {
+    const u = this.int32();
+    const iz = u & 127;
+    const j = u >> 7;
+    if (mabs(j) < ZIG_K[iz]) return j * ZIG_W[iz];
+    return this.tail(j, iz);
+  }
+
+  /** The ziggurat's slow path for a draw whose fast-path test failed (strip iz, value j). */
+  tail(j: number, iz: number): number {
+    for (;;) {
+      if (iz === 0) {
+        let x: number;
+        let y: number;
+        do {
+          x = -mlog(this.uniform()) / ZIG_R;
+          y = -mlog(this.uniform());
+        } while (y + y < x * x);
+        return j > 0 ? ZIG_R + x : -ZIG_R - x;
+      }
+      const x = j * ZIG_W[iz];
+      if (ZIG_F[iz] + this.uniform() * (ZIG_F[iz - 1] - ZIG_F[iz]) < mexp(-0.5 * x * x)) return x;
+      const u = this.int32();
+      iz = u & 127;
+      j = u >> 7;
+      if (mabs(j) < ZIG_K[iz]) return j * ZIG_W[iz];
+    }
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options and results
+
+export interface CrossbarInferenceOptions {
+  /** Seed of the read noise (and of the drift exponents); default the mapping seed. */
+  seed?: number;
+  /** Read noise on (default: as the device says). */
+  readNoise?: boolean;
+  /** Read the arrays this many seconds after programming (conductance drift); default 0 (no drift). */
+  driftSeconds?: number;
+  /** IR-drop model of effectiveConductances: 'approx' (default) or 'exact'. */
+  irDrop?: 'approx' | 'exact';
+  /** Samples per batch; default 500. */
+  batchSize?: number;
+}
+
+export interface EvaluateCrossbarOptions extends CrossbarInferenceOptions {
+  /** Samples that calibrate the DAC input ranges and the 'auto' ADC ranges; default the first calibrationSamples of the evaluated split. */
+  calibration?: Split;
+  /** Default 500. */
+  calibrationSamples?: number;
+  /** [h, w, c] of a sample; default the model's input shape. */
+  imageShape?: [number, number, number];
+  numClasses?: number;
+}
+
+/** Operation counts of one inference (one sample) through one mapped layer, or through all. */
+export interface OperationCounts {
+  arrayReads: number;
+  cellsRead: number;
+  dacConversions: number;
+  adcConversions: number;
+  neuronEvaluations: number;
+  digitalAdds: number;
+}
+
+export interface LayerCounts extends OperationCounts {
+  layer: string;
+  /** Output positions per sample (conv: oh*ow; dense: 1). */
+  positions: number;
+  /** Reads per input vector (bit-serial: inputBits, else 1). */
+  readsPerInput: number;
+  /** Arrays of one replica and row tiles. */
+  arrays: number;
+  rowTiles: number;
+  neuron: string;
+}
+
+export interface CrossbarCounts {
+  /** Per inference (one sample). */
+  perInference: OperationCounts;
+  /** Over all samples evaluated. */
+  total: OperationCounts;
+  samples: number;
+  perLayer: LayerCounts[];
+}
+
+export interface CrossbarEvalResult {
+  accuracy: number;
+  count: number;
+  correct: number;
+  seconds: number;
+  samplesPerSec: number;
+  calibrationSamples: number;
+  counts: CrossbarCounts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime: tensors of the effective weights, calibration
+
+interface GroupRT {
+  replica: number;
+  rowStart: number;
+  rows: number;
+  /** conv: input channels [c0, c1); dense: input features [rowStart, rowStart + rows). */
+  c0: number;
+  c1: number;
+  k: Tensor;
+  ksq: Tensor | null;
+  /** [k | ksq] on the last axis (0/1 bit planes: one conv gives currents and variances). */
+  kcat: Tensor | null;
+}
+
+interface LayerRT {
+  m: MappedLayer;
+  /** Row groups of each replica. */
+  groups: GroupRT[][];
+  /** Summed effective kernel of each replica (the fast path). */
+  ktotal: Tensor[];
+  /** Column sums of the effective weights of each replica (dense constant-sign offsets). */
+  colSums: Float64Array[];
+  xScale: number | null;
+  zRange: number | null;
+  /** Conv constant-sign offsets by input shape: [oh*ow*cout] and as a tensor [1, oh, ow, cout]. */
+  offsets: Map<string, { data: Float32Array; tensor: Tensor }>;
+}
+
+interface Runtime {
+  key: string;
+  layers: Map<MappedLayer, LayerRT>;
+  calibrated: boolean;
+  scratch: Scratch;
+  dispose(): void;
+}
+
+function runtimeKey(net: CrossbarNetwork, o: CrossbarInferenceOptions): string {
+  return JSON.stringify([o.driftSeconds ?? 0, o.irDrop ?? 'approx', o.driftSeconds ? o.seed ?? net.mapping.seed : 0]);
+}
+
+/** Effective weights (rows x outs) and squared effective conductances times weightScale^2 of one array. */
+export function arrayEffectiveWeights(
+  a: CrossbarArray,
+  m: Pick<MappedLayer, 'scheme' | 'weightScale'>,
+  device: DeviceConfig,
+  opts: { driftSeconds?: number; irDrop?: 'approx' | 'exact'; rng?: SeededRandom } = {},
+): { w: Float32Array; sq: Float32Array } {
+  const { rows, arrayCols, outs } = a.tile;
+  let G = a.programmed;
+  if (opts.driftSeconds && opts.driftSeconds > 0) G = drift(G, device, opts.driftSeconds, opts.rng ?? new SeededRandom(`drift/${a.id}`));
+  const geff = effectiveConductances(G, rows, arrayCols, device.wireResistance, { method: opts.irDrop ?? 'approx' });
+  const w = new Float32Array(rows * outs);
+  const sq = new Float32Array(rows * outs);
+  const ws = m.weightScale;
+  for (let r = 0; r < rows; r++) {
+    const base = r * arrayCols;
+    for (let j = 0; j < outs; j++) {
+      let gp: number;
+      let gm: number;
+      if (m.scheme === 'differential') {
+        gp = geff[base + 2 * j];
+        gm = geff[base + 2 * j + 1];
+      } else {
+        gp = geff[base + j];
+        gm = geff[base + outs];
+      }
+      w[r * outs + j] = ws * (gp - gm);
+      sq[r * outs + j] = ws * ws * (gp * gp + gm * gm);
+    }
+  }
+  return { w, sq };
+}
+
+function buildLayerRT(m: MappedLayer, device: DeviceConfig, o: CrossbarInferenceOptions, seed: number): LayerRT {
+  const cout = m.outputs;
+  const groups: GroupRT[][] = [];
+  const ktotal: Tensor[] = [];
+  const colSums: Float64Array[] = [];
+  const noise = device.read.noiseSigma > 0;
+  for (let r = 0; r < m.replicas; r++) {
+    const arrays = m.arrays.filter((a) => a.replica === r);
+    const keys = [...new Set(arrays.map((a) => `${a.tile.rowStart}:${a.tile.rows}`))];
+    const wTotal = new Float32Array(m.rows * cout);
+    const gs: GroupRT[] = [];
+    for (const key of keys) {
+      const [rowStart, rows] = key.split(':').map(Number);
+      const wg = new Float32Array(rows * cout);
+      const sg = new Float32Array(rows * cout);
+      for (const a of arrays) {
+        if (a.tile.rowStart !== rowStart || a.tile.rows !== rows) continue;
+        const rng = o.driftSeconds ? new SeededRandom(`${seed}/drift/${a.id}`) : undefined;
+        const { w, sq } = arrayEffectiveWeights(a, m, device, { driftSeconds: o.driftSeconds, irDrop: o.irDrop, rng });
+        const outs = a.tile.outs;
+        for (let i = 0; i < rows; i++) {
+          for (let j = 0; j < outs; j++) {
+            wg[i * cout + a.tile.outStart + j] = w[i * outs + j];
+            sg[i * cout + a.tile.outStart + j] = sq[i * outs + j];
+          }
+        }
+      }
+      for (let i = 0; i < rows * cout; i++) wTotal[rowStart * cout + i] += wg[i];
+      if (m.kind === 'conv2d') {
+        const kt = rowTileKernel(wg, m.kernelShape, rowStart, rows);
+        const ks = noise ? rowTileKernel(sg, m.kernelShape, rowStart, rows) : null;
+        gs.push({
+          replica: r,
+          rowStart,
+          rows,
+          c0: kt.c0,
+          c1: kt.c1,
+          k: tf.tensor4d(kt.kernel, kt.shape),
+          ksq: ks ? tf.tensor4d(ks.kernel, ks.shape) : null,
+          kcat: null,
+        });
+      } else {
+        gs.push({
+          replica: r,
+          rowStart,
+          rows,
+          c0: rowStart,
+          c1: rowStart + rows,
+          k: tf.tensor2d(wg, [rows, cout]),
+          ksq: noise ? tf.tensor2d(sg, [rows, cout]) : null,
+          kcat: null,
+        });
+      }
+    }
+    gs.sort((x, y) => x.rowStart - y.rowStart);
+    groups.push(gs);
+    ktotal.push(m.kind === 'conv2d' ? tf.tensor4d(rollConvKernel(wTotal, m.kernelShape), m.kernelShape as [number, number, number, number]) : tf.tensor2d(wTotal, [m.rows, cout]));
+    const cs = new Float64Array(cout);
+    for (let i = 0; i < m.rows; i++) for (let j = 0; j < cout; j++) cs[j] += wTotal[i * cout + j];
+    colSums.push(cs);
+  }
+  return { m, groups, ktotal, colSums, xScale: null, zRange: null, offsets: new Map() };
+}
+
+function disposeLayerRT(l: LayerRT): void {
+  for (const gs of l.groups) for (const g of gs) [g.k, g.ksq, g.kcat].forEach((t) => t?.dispose());
+  l.ktotal.forEach((t) => t.dispose());
+  for (const o of l.offsets.values()) o.tensor.dispose();
+}
+
+function runtimeOf(net: CrossbarNetwork, o: CrossbarInferenceOptions): Runtime {
+  const key = runtimeKey(net, o);
+  const cur = net.runtime as Runtime | null;
+  if (cur && cur.key === key) return cur;
+  cur?.dispose();
+  const seed = o.seed ?? net.mapping.seed;
+  const layers = new Map<MappedLayer, LayerRT>();
+  for (const m of net.layers) layers.set(m, buildLayerRT(m, net.device, o, seed));
+  const scratch = new Scratch();
+  const rt: Runtime = {
+    key,
+    layers,
+    calibrated: false,
+    scratch,
+    dispose() {
+      for (const l of layers.values()) disposeLayerRT(l);
+      layers.clear();
+      scratch.clear();
+    },
+  };
+  net.runtime = rt;
+  return rt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry
+
+interface ConvGeo {
+  H: number;
+  W: number;
+  C: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  padTop: number;
+  padLeft: number;
+  padRight: number;
+}
+
+function convGeometry(m: MappedLayer, H: number, W: number, C: number): ConvGeo {
+  const [kh, kw] = m.kernelShape;
+  const [sh, sw] = m.strides;
+  let oh: number;
+  let ow: number;
+  let padTop = 0;
+  let padLeft = 0;
+  let padRight = 0;
+  if (m.padding === 'same') {
+    oh = Math.ceil(H / sh);
+    ow = Math.ceil(W / sw);
+    const ph = Math.max((oh - 1) * sh + kh - H, 0);
+    const pw = Math.max((ow - 1) * sw + kw - W, 0);
+    padTop = Math.floor(ph / 2);
+    padLeft = Math.floor(pw / 2);
+    padRight = pw - padLeft;
+  } else {
+    oh = Math.ceil((H - kh + 1) / sh);
+    ow = Math.ceil((W - kw + 1) / sw);
+  }
+  if (oh < 1 || ow < 1) throw new ConfigError(m.name, `input ${H}x${W} is smaller than the ${kh}x${kw} kernel`);
+  return { H, W, C, oh, ow, kh, kw, sh, sw, padTop, padLeft, padRight };
+}
+
+/** Output rows of each replica: contiguous bands, replica r gets rows [floor(r oh / R), floor((r+1) oh / R)). */
+function bandsOf(oh: number, replicas: number): { replica: number; row0: number; rows: number }[] {
+  const out: { replica: number; row0: number; rows: number }[] = [];
+  for (let r = 0; r < replicas; r++) {
+    const a = Math.floor((r * oh) / replicas);
+    const b = Math.floor(((r + 1) * oh) / replicas);
+    if (b > a) out.push({ replica: r, row0: a, rows: b - a });
+  }
+  return out;
+}
+
+/** A window of an input [N, H, W, C]: rows [inA, inB), channels [c0, c1), as a tensor. */
+type WindowFn = (inA: number, inB: number, c0: number, c1: number) => Tensor;
+
+/** The conv of output rows [row0, row0 + rows) from input channels [c0, c1): the input window and explicit padding. */
+function convBand(win: WindowFn, g: ConvGeo, row0: number, rows: number, c0: number, c1: number, k: Tensor): Tensor {
+  const ya = row0 * g.sh - g.padTop;
+  const yb = (row0 + rows - 1) * g.sh + g.kh - g.padTop;
+  const inA = Math.max(0, ya);
+  const inB = Math.min(g.H, yb);
+  const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    [inA - ya, yb - inB],
+    [g.padLeft, g.padRight],
+    [0, 0],
+  ];
+  return tf.conv2d(win(inA, inB, c0, c1) as tf.Tensor4D, k as tf.Tensor4D, [g.sh, g.sw], pad);
+}
+
+/**
+ * Windows of a JS array [N, H, W, C] as tensors, each made once (cut in JS: tf.slice of a 4-D
+ * tensor is a slow JS loop over the whole tensor on the wasm backend). Call inside a tidy.
+ */
+function jsWindows(data: Float32Array, N: number, H: number, W: number, C: number): WindowFn {
+  const cache = new Map<string, Tensor>();
+  return (inA, inB, c0, c1) => {
+    const key = `${inA}:${inB}:${c0}:${c1}`;
+    let t = cache.get(key);
+    if (t) return t;
+    if (inA === 0 && inB === H && c0 === 0 && c1 === C) t = tf.tensor4d(data, [N, H, W, C]);
+    else {
+      const h = inB - inA;
+      const nc = c1 - c0;
+      const out = new Float32Array(N * h * W * nc);
+      let o = 0;
+      for (let n = 0; n < N; n++) {
+        for (let y = inA; y < inB; y++) {
+          let src = ((n * H + y) * W) * C + c0;
+          if (nc === C) {
+            out.set(data.subarray(src, src + W * C), o);
+            o += W * C;
+          } else {
+            for (let x = 0; x < W; x++, src += C, o += nc) for (let c = 0; c < nc; c++) out[o + c] = data[src + c];
+          }
+        }
+      }
+      t = tf.tensor4d(out, [N, h, W, nc]);
+    }
+    cache.set(key, t);
+    return t;
+  };
+}
+
+/** Windows of a tensor: the tensor itself when whole, else cut in JS from one download. */
+function tensorWindows(x: Tensor): WindowFn {
+  let js: WindowFn | null = null;
+  const [N, H, W, C] = x.shape;
+  return (inA, inB, c0, c1) => {
+    if (inA === 0 && inB === H && c0 === 0 && c1 === C) return x;
+    if (!js) js = jsWindows(readView(x).slice(), N, H, W, C);
+    return js(inA, inB, c0, c1);
+  };
+}
+
+/** Columns [c0, c1) of a JS matrix rows x F as a tensor (whole: no copy). */
+function jsColumns(data: Float32Array, rows: number, F: number, c0: number, c1: number): Tensor {
+  if (c0 === 0 && c1 === F) return tf.tensor2d(data, [rows, F]);
+  const nc = c1 - c0;
+  const out = new Float32Array(rows * nc);
+  for (let r = 0; r < rows; r++) out.set(data.subarray(r * F + c0, r * F + c1), r * nc);
+  return tf.tensor2d(out, [rows, nc]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading tensors without copies, scratch buffers
+
+/**
+ * The values of a float32 tensor without a copy where the backend allows it (a view of the wasm
+ * heap; the cpu backend's own array), else dataSync(). A wasm view is valid only until the next tf
+ * operation (a heap growth detaches it): read it at once, run no tf op meanwhile.
+ */
+function readView(t: Tensor): Float32Array {
+  if (t.dtype === 'float32' && tf.getBackend() === 'wasm') {
+    const b = tf.backend() as unknown as { dataIdMap?: { get(id: unknown): { memoryOffset?: number | null } | undefined }; wasm?: { HEAPU8?: Uint8Array } };
+    const info = b.dataIdMap?.get(t.dataId);
+    const heap = b.wasm?.HEAPU8;
+    if (info && typeof info.memoryOffset === 'number' && heap) return new Float32Array(heap.buffer, heap.byteOffset + info.memoryOffset, t.size);
+  }
+  return t.dataSync() as Float32Array;
+}
+
+/** Reusable Float32Arrays (large buffers allocated per batch cost more in GC than in use). */
+class Scratch {
+  private readonly bufs = new Map<string, Float32Array>();
+  get(name: string, n: number): Float32Array {
+    let b = this.bufs.get(name);
+    if (!b || b.length < n) {
+      b = new Float32Array(Math.max(n, Math.ceil((b?.length ?? 0) * 1.5)));
+      this.bufs.set(name, b);
+    }
+    return b.subarray(0, n);
+  }
+  clear(): void {
+    this.bufs.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The periphery: noise, ADC, shift-and-add, partial sums (one fused pass)
+
+interface AdcSpec {
+  /** 0: no ADC. */
+  step: number;
+  /** Largest code magnitude; 0 for a 1-bit converter (sign at +-step). */
+  maxCode: number;
+}
+
+/** Where a block of column currents goes: P reads of b samples, bandPos positions each, into out[(sample0 + n) * pos + posStart + q]. */
+interface Block {
+  P: number;
+  b: number;
+  bandPos: number;
+  pos: number;
+  posStart: number;
+  sample0: number;
+  cout: number;
+}
+
+/**
+ * What the last contribution to an output finishes with: y = 2 y - offset (constant-sign) + bias,
+ * then ReLU. Applied by the periphery pass that adds the last read of the last row tile.
+ */
+interface Finish {
+  off: Float32Array | null;
+  offPerPos: boolean;
+  bias: Float32Array | null;
+  relu: boolean;
+}
+
+function finishValue(y: number, f: Finish, fo: number, j: number): number {
+  if (f.off !== null) y = 2 * y - f.off[fo + j];
+  if (f.bias !== null) y += f.bias[j];
+  return f.relu && y < 0 ? 0 : y;
+}
+
+/** Rounds to the nearest integer (ties to even) for |x| < 2^51: cheaper than Math.round. */
+const ROUND_MAGIC = 6755399441055744;
+
+/**
+ * One block of reads: val = z (+ std sqrt(var) xi with read noise, var = null without), through the
+ * ADC (step 0: none; maxCode 0: a 1-bit sign converter), out += planeWeight * val; the last read of
+ * the last row tile (fin non-null) also finishes the output. The generator's fast path is inlined
+ * (its state in locals), which halves the cost of a noisy read.
+ */
+function periphery(
+  z: Float32Array,
+  zStride: number,
+  v: Float32Array | null,
+  vStride: number,
+  vOff: number,
+  k: Block,
+  planeW: Float64Array,
+  std: number,
+  step: number,
+  maxCode: number,
+  gen: FastNormal,
+  out: Float32Array,
+  fin: Finish | null,
+): void {
+  const { P, b, bandPos, pos, posStart, sample0, cout } = k;
+  const inv = step > 0 ? 1 / step : 0;
+  const noisy = v !== null;
+  const vv = v ?? z;
+  const adc = step > 0;
+  const sign1 = maxCode === 0;
+  const K = ZIG_K;
+  const Wz = ZIG_W;
+  let sa = gen.a;
+  let sb = gen.b;
+  let sc = gen.c;
+  let sd = gen.d;
+  for (let p = 0; p < P; p++) {
+    const w = planeW[p];
+    const last = fin !== null && p === P - 1;
+    for (let n = 0; n < b; n++) {
+      const row0 = (p * b + n) * bandPos;
+      const o0 = ((sample0 + n) * pos + posStart) * cout;
+      for (let q = 0; q < bandPos; q++) {
+        const zi = (row0 + q) * zStride;
+        const vi = (row0 + q) * vStride + vOff;
+        const oi = o0 + q * cout;
+        for (let j = 0; j < cout; j++) {
+          let val = z[zi + j];
+          if (noisy) {
+            const s = vv[vi + j];
+            if (s > 0) {
+              // xoshiro128** then the ziggurat's fast path
+              const r = Math.imul(((Math.imul(sb, 5) << 7) | (Math.imul(sb, 5) >>> 25)), 9) | 0;
+              const t = sb << 9;
+              sc ^= sa;
+              sd ^= sb;
+              sb ^= sc;
+              sa ^= sd;
+              sc ^= t;
+              sd = (sd << 11) | (sd >>> 21);
+              const iz = r & 127;
+              const jj = r >> 7;
+              let g: number;
+              if (mabs(jj) < K[iz]) g = jj * Wz[iz];
+              else {
+                gen.a = sa;
+                gen.b = sb;
+                gen.c = sc;
+                gen.d = sd;
+                g = gen.tail(jj, iz);
+                sa = gen.a;
+                sb = gen.b;
+                sc = gen.c;
+                sd = gen.d;
+              }
+              val += std * msqrt(s) * g;
+            }
+          }
+          if (val !== 0) {
+            if (adc) {
+              if (sign1) val = val >= 0 ? step : -step;
+              else {
+                let code = val * inv + ROUND_MAGIC - ROUND_MAGIC;
+                if (code > maxCode) code = maxCode;
+                else if (code < -maxCode) code = -maxCode;
+                val = code * step;
+              }
+            }
+            if (last) out[oi + j] = finishValue(out[oi + j] + w * val, fin!, fin!.offPerPos ? (posStart + q) * cout : 0, j);
+            else out[oi + j] += w * val;
+          } else if (last) out[oi + j] = finishValue(out[oi + j], fin!, fin!.offPerPos ? (posStart + q) * cout : 0, j);
+        }
+      }
+    }
+  }
+  gen.a = sa;
+  gen.b = sb;
+  gen.c = sc;
+  gen.d = sd;
+}
+
+function maxAbsStrided(z: Float32Array, stride: number, cout: number): number {
+  let m = 0;
+  for (let i = 0; i < z.length; i += stride) {
+    for (let j = 0; j < cout; j++) {
+      const a = mabs(z[i + j]);
+      if (a > m) m = a;
+    }
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+interface Ctx {
+  device: DeviceConfig;
+  noise: boolean;
+  gen: FastNormal;
+  calibrate: boolean;
+  scratch: Scratch;
+}
+
+function needsXScale(d: DeviceConfig): boolean {
+  return d.dac.mode === 'bitSerial' || d.dac.bits !== null;
+}
+
+function adcActive(m: MappedLayer, d: DeviceConfig): boolean {
+  return m.neuron !== 'threshold' && d.adc.bits !== null;
+}
+
+function maxAbs(t: Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(t)).dataSync()[0]);
+}
+
+/** The DAC output in input units (what the arrays see, times xScale), as tf ops: the fast path's input. */
+function dacTensor(x: Tensor, d: DeviceConfig, xScale: number | null): Tensor {
+  if (d.dac.mode === 'analog' && d.dac.bits === null) return x;
+  const bits = d.dac.mode === 'bitSerial' ? d.dac.inputBits : d.dac.bits!;
+  const N = 2 ** bits - 1;
+  const xs = xScale ?? 1;
+  return tf.tidy(() => tf.mul(tf.sign(x), tf.mul(tf.minimum(tf.round(tf.mul(tf.abs(x), N / xs)), N), xs / N)));
+}
+
+interface Planes {
+  /** P reads of the values, read-major (P x values), in normalized voltages (units of read.voltage). */
+  planes: Float32Array;
+  /** The squared voltages of each read for the noise variance, or null when planes^2 = planes (0/1 bits). */
+  varIn: Float32Array | null;
+  P: number;
+  /** Digital weight of each read: xScale (analog) or xScale 2^k / (2^bits - 1) (bit-serial). */
+  weights: Float64Array;
+}
+
+/** The reads the arrays see (DAC), built in JS from the input values. */
+function dacPlanes(x: Float32Array, d: DeviceConfig, xScale: number | null, wantVar: boolean, scratch: Scratch): Planes {
+  const n = x.length;
+  if (d.dac.mode === 'analog') {
+    const bits = d.dac.bits;
+    let u: Float32Array;
+    let xs = 1;
+    if (bits === null) u = x;
+    else {
+      const N = 2 ** bits - 1;
+      xs = xScale ?? 1;
+      const k = N / xs;
+      const invN = 1 / N;
+      u = scratch.get('planes', n);
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        if (v === 0) {
+          u[i] = 0;
+          continue;
+        }
+        let c = mround(mabs(v) * k);
+        if (c > N) c = N;
+        u[i] = (v < 0 ? -c : c) * invN;
+      }
+    }
+    let varIn: Float32Array | null = null;
+    if (wantVar) {
+      varIn = scratch.get('varIn', n);
+      for (let i = 0; i < n; i++) varIn[i] = u[i] * u[i];
+    }
+    return { planes: u, varIn, P: 1, weights: Float64Array.of(xs) };
+  }
+  const P = d.dac.inputBits;
+  const N = 2 ** P - 1;
+  const xs = xScale ?? 1;
+  const k = N / xs;
+  const planes = scratch.get('planes', P * n);
+  planes.fill(0);
+  let negative = false;
+  for (let i = 0; i < n; i++) {
+    const v = x[i];
+    let c = mround(mabs(v) * k);
+    if (c > N) c = N;
+    if (c === 0) continue;
+    const s = v < 0 ? -1 : 1;
+    if (s < 0) negative = true;
+    for (let p = 0; c !== 0; p++, c >>= 1) if (c & 1) planes[p * n + i] = s;
+  }
+  const weights = new Float64Array(P);
+  for (let p = 0; p < P; p++) weights[p] = (xs * 2 ** p) / N;
+  let varIn: Float32Array | null = null;
+  if (wantVar && negative) {
+    varIn = scratch.get('varIn', planes.length);
+    for (let i = 0; i < planes.length; i++) varIn[i] = mabs(planes[i]);
+  }
+  return { planes, varIn, P, weights };
+}
+
+/** Constant-sign offsets of a conv layer for an input H x W: sum of the effective weights over the valid taps of each position. */
+function convOffsets(rt: LayerRT, g: ConvGeo): { data: Float32Array; tensor: Tensor } {
+  const key = `${g.H}x${g.W}x${g.C}`;
+  const hit = rt.offsets.get(key);
+  if (hit) return hit;
+  const m = rt.m;
+  const tensor = tf.tidy(() => {
+    const win = tensorWindows(tf.ones([1, g.H, g.W, g.C]));
+    const parts = bandsOf(g.oh, m.replicas).map((band) => convBand(win, g, band.row0, band.rows, 0, g.C, rt.ktotal[band.replica]));
+    return parts.length === 1 ? parts[0] : tf.concat(parts, 1);
+  });
+  const entry = { data: tensor.dataSync().slice() as Float32Array, tensor: tf.keep(tensor) };
+  rt.offsets.set(key, entry);
+  return entry;
+}
+
+/** Values (floats) a chunk of the slow path may hold per conv output. */
+const CHUNK_VALUES = 1 << 21;
+
+function forwardMapped(rt: LayerRT, x: Tensor, ctx: Ctx): Tensor {
+  const m = rt.m;
+  const d = ctx.device;
+  // 1. digital input stage
+  const xb = tf.tidy(() => {
+    let v = m.inputQuantizer && m.inputQuantizer.levels !== null ? m.inputQuantizer(x) : x;
+    if (m.inputEncoding === 'signedBinary') v = tf.cast(tf.greater(v, 0), 'float32');
+    return v;
+  });
+  let x2: Tensor = xb;
+  try {
+    if (ctx.calibrate && needsXScale(d)) rt.xScale = m.inputEncoding === 'signedBinary' ? 1 : maxAbs(xb) || 1;
+    let geo: ConvGeo | null = null;
+    let pos: number;
+    let outShape: number[];
+    if (m.kind === 'conv2d') {
+      if (xb.rank !== 4) throw new ConfigError(m.name, `expects [batch, h, w, c] inputs, got rank ${xb.rank}`);
+      const [B, H, W, C] = xb.shape;
+      geo = convGeometry(m, H, W, C);
+      pos = geo.oh * geo.ow;
+      outShape = [B, geo.oh, geo.ow, m.outputs];
+    } else {
+      const F = xb.shape[xb.rank - 1];
+      const lead = xb.shape.slice(0, -1);
+      pos = lead.slice(1).reduce((a, b2) => a * b2, 1);
+      outShape = [...lead, m.outputs];
+      if (xb.rank !== 2) x2 = tf.reshape(xb, [-1, F]);
+    }
+    const act = getActivation(m.activation);
+    const noise = ctx.noise && d.read.noiseSigma > 0;
+    if (!noise && !adcActive(m, d)) return fastPath(rt, x2, geo, outShape, ctx, act.fn);
+    return slowPath(rt, x2, geo, pos, outShape, ctx, act);
+  } finally {
+    if (x2 !== xb) x2.dispose();
+    if (xb !== x) xb.dispose();
+  }
+}
+
+function slowPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, pos: number, outShape: number[], ctx: Ctx, act: { name: string; fn: (t: Tensor) => Tensor }): Tensor {
+  const m = rt.m;
+  const d = ctx.device;
+  const cout = m.outputs;
+  const noise = ctx.noise && d.read.noiseSigma > 0;
+  const adc = adcActive(m, d);
+  const B = outShape[0];
+  const xView = readView(x2);
+  const xData = ctx.scratch.get('x', xView.length);
+  xData.set(xView);
+  const perSample = xData.length / B;
+  const P = d.dac.mode === 'bitSerial' ? d.dac.inputBits : 1;
+  const bChunk = Math.max(1, Math.floor(CHUNK_VALUES / (P * pos * cout * 2)));
+  const out = ctx.scratch.get('out', B * pos * cout);
+  out.fill(0);
+  const measuring = ctx.calibrate && adc && d.adc.range === 'auto';
+  const bits = d.adc.bits ?? 0;
+  // 6. offset, bias, neuron: applied with the last read of each output
+  let off: Float32Array | null = null;
+  let offPerPos = false;
+  if (m.inputEncoding === 'signedBinary') {
+    if (geo) {
+      off = convOffsets(rt, geo).data;
+      offPerPos = true;
+    } else off = Float32Array.from(rt.colSums[0]);
+  }
+  const relu = act.name === 'relu';
+  const fin: Finish = { off, offPerPos, bias: m.bias, relu };
+  const std = d.read.noiseSigma;
+  // Two passes when calibrating the ADC range: the ideal currents first, then the reads.
+  for (const pass of measuring ? (['measure', 'read'] as const) : (['read'] as const)) {
+    let zMax = 0;
+    const range = d.adc.range === 'auto' ? rt.zRange ?? 0 : (d.adc.range * m.weightScale) / d.read.voltage;
+    let step = 0;
+    let maxCode = 0;
+    if (adc && range > 0) {
+      maxCode = bits === 1 ? 0 : 2 ** (bits - 1) - 1;
+      step = bits === 1 ? range : range / maxCode;
+    }
+    const read = pass === 'read';
+    for (let s0 = 0; s0 < B; s0 += bChunk) {
+      const b = Math.min(bChunk, B - s0);
+      const dp = dacPlanes(xData.subarray(s0 * perSample, (s0 + b) * perSample), d, rt.xScale, noise && read, ctx.scratch);
+      const sameVar = noise && read && dp.varIn === null;
+      tf.tidy(() => {
+        const N = dp.P * b;
+        const rowsF = dp.P * b * pos;
+        const F = geo ? 0 : (x2.shape[1] as number);
+        const plWin = geo ? jsWindows(dp.planes, N, geo.H, geo.W, geo.C) : null;
+        const vWin = geo && dp.varIn ? jsWindows(dp.varIn, N, geo.H, geo.W, geo.C) : null;
+        const runOne = (g: GroupRT, lin: (input: 'planes' | 'var', k: Tensor) => Tensor, bandPos: number, posStart: number, lastGroup: boolean) => {
+          if (sameVar && !g.kcat) g.kcat = tf.keep(tf.concat([g.k, g.ksq!], g.k.rank - 1));
+          const zt = lin('planes', sameVar ? g.kcat! : g.k);
+          const vt = noise && read && !sameVar ? lin('var', g.ksq!) : null;
+          // Views after the last tf op of this block.
+          const z = readView(zt);
+          if (!read) {
+            zMax = Math.max(zMax, maxAbsStrided(z, cout, cout));
+            return;
+          }
+          const blk: Block = { P: dp.P, b, bandPos, pos, posStart, sample0: s0, cout };
+          const f = lastGroup ? fin : null;
+          if (noise) {
+            if (sameVar) periphery(z, 2 * cout, z, 2 * cout, cout, blk, dp.weights, std, step, maxCode, ctx.gen, out, f);
+            else periphery(z, cout, readView(vt!), cout, 0, blk, dp.weights, std, step, maxCode, ctx.gen, out, f);
+          } else periphery(z, cout, null, 0, 0, blk, dp.weights, 0, step, maxCode, ctx.gen, out, f);
+        };
+        if (geo) {
+          const g0 = geo;
+          for (const band of bandsOf(g0.oh, m.replicas)) {
+            const gs = rt.groups[band.replica];
+            gs.forEach((g, gi) => {
+              runOne(g, (input, k) => convBand(input === 'planes' ? plWin! : vWin!, g0, band.row0, band.rows, g.c0, g.c1, k), band.rows * g0.ow, band.row0 * g0.ow, gi === gs.length - 1);
+            });
+          }
+        } else {
+          const gs = rt.groups[0];
+          gs.forEach((g, gi) => {
+            const cols = new Map<string, Tensor>();
+            const colsOf = (which: 'planes' | 'var') => {
+              let t = cols.get(which);
+              if (!t) {
+                t = jsColumns(which === 'planes' ? dp.planes : dp.varIn!, rowsF, F, g.c0, g.c1);
+                cols.set(which, t);
+              }
+              return t;
+            };
+            runOne(g, (input, k) => tf.matMul(colsOf(input) as tf.Tensor2D, k as tf.Tensor2D), pos, 0, gi === gs.length - 1);
+          });
+        }
+      });
+    }
+    if (!read) rt.zRange = zMax;
+  }
+  // The cpu backend keeps the array it is given: hand it a copy of the scratch buffer.
+  const t = tf.tensor(tf.getBackend() === 'wasm' ? out : out.slice(), outShape);
+  if (relu || act.name === 'linear') return t;
+  const y = tf.tidy(() => act.fn(t));
+  t.dispose();
+  return y;
+}
+
+function fastPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, outShape: number[], ctx: Ctx, act: (t: Tensor) => Tensor): Tensor {
+  const m = rt.m;
+  return tf.tidy(() => {
+    const xd = dacTensor(x2, ctx.device, rt.xScale);
+    let y: Tensor;
+    if (geo) {
+      const win = tensorWindows(xd);
+      const parts = bandsOf(geo.oh, m.replicas).map((band) => convBand(win, geo, band.row0, band.rows, 0, geo.C, rt.ktotal[band.replica]));
+      y = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
+      if (m.inputEncoding === 'signedBinary') y = tf.sub(tf.mul(y, 2), convOffsets(rt, geo).tensor);
+    } else {
+      y = tf.matMul(xd as tf.Tensor2D, rt.ktotal[0] as tf.Tensor2D);
+      if (m.inputEncoding === 'signedBinary') y = tf.sub(tf.mul(y, 2), tf.tensor1d(Float32Array.from(rt.colSums[0])));
+      if (y.shape.join() !== outShape.join()) y = tf.reshape(y, outShape);
+    }
+    if (m.bias) y = tf.add(y, tf.tensor1d(m.bias));
+    return act(y);
+  });
+}
+
+function runNetwork(net: CrossbarNetwork, rt: Runtime, x: Tensor, ctx: Ctx): Tensor {
+  let h = x;
+  for (const step of net.steps) {
+    let next: Tensor;
+    if (step.mapped) next = forwardMapped(rt.layers.get(step.mapped)!, h, ctx);
+    else next = tf.tidy(() => step.layer.apply(h, { training: false }) as Tensor);
+    if (h !== x) h.dispose();
+    h = next;
+  }
+  return h;
+}
+
+function needsCalibration(net: CrossbarNetwork, readNoise: boolean): boolean {
+  const d = net.device;
+  const noise = readNoise && d.read.noiseSigma > 0;
+  return net.layers.some((m) => {
+    const adc = adcActive(m, d);
+    const slow = noise || adc;
+    return (needsXScale(d) && m.inputEncoding === 'real') || (adc && d.adc.range === 'auto' && (slow || noise));
+  });
+}
+
+function contextFor(net: CrossbarNetwork, rt: Runtime, o: CrossbarInferenceOptions, label: string, calibrate: boolean): Ctx {
+  const seed = o.seed ?? net.mapping.seed;
+  return { device: net.device, noise: o.readNoise ?? true, gen: new FastNormal(deriveSeed(seed, label)), calibrate, scratch: rt.scratch };
+}
+
+/**
+ * Calibrates the DAC input range of every mapped layer (max|x| of its input) and the 'auto' ADC
+ * ranges (max |ideal column current|) on a batch of inputs, layer by layer through the crossbar
+ * itself (each layer's input comes from the crossbar layers before it, read with noise).
+ */
+export function calibrateCrossbar(net: CrossbarNetwork, x: Tensor, opts: CrossbarInferenceOptions = {}): void {
+  const rt = runtimeOf(net, opts);
+  const ctx = contextFor(net, rt, opts, 'calibration-noise', true);
+  tf.tidy(() => {
+    runNetwork(net, rt, x, ctx).dispose();
+  });
+  rt.calibrated = true;
+}
+
+/** The calibrated ranges of each mapped layer: DAC full scale (input units) and ADC full scale (uA). */
+export function calibrationOf(net: CrossbarNetwork): { layer: string; inputRange: number | null; adcRangeUA: number | null }[] {
+  const rt = net.runtime as Runtime | null;
+  return net.layers.map((m) => {
+    const l = rt?.layers.get(m);
+    const z = l?.zRange ?? null;
+    return { layer: m.name, inputRange: l?.xScale ?? null, adcRangeUA: z === null ? null : (z * net.device.read.voltage) / m.weightScale };
+  });
+}
+
+/**
+ * The network's outputs (logits) for a batch x, computed through the arrays. When the device needs
+ * calibrated ranges and none were calibrated yet, x itself calibrates them first.
+ */
+export function predictCrossbar(net: CrossbarNetwork, x: Tensor, opts: CrossbarInferenceOptions = {}): Tensor {
+  const rt = runtimeOf(net, opts);
+  if (!rt.calibrated && needsCalibration(net, opts.readNoise ?? true)) calibrateCrossbar(net, x, opts);
+  const ctx = contextFor(net, rt, opts, 'read-noise', false);
+  return runNetwork(net, rt, x, ctx);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counts
+
+function sumCounts(list: readonly OperationCounts[], factor = 1): OperationCounts {
+  const z: OperationCounts = { arrayReads: 0, cellsRead: 0, dacConversions: 0, adcConversions: 0, neuronEvaluations: 0, digitalAdds: 0 };
+  for (const c of list) for (const k of Object.keys(z) as (keyof OperationCounts)[]) z[k] += c[k] * factor;
+  return z;
+}
+
+/** Operation counts of one inference through each mapped layer (see the top of this file). */
+export function layerCounts(net: CrossbarNetwork): LayerCounts[] {
+  const d = net.device;
+  const reads = d.dac.mode === 'bitSerial' ? d.dac.inputBits : 1;
+  return net.steps
+    .filter((s) => s.mapped)
+    .map((s) => {
+      const m = s.mapped!;
+      const shape = s.layer.outputShape as (number | null)[];
+      const oh = m.kind === 'conv2d' ? (shape[1] as number) : 1;
+      const ow = m.kind === 'conv2d' ? (shape[2] as number) : 1;
+      const positions = m.kind === 'conv2d' ? oh * ow : (shape.slice(1, -1) as number[]).reduce((a, b) => a * b, 1);
+      const bands = m.kind === 'conv2d' ? bandsOf(oh, m.replicas) : [{ replica: 0, row0: 0, rows: 1 }];
+      const c: OperationCounts = { arrayReads: 0, cellsRead: 0, dacConversions: 0, adcConversions: 0, neuronEvaluations: 0, digitalAdds: 0 };
+      const adc = m.neuron !== 'threshold';
+      let rowTiles = 0;
+      let arraysPerReplica = 0;
+      for (const band of bands) {
+        const p = m.kind === 'conv2d' ? band.rows * ow : positions;
+        const arrays = m.arrays.filter((a) => a.replica === band.replica);
+        const groups = new Set(arrays.map((a) => `${a.tile.rowStart}:${a.tile.rows}`)).size;
+        rowTiles = Math.max(rowTiles, groups);
+        arraysPerReplica = Math.max(arraysPerReplica, arrays.length);
+        for (const a of arrays) {
+          c.arrayReads += p * reads;
+          c.cellsRead += p * reads * a.tile.rows * a.tile.arrayCols;
+          c.dacConversions += p * reads * a.tile.rows;
+          if (adc) c.adcConversions += p * reads * a.tile.outs;
+        }
+        c.digitalAdds += p * m.outputs * (groups * reads - 1 + (m.bias ? 1 : 0) + (m.inputEncoding === 'signedBinary' ? 1 : 0));
+      }
+      c.neuronEvaluations = positions * m.outputs;
+      return { layer: m.name, positions, readsPerInput: reads, arrays: arraysPerReplica, rowTiles, neuron: m.neuron, ...c };
+    });
+}
+
+/** Counts of `samples` inferences. */
+export function crossbarCounts(net: CrossbarNetwork, samples: number): CrossbarCounts {
+  const perLayer = layerCounts(net);
+  const perInference = sumCounts(perLayer);
+  return { perInference, total: sumCounts([perInference], samples), samples, perLayer };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+function firstSamples(split: Split, n: number): Split {
+  const count = Math.min(n, split.count);
+  const size = split.count ? split.images.length / split.count : 0;
+  return { images: split.images.subarray(0, count * size), labels: split.labels.subarray(0, count), count };
+}
+
+/**
+ * Accuracy of the crossbar network on a split, with the operation counts. Calibration (when the
+ * device needs it and the network is not calibrated yet): the first calibrationSamples samples of
+ * opts.calibration, or of the evaluated split itself.
+ */
+export function evaluateCrossbar(net: CrossbarNetwork, split: Split, opts: EvaluateCrossbarOptions = {}): CrossbarEvalResult {
+  const imageShape = opts.imageShape ?? (net.inputShape as [number, number, number]);
+  const numClasses = opts.numClasses ?? 10;
+  const batchSize = opts.batchSize ?? 500;
+  const t0 = performance.now();
+  const rt = runtimeOf(net, opts);
+  let calibrationSamples = 0;
+  if (!rt.calibrated && needsCalibration(net, opts.readNoise ?? true)) {
+    const cal = firstSamples(opts.calibration ?? split, opts.calibrationSamples ?? 500);
+    calibrationSamples = cal.count;
+    for (const b of batchesOf(cal, { batchSize: Math.max(1, cal.count), numClasses })) {
+      const x = tf.tensor(b.x, [b.size, ...imageShape]);
+      calibrateCrossbar(net, x, opts);
+      x.dispose();
+    }
+  }
+  const ctx = contextFor(net, rt, opts, 'read-noise', false);
+  let correct = 0;
+  for (const b of batchesOf(split, { batchSize, numClasses })) {
+    const x = tf.tensor(b.x, [b.size, ...imageShape]);
+    const logits = runNetwork(net, rt, x, ctx);
+    const pred = tf.tidy(() => tf.argMax(logits, -1).dataSync() as Int32Array);
+    for (let i = 0; i < b.size; i++) if (pred[i] === b.labels[i]) correct++;
+    logits.dispose();
+    x.dispose();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const count = split.count;
+  return {
+    accuracy: count ? correct / count : NaN,
+    count,
+    correct,
+    seconds,
+    samplesPerSec: seconds > 0 ? count / seconds : 0,
+    calibrationSamples,
+    counts: crossbarCounts(net, count),
+  };
+}

@@ -1,0 +1,641 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { tf } from '../src/tf';
+import { initBackend } from '../src/backend';
+import { DeviceConfig, getPreset } from '../src/device/config';
+import { FileFormatError, UsageError } from '../src/errors';
+import { SeededRandom } from '../src/random';
+import { saveModel } from '../src/model_io';
+import { QuantConv2D } from '../layers/quant_conv2d';
+import { QuantDense } from '../layers/quant_dense';
+import { QuantActivation } from '../layers/quant_activation';
+import { approxColumnCurrents } from '../src/crossbar/ir_drop';
+import {
+  CrossbarNetwork,
+  FastNormal,
+  crossbarCounts,
+  disposeCrossbar,
+  evaluateCrossbar,
+  layerCounts,
+  loadCrossbar,
+  mapModel,
+  predictCrossbar,
+  saveCrossbar,
+} from '../src/crossbar';
+import { conductancesToWeights } from '../src/mapping';
+import { mapCommand } from '../src/commands/map';
+import { devicesCommand } from '../src/commands/devices';
+import { crossbarEvaluateCommand } from '../src/commands/crossbar_eval';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-xinf-'));
+let dirCount = 0;
+const newDir = () => path.join(root, `d${dirCount++}`);
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function device(name: string, change: (c: DeviceConfig) => void = () => {}): DeviceConfig {
+  const c = getPreset(name)!;
+  change(c);
+  return c;
+}
+
+/** The ideal device, but every column current through a 24-bit ADC: the slow (periphery) path, near-exact. */
+const idealSlow = () => device('ideal', (c) => (c.adc = { bits: 24, range: 'auto' }));
+
+function randomInput(shape: number[], seed: number, lo = 0, hi = 1): tf.Tensor {
+  const r = new SeededRandom(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(new Float32Array(n).map(() => lo + (hi - lo) * r.next()), shape);
+}
+
+function relErr(a: tf.Tensor, b: tf.Tensor): number {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  expect(x.length).toBe(y.length);
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < x.length; i++) {
+    d = Math.max(d, Math.abs(x[i] - y[i]));
+    m = Math.max(m, Math.abs(x[i]));
+  }
+  return d / m;
+}
+
+/** A small stock CNN (conv, pool, conv, flatten, dense), trained for a few steps. */
+async function stockModel(seed = 1): Promise<tf.LayersModel> {
+  const init = (s: number) => tf.initializers.glorotUniform({ seed: seed * 10 + s });
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ inputShape: [10, 10, 1], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1), name: 'c1' }));
+  m.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'p1' }));
+  m.add(tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'valid', activation: 'relu', kernelInitializer: init(2), name: 'c2' }));
+  m.add(tf.layers.flatten({ name: 'f' }));
+  m.add(tf.layers.dense({ units: 5, kernelInitializer: init(3), name: 'd' }));
+  m.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+  const x = randomInput([64, 10, 10, 1], seed + 100);
+  const r = new SeededRandom(seed + 200);
+  const y = tf.oneHot(tf.tensor1d(Array.from({ length: 64 }, () => r.int(5)), 'int32'), 5);
+  await m.fit(x, y, { epochs: 3, batchSize: 16, verbose: 0 });
+  x.dispose();
+  y.dispose();
+  return m;
+}
+
+/** A model of the project's quantized layers: 15-level conv with an 8-bit input quantizer, 8-level dense. */
+function quantModel(seed = 2): tf.LayersModel {
+  const m = tf.sequential();
+  m.add(
+    new QuantConv2D({
+      name: 'qc',
+      inputShape: [9, 9, 2],
+      filters: 5,
+      kernelSize: 3,
+      padding: 'same',
+      activation: 'relu',
+      kernelQuantizer: { className: 'SteUniform', config: { levels: 15, signed: true, scale: 'max' } },
+      inputQuantizer: { className: 'SteUniform', config: { levels: 256 } },
+      seed,
+    }),
+  );
+  m.add(tf.layers.maxPooling2d({ poolSize: 3, name: 'qp' }));
+  m.add(tf.layers.flatten({ name: 'qf' }));
+  m.add(new QuantDense({ name: 'qd', units: 4, kernelQuantizer: { className: 'SteUniform', config: { levels: 8, signed: true, scale: 'max' } }, seed: seed + 1 }));
+  // give the biases values so that the digital bias add is checked too
+  for (const l of m.layers) {
+    const b = l.weights.find((w) => /bias/.test(w.originalName));
+    if (b) b.write(randomInput(b.shape as number[], seed + 7, -0.2, 0.2));
+  }
+  return m;
+}
+
+/** A binary network: +-1 inputs and weights (Chen et al.), BN + sign between the layers. */
+function binaryModel(seed = 3): tf.LayersModel {
+  const m = tf.sequential();
+  m.add(new QuantConv2D({ name: 'bc', inputShape: [7, 7, 2], filters: 6, kernelSize: 3, padding: 'same', kernelQuantizer: 'steSign', inputQuantizer: 'steSign', kernelClip: 1, useBias: false, seed }));
+  m.add(tf.layers.batchNormalization({ name: 'bn' }));
+  m.add(new QuantActivation({ name: 'sign', quantizer: 'steSign' }));
+  m.add(tf.layers.flatten({ name: 'bf' }));
+  m.add(new QuantDense({ name: 'bd', units: 3, kernelQuantizer: 'steSign', kernelClip: 1, seed: seed + 1 }));
+  const bn = m.getLayer('bn');
+  const r = new SeededRandom(seed);
+  bn.setWeights(bn.getWeights().map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => 0.5 + r.next()), w.shape)));
+  return m;
+}
+
+describe('FastNormal', () => {
+  test('seeded standard normals with the right moments and tails', () => {
+    const g = new FastNormal(42);
+    const n = 400000;
+    let s = 0;
+    let s2 = 0;
+    let s4 = 0;
+    let tail = 0;
+    for (let i = 0; i < n; i++) {
+      const z = g.normal();
+      s += z;
+      s2 += z * z;
+      s4 += z ** 4;
+      if (Math.abs(z) > 3) tail++;
+    }
+    expect(Math.abs(s / n)).toBeLessThan(0.01);
+    expect(Math.abs(s2 / n - 1)).toBeLessThan(0.01);
+    expect(Math.abs(s4 / n - 3)).toBeLessThan(0.08);
+    expect(Math.abs(tail / n - 0.0027)).toBeLessThan(0.0005);
+    const a = new FastNormal(7);
+    const b = new FastNormal(7);
+    for (let i = 0; i < 100; i++) expect(a.normal()).toBe(b.normal());
+  });
+});
+
+describe('ideal device: crossbar inference equals the software model', () => {
+  let stock: tf.LayersModel;
+  beforeAll(async () => {
+    stock = await stockModel();
+  });
+
+  test('stock tf.layers model, 128x128 arrays (fast path), to 1e-4', () => {
+    const net = mapModel(stock, device('ideal'));
+    expect(net.layers.map((l) => l.name)).toEqual(['c1', 'c2', 'd']);
+    expect(net.steps.filter((s) => !s.mapped).map((s) => s.layer.name)).toEqual(['p1', 'f']);
+    const x = randomInput([20, 10, 10, 1], 5);
+    const y = predictCrossbar(net, x);
+    expect(relErr(stock.predict(x) as tf.Tensor, y)).toBeLessThan(1e-4);
+  });
+
+  test('small arrays (row and column tiles), 3 replicas, through the periphery path, to 1e-4', () => {
+    const net = mapModel(stock, idealSlow(), { arrayRows: 16, arrayCols: 8, replicas: 3, seed: 4 });
+    const c2 = net.layers[1];
+    expect(c2.rows).toBe(36);
+    expect(new Set(c2.arrays.map((a) => a.tile.rowStart)).size).toBe(3);
+    expect(c2.replicas).toBe(3);
+    expect(net.layers[2].replicas).toBe(1);
+    const x = randomInput([12, 10, 10, 1], 6);
+    const ref = stock.predict(x) as tf.Tensor;
+    expect(relErr(ref, predictCrossbar(net, x))).toBeLessThan(1e-4);
+    // and the fast path with replicas
+    const fast = mapModel(stock, device('ideal'), { arrayRows: 16, arrayCols: 8, replicas: 3 });
+    expect(relErr(ref, predictCrossbar(fast, x))).toBeLessThan(1e-4);
+    // reference scheme too
+    const refScheme = mapModel(stock, idealSlow(), { arrayRows: 16, arrayCols: 8, replicas: 2, scheme: 'reference' });
+    expect(refScheme.layers[0].arrays[0].tile.arrayCols).toBe(5);
+    expect(relErr(ref, predictCrossbar(refScheme, x))).toBeLessThan(1e-4);
+  });
+
+  test('QuantConv2D / QuantDense: the quantized kernels are what gets mapped, to 1e-4', () => {
+    const m = quantModel();
+    const x = randomInput([10, 9, 9, 2], 7);
+    const ref = m.predict(x) as tf.Tensor;
+    for (const [dev, opts] of [
+      [device('ideal'), {}],
+      [idealSlow(), { arrayRows: 8, arrayCols: 6 }],
+    ] as const) {
+      const net = mapModel(m, dev, opts);
+      // the effective weights of the arrays are the quantized kernel
+      const qc = net.layers[0];
+      const a = qc.arrays[0];
+      const w = conductancesToWeights(a.target.subarray(0, a.tile.rows * a.tile.arrayCols), a.tile.rows, a.tile.outs, 'differential', qc.weightScale);
+      const qk = (m.getLayer('qc') as QuantConv2D).quantizedKernel();
+      const distinct = new Set(Array.from(qk.dataSync()).map((v) => v.toFixed(5)));
+      expect(distinct.size).toBeLessThanOrEqual(15);
+      expect(new Set(Array.from(w).map((v) => (Math.abs(v) < 1e-7 ? 0 : v).toFixed(5))).size).toBeLessThanOrEqual(15);
+      qk.dispose();
+      expect(relErr(ref, predictCrossbar(net, x))).toBeLessThan(1e-4);
+    }
+  });
+
+  test('+-1 inputs through the constant-sign transform (0/1 voltages and an offset), padding same, to 1e-4', () => {
+    const m = binaryModel();
+    const x = randomInput([10, 7, 7, 2], 8, -1, 1);
+    const ref = m.predict(x) as tf.Tensor;
+    for (const dev of [device('ideal'), idealSlow()]) {
+      const net = mapModel(m, dev, { arrayRows: 16, arrayCols: 8 });
+      expect(net.layers.map((l) => l.inputEncoding)).toEqual(['signedBinary', 'signedBinary']);
+      expect(relErr(ref, predictCrossbar(net, x))).toBeLessThan(1e-4);
+    }
+  });
+
+  test('the cpu backend gives the same results', async () => {
+    const m = quantModel(5);
+    const x = randomInput([4, 9, 9, 2], 9);
+    const net = mapModel(m, device('yao2020'), { arrayRows: 16, arrayCols: 8, seed: 2 });
+    const a = predictCrossbar(net, x, { seed: 3 }).dataSync().slice();
+    await tf.setBackend('cpu');
+    try {
+      (net.runtime as { dispose(): void }).dispose();
+      net.runtime = null;
+      const b = predictCrossbar(net, x, { seed: 3 }).dataSync();
+      let d = 0;
+      let mx = 0;
+      for (let i = 0; i < a.length; i++) {
+        d = Math.max(d, Math.abs(a[i] - b[i]));
+        mx = Math.max(mx, Math.abs(a[i]));
+      }
+      // the same noise draws; conv rounding may move a current across an ADC step now and then
+      expect(d / mx).toBeLessThan(0.05);
+    } finally {
+      await tf.setBackend('wasm');
+      (net.runtime as { dispose(): void } | null)?.dispose();
+      net.runtime = null;
+    }
+  });
+});
+
+describe('periphery', () => {
+  /** x (n x 10) . W + b through one dense layer. */
+  function denseModel(inputs: number, units: number, seed: number, useBias = true): tf.LayersModel {
+    const m = tf.sequential();
+    m.add(tf.layers.dense({ inputShape: [inputs], units, useBias, kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: 'ones', name: 'dense' }));
+    return m;
+  }
+
+  test('read noise: column variance sigma^2 sum V^2 (G+^2 + G-^2), new at every read', () => {
+    const m = denseModel(6, 2, 11, false);
+    const dev = device('ideal', (c) => (c.read.noiseSigma = 0.05));
+    const net = mapModel(m, dev);
+    const xs = [0.9, 0.1, 0.5, 0.0, 1.0, 0.3];
+    const n = 4000;
+    const x = tf.tensor2d(Array.from({ length: n }, () => xs), [n, 6]);
+    const y = predictCrossbar(net, x, { seed: 5 }).dataSync();
+    const quiet = predictCrossbar(net, x.slice(0, 1), { readNoise: false }).dataSync();
+    const a = net.layers[0].arrays[0];
+    const ws = net.layers[0].weightScale;
+    for (let j = 0; j < 2; j++) {
+      let mean = 0;
+      for (let i = 0; i < n; i++) mean += y[i * 2 + j] / n;
+      let v = 0;
+      for (let i = 0; i < n; i++) v += (y[i * 2 + j] - mean) ** 2 / (n - 1);
+      let expected = 0;
+      for (let r = 0; r < 6; r++) {
+        const gp = a.programmed[r * 4 + 2 * j];
+        const gm = a.programmed[r * 4 + 2 * j + 1];
+        expected += xs[r] ** 2 * (gp * gp + gm * gm);
+      }
+      expected *= 0.05 ** 2 * ws * ws;
+      expect(v / expected).toBeGreaterThan(0.9);
+      expect(v / expected).toBeLessThan(1.1);
+      expect(Math.abs(mean - quiet[j])).toBeLessThan(4 * Math.sqrt(expected / n));
+    }
+    // new draws at every read: two runs with different seeds differ, the same seed repeats
+    const y2 = predictCrossbar(net, x.slice(0, 10), { seed: 6 }).dataSync();
+    const y3 = predictCrossbar(net, x.slice(0, 10), { seed: 6 }).dataSync();
+    expect(Array.from(y2)).toEqual(Array.from(y3));
+    expect(Array.from(y2)).not.toEqual(Array.from(y.slice(0, 20)));
+  });
+
+  test("bit-serial DAC (Yao et al.): 8 bit-plane reads, each through the ADC, shifted and added", () => {
+    const m = denseModel(10, 3, 12);
+    const dev = device('yao2020', (c) => {
+      c.levels = null;
+      c.writeVerify = { mode: 'exact', tolerance: 0, maxPulses: 10 };
+      c.variation = { rOnSigma: 0, rOffSigma: 0, stepSigma: 0 };
+      c.faults = { stuckAtGMin: 0, stuckAtGMax: 0 };
+      c.read.noiseSigma = 0;
+      c.wireResistance = 0;
+      c.adc = { bits: 4, range: 'auto' };
+    });
+    const net = mapModel(m, dev);
+    const n = 40;
+    const x = randomInput([n, 10], 13);
+    const got = predictCrossbar(net, x).dataSync();
+    // reference: per plane currents, one ADC range (max |current| over planes and samples), 7 codes a side
+    const W = (m.getLayer('dense').getWeights()[0].dataSync() as Float32Array).slice();
+    const bias = m.getLayer('dense').getWeights()[1].dataSync();
+    const a = net.layers[0].arrays[0];
+    const Weff = conductancesToWeights(a.programmed, 10, 3, 'differential', net.layers[0].weightScale);
+    for (let i = 0; i < W.length; i++) expect(Weff[i]).toBeCloseTo(W[i], 5);
+    const xv = x.dataSync();
+    let xs = 0;
+    for (const v of xv) xs = Math.max(xs, Math.abs(v));
+    const codes = Array.from(xv, (v) => Math.min(255, Math.round((v / xs) * 255)));
+    const z: number[][][] = [];
+    let zr = 0;
+    for (let k = 0; k < 8; k++) {
+      z.push([]);
+      for (let s = 0; s < n; s++) {
+        const row: number[] = [];
+        for (let j = 0; j < 3; j++) {
+          let acc = 0;
+          for (let i = 0; i < 10; i++) if ((codes[s * 10 + i] >> k) & 1) acc += Weff[i * 3 + j];
+          row.push(acc);
+          zr = Math.max(zr, Math.abs(acc));
+        }
+        z[k].push(row);
+      }
+    }
+    const step = zr / 7;
+    let adcMatters = 0;
+    for (let s = 0; s < n; s++) {
+      for (let j = 0; j < 3; j++) {
+        let y = 0;
+        let ideal = 0;
+        for (let k = 0; k < 8; k++) {
+          y += (2 ** k * Math.max(-7, Math.min(7, Math.round(z[k][s][j] / step))) * step * xs) / 255;
+          ideal += (2 ** k * z[k][s][j] * xs) / 255;
+        }
+        expect(got[s * 3 + j]).toBeCloseTo(y + bias[j], 4);
+        adcMatters = Math.max(adcMatters, Math.abs(y - ideal));
+      }
+    }
+    expect(adcMatters).toBeGreaterThan(1e-3);
+  });
+
+  test('IR drop folded in once per array matches the line-relaxation solution of the same array', () => {
+    const m = denseModel(12, 4, 14);
+    const dev = device('ideal', (c) => (c.wireResistance = 2));
+    const net = mapModel(m, dev, { arrayRows: 16, arrayCols: 16 });
+    const x = randomInput([5, 12], 15);
+    const got = predictCrossbar(net, x).dataSync();
+    const noWire = predictCrossbar(mapModel(m, device('ideal')), x).dataSync();
+    const a = net.layers[0].arrays[0];
+    const ws = net.layers[0].weightScale;
+    const bias = m.getLayer('dense').getWeights()[1].dataSync();
+    const xv = x.dataSync();
+    let dropSeen = 0;
+    for (let s = 0; s < 5; s++) {
+      const v = Array.from(xv.slice(s * 12, s * 12 + 12), (u) => u * dev.read.voltage);
+      const I = approxColumnCurrents(a.programmed, 12, 8, v, 2);
+      for (let j = 0; j < 4; j++) {
+        const y = ((I[2 * j] - I[2 * j + 1]) / dev.read.voltage) * ws + bias[j];
+        expect(got[s * 4 + j]).toBeCloseTo(y, 4);
+        dropSeen = Math.max(dropSeen, Math.abs(got[s * 4 + j] - noWire[s * 4 + j]));
+      }
+    }
+    expect(dropSeen).toBeGreaterThan(1e-4);
+  });
+  test('drift: reading t seconds after programming scales the conductances by (t / t0)^-nu', () => {
+    const m = denseModel(8, 3, 17, false);
+    const dev = device('ideal', (c) => (c.drift = { nu: 0.05, nuSigma: 0, t0: 1 }));
+    const net = mapModel(m, dev, { arrayRows: 4, arrayCols: 4 });
+    const x = randomInput([6, 8], 18);
+    const now = predictCrossbar(net, x).dataSync().slice();
+    const later = predictCrossbar(net, x, { driftSeconds: 3600 }).dataSync();
+    const f = Math.pow(3600, -0.05);
+    for (let i = 0; i < now.length; i++) expect(later[i]).toBeCloseTo(now[i] * f, 4);
+    (net.runtime as { dispose(): void }).dispose();
+    net.runtime = null;
+  });
+});
+
+describe('counts', () => {
+  function tiny(): tf.LayersModel {
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({ inputShape: [5, 5, 1], filters: 2, kernelSize: 3, padding: 'valid', name: 'conv', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
+    m.add(tf.layers.flatten({ name: 'flat' }));
+    m.add(tf.layers.dense({ units: 3, useBias: false, name: 'fc', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
+    return m;
+  }
+
+  test.each([[1], [2]])('hand-computed counts of a tiny model on 4x4 arrays, bit-serial (replicas %i)', (replicas) => {
+    const net = mapModel(tiny(), device('yao2020'), { arrayRows: 4, arrayCols: 4, replicas });
+    const [conv, fc] = layerCounts(net);
+    // conv: 3x3 positions; rows 9 -> tiles of 4, 4, 1 rows; 2 outputs = 4 columns: 3 arrays; 8 reads per input
+    expect(conv).toMatchObject({ positions: 9, readsPerInput: 8, arrays: 3, rowTiles: 3 });
+    expect(conv.arrayReads).toBe(9 * 3 * 8);
+    expect(conv.cellsRead).toBe(9 * 8 * (4 * 4 + 4 * 4 + 1 * 4));
+    expect(conv.dacConversions).toBe(9 * 8 * (4 + 4 + 1));
+    expect(conv.adcConversions).toBe(9 * 8 * (2 + 2 + 2));
+    expect(conv.neuronEvaluations).toBe(9 * 2);
+    expect(conv.digitalAdds).toBe(9 * 2 * (3 * 8 - 1 + 1)); // shift-and-add and partial sums, + bias
+    // fc: 18 rows -> 4, 4, 4, 4, 2; 3 outputs -> 2 + 1 pairs: 10 arrays
+    expect(fc).toMatchObject({ positions: 1, arrays: 10, rowTiles: 5 });
+    expect(fc.arrayReads).toBe(10 * 8);
+    expect(fc.cellsRead).toBe(8 * (18 * 4 + 18 * 2));
+    expect(fc.dacConversions).toBe(8 * 18 * 2);
+    expect(fc.adcConversions).toBe(8 * (5 * 2 + 5 * 1));
+    expect(fc.neuronEvaluations).toBe(3);
+    expect(fc.digitalAdds).toBe(3 * (5 * 8 - 1));
+    const c = crossbarCounts(net, 7);
+    expect(c.perInference).toEqual({ arrayReads: 296, cellsRead: 3456, dacConversions: 936, adcConversions: 552, neuronEvaluations: 21, digitalAdds: 549 });
+    expect(c.total.cellsRead).toBe(7 * 3456);
+    disposeCrossbar(net);
+  });
+
+  test('a comparator neuron where a binary activation follows: no ADC conversions there', () => {
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 3, kernelSize: 3, padding: 'same', name: 'conv' }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool' }));
+    m.add(new QuantActivation({ name: 'act', quantizer: { className: 'SteHeaviside', config: { threshold: 0.5, window: 0.5 } } }));
+    m.add(tf.layers.flatten({ name: 'flat' }));
+    m.add(tf.layers.dense({ units: 2, name: 'fc' }));
+    const net = mapModel(m, device('park2024'), { arrayRows: 32, arrayCols: 32 });
+    expect(net.layers.map((l) => l.neuron)).toEqual(['threshold', 'linear']);
+    const [conv, fc] = layerCounts(net);
+    expect(conv.adcConversions).toBe(0);
+    expect(conv.neuronEvaluations).toBe(36 * 3);
+    expect(fc.adcConversions).toBe(2);
+    // with exact continuous conductances the comparator path computes what the software does
+    const clean = mapModel(
+      m,
+      device('park2024', (c) => {
+        c.levels = null;
+        c.writeVerify = { mode: 'exact', tolerance: 0, maxPulses: 10 };
+        c.variation = { rOnSigma: 0, rOffSigma: 0, stepSigma: 0 };
+        c.faults = { stuckAtGMin: 0, stuckAtGMax: 0 };
+        c.wireResistance = 0;
+      }),
+    );
+    // inputs on the 8-bit DAC grid (full scale 1)
+    const xv = randomInput([6, 6, 6, 1], 16).dataSync().map((v) => Math.round(v * 255) / 255);
+    xv[0] = 1;
+    const x = tf.tensor4d(xv, [6, 6, 6, 1]);
+    const ref = m.predict(x) as tf.Tensor;
+    expect(relErr(ref, predictCrossbar(clean, x, { readNoise: false }))).toBeLessThan(1e-4);
+    // with read noise, the comparator sees the analog sums: the periphery path, still close
+    const noisy = predictCrossbar(clean, x, { seed: 2 });
+    expect(relErr(ref, noisy)).toBeLessThan(0.5);
+  });
+
+  test('evaluateCrossbar reports accuracy and counts for every sample', () => {
+    const net = mapModel(tiny(), device('park2024'), { arrayRows: 8, arrayCols: 8 });
+    const r = new SeededRandom(3);
+    const count = 30;
+    const split = { images: new Uint8Array(count * 25).map(() => r.int(256)), labels: new Uint8Array(count).map(() => r.int(3)), count };
+    const res = evaluateCrossbar(net, split, { numClasses: 3, batchSize: 8, calibrationSamples: 10 });
+    expect(res.count).toBe(count);
+    expect(res.accuracy).toBeGreaterThanOrEqual(0);
+    expect(res.calibrationSamples).toBe(10);
+    expect(res.counts.samples).toBe(count);
+    expect(res.counts.total.arrayReads).toBe(count * res.counts.perInference.arrayReads);
+  });
+});
+
+describe('crossbar directories', () => {
+  let model: tf.LayersModel;
+  let net: CrossbarNetwork;
+  let dir: string;
+  beforeAll(async () => {
+    model = quantModel(21);
+    net = mapModel(model, device('yao2020'), { arrayRows: 16, arrayCols: 8, replicas: 2, seed: 9 });
+    dir = newDir();
+    await saveCrossbar(net, dir);
+  });
+
+  test('the directory: manifest, per-array target and programmed CSVs, and the model copy', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    expect(manifest.format).toBe('memristor-tfjs-crossbar');
+    expect(manifest.network.modelDir).toBe('model');
+    expect(manifest.layers.map((l: { name: string }) => l.name)).toEqual(['qc', 'qd']);
+    const qc = manifest.layers[0];
+    expect(qc).toMatchObject({ kind: 'conv2d', className: 'QuantConv2D', kernelShape: [3, 3, 2, 5], rows: 18, outputs: 5, scheme: 'differential', replicas: 2, arrayRows: 16, arrayCols: 8 });
+    expect(qc.arrays[0]).toMatchObject({ id: 'qc/r0/a0', rows: 16, cols: 8, rowStart: 0, colStart: 0, replica: 0 });
+    expect(qc.programming.cells).toBe(2 * 18 * 10);
+    expect(fs.existsSync(path.join(dir, 'model', 'model.json'))).toBe(true);
+    const csv = fs.readFileSync(path.join(dir, qc.arrays[0].files.programmed), 'utf8');
+    expect(csv.split('\n').filter((l) => l && !l.startsWith('#')).length).toBe(16);
+  });
+
+  test('save -> load gives the same network and identical inference', async () => {
+    const back = await loadCrossbar(dir);
+    expect(back.layers.map((l) => [l.name, l.replicas, l.arrays.length, l.neuron, l.inputEncoding])).toEqual(net.layers.map((l) => [l.name, l.replicas, l.arrays.length, l.neuron, l.inputEncoding]));
+    back.layers.forEach((l, i) => l.arrays.forEach((a, k) => expect(Array.from(a.programmed)).toEqual(Array.from(net.layers[i].arrays[k].programmed))));
+    expect(back.layers[0].report.cells).toBe(net.layers[0].report.cells);
+    const x = randomInput([8, 9, 9, 2], 22);
+    const a = predictCrossbar(net, x, { seed: 4 }).dataSync();
+    const b = predictCrossbar(back, x, { seed: 4 }).dataSync();
+    expect(Array.from(b)).toEqual(Array.from(a));
+    disposeCrossbar(back);
+  });
+
+  function corrupt(change: (d: string, manifest: Record<string, any>) => void): string {
+    const d = newDir();
+    fs.cpSync(dir, d, { recursive: true });
+    const mf = path.join(d, 'manifest.json');
+    const manifest = JSON.parse(fs.readFileSync(mf, 'utf8'));
+    change(d, manifest);
+    fs.writeFileSync(mf, JSON.stringify(manifest));
+    return d;
+  }
+
+  async function rejects(d: string, file: RegExp, problem: RegExp): Promise<void> {
+    let err: unknown = null;
+    try {
+      disposeCrossbar(await loadCrossbar(d));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect((err as FileFormatError).file).toMatch(file);
+    expect((err as Error).message).toMatch(problem);
+  }
+
+  test('NaN in a CSV is rejected naming the file', async () => {
+    const d = corrupt((d2, m) => {
+      const f = path.join(d2, m.layers[0].arrays[1].files.programmed);
+      const lines = fs.readFileSync(f, 'utf8').split('\n');
+      const i = lines.findIndex((l) => l && !l.startsWith('#'));
+      lines[i] = lines[i].replace(/^[^,]+/, 'NaN');
+      fs.writeFileSync(f, lines.join('\n'));
+    });
+    await rejects(d, /qc_r0_a1\.programmed\.csv$/, /not a finite number/);
+  });
+
+  test('a missing CSV is rejected naming the file', async () => {
+    const d = corrupt((d2, m) => fs.rmSync(path.join(d2, m.layers[1].arrays[0].files.target)));
+    await rejects(d, /qd_a0\.target\.csv$/, /missing/);
+  });
+
+  test('a wrong row count is rejected naming the file', async () => {
+    const d = corrupt((d2, m) => {
+      const f = path.join(d2, m.layers[0].arrays[0].files.target);
+      const lines = fs.readFileSync(f, 'utf8').trimEnd().split('\n');
+      fs.writeFileSync(f, lines.slice(0, -1).join('\n') + '\n');
+    });
+    await rejects(d, /qc_r0_a0\.target\.csv$/, /15 rows of values, the manifest says 16/);
+  });
+
+  test('a manifest inconsistent with the model is rejected naming the manifest', async () => {
+    await rejects(corrupt((_, m) => (m.layers[0].kernelShape = [3, 3, 2, 6])), /manifest\.json$/, /kernelShape: 3x3x2x6 in the manifest, the model's layer has 3x3x2x5/);
+    await rejects(corrupt((_, m) => (m.layers[1].name = 'other')), /manifest\.json$/, /'qd' has no entry/);
+    await rejects(corrupt((_, m) => m.layers[0].arrays.splice(1, 1)), /manifest\.json$/, /replica 0: no array holds row 0, column 8/);
+    await rejects(corrupt((_, m) => (m.layers[0].arrays[2].rowStart = 0)), /manifest\.json$/, /overlaps|no array holds/);
+    await rejects(corrupt((_, m) => (m.layers[0].replicas = 1)), /manifest\.json$/, /replica: 1, the layer has 1 replica/);
+    await rejects(corrupt((_, m) => (m.layers[1].arrays[0].weightScale *= 2)), /manifest\.json$/, /weightScale/);
+  });
+
+  test('a model that is not the one mapped is rejected naming the target CSV', async () => {
+    const other = quantModel(99);
+    const d = newDir();
+    fs.cpSync(dir, d, { recursive: true });
+    await saveModel(other, path.join(d, 'model'));
+    await rejects(d, /\.target\.csv$/, /not the one these arrays were mapped from/);
+  });
+});
+
+describe('programming speed', () => {
+  test('programming all of an mcnn-shaped network (yao2020, 128x16 arrays, 4 replicas) takes < 5 s', () => {
+    const m = tf.sequential();
+    m.add(new QuantConv2D({ name: 'C1', inputShape: [28, 28, 1], filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', seed: 1, kernelQuantizer: { className: 'SteUniform', config: { levels: 15, signed: true, scale: 'max' } } }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'S2' }));
+    m.add(new QuantConv2D({ name: 'C3', filters: 12, kernelSize: 3, activation: 'relu', seed: 2, kernelQuantizer: { className: 'SteUniform', config: { levels: 15, signed: true, scale: 'max' } } }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 3, name: 'S4' }));
+    m.add(tf.layers.flatten({ name: 'flatten' }));
+    m.add(new QuantDense({ name: 'FC', units: 10, seed: 3, kernelQuantizer: { className: 'SteUniform', config: { levels: 15, signed: true, scale: 'max' } } }));
+    const t0 = performance.now();
+    const net = mapModel(m, device('yao2020'), { arrayRows: 128, arrayCols: 16, replicas: 4 });
+    const s = (performance.now() - t0) / 1000;
+    expect(s).toBeLessThan(5);
+    expect(net.layers.map((l) => l.report.cells)).toEqual([4 * 9 * 16, 4 * 72 * 24, 192 * 20]);
+    expect(net.layers.map((l) => l.report.arrays)).toEqual([4, 8, 4]);
+    for (const l of net.layers) expect(l.report.maxPulses).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('commands', () => {
+  function capture<T>(f: () => Promise<T>): Promise<{ out: string; value: T }> {
+    const chunks: string[] = [];
+    const spyOut = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
+      chunks.push(String(c));
+      return true;
+    });
+    const spyErr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    return f()
+      .then((value) => ({ out: chunks.join(''), value }))
+      .finally(() => {
+        spyOut.mockRestore();
+        spyErr.mockRestore();
+      });
+  }
+
+  test('map -> evaluate --crossbar on MNIST, JSON output', async () => {
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, strides: 2, activation: 'relu', name: 'conv', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }));
+    m.add(tf.layers.flatten({ name: 'flat' }));
+    m.add(tf.layers.dense({ units: 10, name: 'fc', kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) }));
+    const modelDir = newDir();
+    await saveModel(m, modelDir);
+    const out = newDir();
+    const mapped = await capture(() => mapCommand({ model: modelDir, device: 'park2024', array: '32x32', replicas: 2, seed: 3, out, json: true, backend: 'wasm' }));
+    const mj = JSON.parse(mapped.out);
+    expect(mj).toMatchObject({ device: 'park2024', array: '32x32', replicas: 2, seed: 3, scheme: 'differential' });
+    expect(mj.layers.map((l: { layer: string }) => l.layer)).toEqual(['conv', 'fc']);
+    expect(mj.layers[0]).toMatchObject({ replicas: 2, arrays: 2, cells: 2 * 9 * 8 });
+    expect(Object.keys(mj.layers[0])).toEqual(expect.arrayContaining(['cells', 'arrays', 'replicas', 'meanAbsError', 'maxAbsError', 'meanPulses', 'maxPulses', 'outsideTolerance', 'stuck']));
+    const table = await capture(() => mapCommand({ model: modelDir, device: 'park2024', out: newDir(), backend: 'wasm' }));
+    expect(table.out).toMatch(/layer\s+kind\s+matrix/);
+    const ev = await capture(() => crossbarEvaluateCommand({ crossbar: out, dataset: 'mnist', testSamples: 120, calibrationSamples: 50, json: true, backend: 'wasm', compareSoftware: true }));
+    const ej = JSON.parse(ev.out);
+    expect(ej).toMatchObject({ testSamples: 120, device: 'park2024', calibrationSamples: 50 });
+    for (const k of ['testAccuracy', 'accuracy', 'seconds', 'softwareAccuracy', 'timeRatio']) expect(typeof ej[k]).toBe('number');
+    // conv: 13x13 positions, each read once by one of the 2 replicas (1 array); fc: 676 rows -> 22 arrays of 32 rows
+    expect(ej.counts.perInference.arrayReads).toBe(13 * 13 + 22);
+    const dv = await capture(() => devicesCommand({ json: true }));
+    expect(JSON.parse(dv.out).map((p: { name: string }) => p.name)).toEqual(['yao2020', 'park2024', 'chen2021', 'cbram', 'ideal']);
+    const dt = await capture(() => devicesCommand({}));
+    expect(dt.out).toMatch(/yao2020/);
+  });
+
+  test('bad flags are usage errors naming the flag', async () => {
+    const base = { model: 'm', device: 'ideal', out: 'o' };
+    await expect(mapCommand({ ...base, array: '128' })).rejects.toThrow(new UsageError("--array must be RxC like 128x16, got '128'"));
+    await expect(mapCommand({ ...base, replicas: 0 })).rejects.toThrow(/--replicas must be an integer >= 1/);
+    await expect(mapCommand({ ...base, seed: 'x' })).rejects.toThrow(/--seed/);
+    await expect(mapCommand({ ...base, scheme: 'single' })).rejects.toThrow(/--scheme must be one of differential, reference/);
+    await expect(mapCommand({ ...base, array: '8x1' })).rejects.toThrow(/--array/);
+    await expect(mapCommand({ ...base, device: 'nosuch' })).rejects.toThrow(UsageError);
+    await expect(crossbarEvaluateCommand({ crossbar: 'x', testSamples: 0 })).rejects.toThrow(/--test-samples/);
+    await expect(crossbarEvaluateCommand({ crossbar: path.join(root, 'none') })).rejects.toThrow(FileFormatError);
+  });
+});
