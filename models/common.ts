@@ -50,6 +50,8 @@ export interface ModelSpec {
   multiLevel: boolean;
   /** Option names the model accepts beyond the common ones. */
   extraOptions: ('weightLevels' | 'variant' | 'batchNorm')[];
+  /** Training batch size the CLI uses when --batch-size is not given (default 64). */
+  defaultBatchSize?: number;
   build(opts: ResolvedBuildOptions): tf.LayersModel;
 }
 

@@ -29,7 +29,7 @@ export function buildProgram(): Command {
     .requiredOption('--model <name>', 'model name (see `memristor-tfjs models`)')
     .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
     .option('--epochs <n>', 'training epochs', intOption(1), 1)
-    .option('--batch-size <n>', 'batch size', intOption(1), 64)
+    .option('--batch-size <n>', "batch size (default: the model's, 64 or 32 for mcnn)", intOption(1))
     .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
     .option('--train-samples <n>', 'use the first N training samples', intOption(1))
     .option('--test-samples <n>', 'use the first N test samples', intOption(1))

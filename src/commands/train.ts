@@ -5,7 +5,7 @@ import { writeJsonAtomic } from '../atomic';
 import { SeededRandom } from '../random';
 import { loadDataset } from '../data/datasets';
 import { splitValidation } from '../data/batches';
-import { buildModel, modelNames } from '../../models/registry';
+import { buildModel, modelNames, modelSpec } from '../../models/registry';
 import type { DeviceVariation } from '../../layers/variation';
 import { quantSummary } from '../../layers/summary';
 import { saveModel } from '../model_io';
@@ -20,7 +20,7 @@ export interface TrainCommandOptions extends CommonOptions {
   model: string;
   dataset: string;
   epochs: number;
-  batchSize: number;
+  batchSize?: number;
   seed: number;
   trainSamples?: number;
   testSamples?: number;
@@ -65,6 +65,7 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
   if (!modelNames().includes(opts.model)) {
     throw new UsageError(`unknown model '${opts.model}' (choose ${modelNames().join(', ')})`);
   }
+  const batchSize = opts.batchSize ?? modelSpec(opts.model).defaultBatchSize ?? 64;
   const backend = await startBackend(opts);
   const data = loadDataset(opts.dataset, { trainSamples: opts.trainSamples, testSamples: opts.testSamples });
   const rng = new SeededRandom(opts.seed);
@@ -91,7 +92,7 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
     { train, validation, imageShape: data.imageShape, numClasses: data.numClasses },
     {
       epochs: opts.epochs,
-      batchSize: opts.batchSize,
+      batchSize,
       learningRate,
       optimizer: opts.optimizer,
       schedule: opts.schedule,
@@ -113,7 +114,7 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
     dataset: opts.dataset,
     backend: backend.name,
     epochs: opts.epochs,
-    batchSize: opts.batchSize,
+    batchSize,
     learningRate,
     optimizer: opts.optimizer,
     schedule: opts.schedule,
