@@ -26,25 +26,12 @@ import {
   VARIATION_KEYS,
   DEFAULT_VARIATION,
 } from '../layers';
+import { roundTrip, arr } from './helpers';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-/** Save to memory and load back: the artifacts saveModel writes to disk. */
-async function roundTrip(m: tf.LayersModel): Promise<tf.LayersModel> {
-  let saved: tf.io.ModelArtifacts | null = null;
-  await m.save(
-    tf.io.withSaveHandler(async (a) => {
-      saved = JSON.parse(JSON.stringify({ ...a, weightData: undefined }));
-      saved!.weightData = a.weightData;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return tf.loadLayersModel(tf.io.fromMemory(saved!));
-}
-
-const arr = (t: tf.Tensor | tf.Tensor[]) => Array.from((t as tf.Tensor).dataSync());
 const close = (got: ArrayLike<number>, want: ArrayLike<number>, digits = 5) => {
   expect(got.length).toBe(want.length);
   for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i], digits);

@@ -3,23 +3,12 @@ import { tf } from '../src/tf';
 import { ConfigError } from '../src/errors';
 import { buildModel, listModels, modelNames } from '../models/registry';
 import { QuantConv2D, QuantDense, QuantActivation, QuantKernelLayer, quantSummary, getNoiseCounters, DEFAULT_VARIATION } from '../layers';
+import { roundTrip, arr } from './helpers';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-async function roundTrip(m: tf.LayersModel): Promise<tf.LayersModel> {
-  let saved: tf.io.ModelArtifacts | null = null;
-  await m.save(
-    tf.io.withSaveHandler(async (a) => {
-      saved = { ...JSON.parse(JSON.stringify({ ...a, weightData: undefined })), weightData: a.weightData };
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return tf.loadLayersModel(tf.io.fromMemory(saved!));
-}
-
-const arr = (t: tf.Tensor | tf.Tensor[]) => Array.from((t as tf.Tensor).dataSync());
 const weightsOf = (m: tf.LayersModel) => m.getWeights().map((w) => arr(w));
 const shapes = (m: tf.LayersModel) => m.layers.map((l) => [l.name, (l.outputShape as number[]).slice(1)]);
 function fieldOf(f: () => unknown): string {
