@@ -25,3 +25,31 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
+
+/**
+ * Writes a whole directory atomically: `fill` writes into a fresh temporary directory beside
+ * `dir`, which then replaces `dir` by rename (an existing `dir` is moved aside first and removed
+ * last). If `fill` throws, the temporary directory is removed and `dir` is left as it was, so an
+ * interrupted job never leaves a half-written result nor touches the files it read.
+ */
+export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Promise<void> | void): Promise<void> {
+  const abs = path.resolve(dir);
+  const parent = path.dirname(abs);
+  fs.mkdirSync(parent, { recursive: true });
+  const tmp = path.join(parent, `.${path.basename(abs)}.${process.pid}.${counter++}.tmp`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
+  try {
+    await fill(tmp);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  let old: string | null = null;
+  if (fs.existsSync(abs)) {
+    old = path.join(parent, `.${path.basename(abs)}.${process.pid}.${counter++}.old`);
+    fs.renameSync(abs, old);
+  }
+  fs.renameSync(tmp, abs);
+  if (old) fs.rmSync(old, { recursive: true, force: true });
+}

@@ -9,6 +9,9 @@ import { SCHEDULES } from '../training/schedule';
 import { VARIATION_KEYS } from '../layers/variation';
 import { packageVersion } from './version';
 
+/** The in-situ update rules (training/insitu.ts INSITU_RULES; listed here so --help needs no tf). */
+const INSITU_RULE_NAMES = ['plain', 'manhattan'];
+
 const backendOption = () =>
   new Option('--backend <name>', 'tensorflow (tfjs-node), wasm or cpu; default: the fastest present (env MEMRISTOR_TFJS_BACKEND)');
 const jsonOption = () => new Option('--json', 'print the result as JSON on stdout (progress stays on stderr)');
@@ -95,6 +98,74 @@ export function buildProgram(): Command {
     .action(async (opts) => {
       const { mapCommand } = await import('./commands/map');
       await mapCommand(opts);
+    });
+
+  const insituFlags = (c: Command) =>
+    c
+      .option('--epochs <n>', 'passes over the in-situ images', intOption(1), 1)
+      .option('--batch-size <n>', 'images per pulse update (Yao et al.: 100)', intOption(1), 100)
+      .option('--lr <f>', 'learning rate of the update dW = -lr h^T delta (weight units)', floatOption(0, 1000, { exclusiveMin: true }))
+      .addOption(new Option('--rule <name>', 'plain: the pulses that make each wanted change; manhattan: one pulse of its sign').choices(INSITU_RULE_NAMES).default('plain'))
+      .option('--threshold <uS>', 'pulse a cell only where the wanted change reaches this many uS (Yao et al.)', floatOption(0))
+      .option('--eval-samples <n>', 'test images of the learning curve\'s test points', intOption(1), 1000);
+
+  insituFlags(
+    program
+      .command('insitu')
+      .description('train the last FC layer of a mapped network in situ, on its arrays, with SET/RESET pulse updates (Yao et al.)')
+      .requiredOption('--crossbar <xdir>', 'a crossbar folder written by `map` (only read)')
+      .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
+      .option('--samples <n>', 'training images used in situ (a seeded subset)', intOption(1), 6000),
+  )
+    .option('--seed <n>', 'seed of the image choice, read noise and pulse noise (default the mapping seed)', intOption(0))
+    .option('--test-samples <n>', 'use the first N test samples', intOption(1))
+    .option('--calibration-samples <n>', 'training samples that calibrate the DAC/ADC ranges', intOption(1), 500)
+    .option('--no-progress', 'no progress bar')
+    .requiredOption('--out <xdir2>', 'output folder: the tuned conductances, insitu.json and learning_curve.csv')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      const { insituCommand } = await import('./commands/insitu');
+      await insituCommand(opts);
+    });
+
+  program
+    .command('hybrid')
+    .description('the hybrid method end to end: offline training, mapping, transfer, in-situ training of the last FC layer, evaluation')
+    .requiredOption('--model <name>', 'model name (see `memristor-tfjs models`)')
+    .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
+    .requiredOption('--device <preset|file.json>', 'a device preset (see `memristor-tfjs devices`) or a device config JSON file')
+    .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
+    .option('--epochs <n>', 'offline training epochs', intOption(1), 1)
+    .option('--batch-size <n>', "offline batch size (default: the model's)", intOption(1))
+    .option('--train-samples <n>', 'use the first N training samples', intOption(1))
+    .option('--test-samples <n>', 'use the first N test samples', intOption(1))
+    .option('--array <RxC>', 'array size', '128x128')
+    .option('--replicas <n>', 'replica groups of every conv layer', intOption(1), 1)
+    .option('--insitu-samples <n>', 'training images used in situ (Yao et al.: 10% of MNIST)', intOption(1), 6000)
+    .option('--insitu-epochs <n>', 'passes over them', intOption(1), 1)
+    .option('--lr <f>', 'in-situ learning rate (weight units)', floatOption(0, 1000, { exclusiveMin: true }))
+    .addOption(new Option('--rule <name>', 'in-situ update rule').choices(INSITU_RULE_NAMES).default('plain'))
+    .option('--threshold <uS>', 'in-situ: pulse a cell only where the wanted change reaches this many uS', floatOption(0))
+    .option('--no-progress', 'no progress bars')
+    .requiredOption('--out <dir>', 'output folder: summary.json, model/, crossbar/, insitu/')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      const { hybridCommand } = await import('./commands/hybrid');
+      await hybridCommand(opts);
+    });
+
+  program
+    .command('report')
+    .description('write one self-contained HTML page (plots as inline SVG, no network) of a hybrid run or a sweep')
+    .argument('<dir>', 'a run directory written by `hybrid` (summary.json), or a sweep directory (sweep.json)')
+    .option('--out <file.html>', 'where to write the page (default DIR/report.html)')
+    .option('--sweep <sweepdir>', 'a sweep directory to show with the run (default DIR/sweep/ when it exists)')
+    .addOption(jsonOption())
+    .action(async (dir: string, opts) => {
+      const { reportCommand } = await import('./commands/report');
+      await reportCommand(dir, opts);
     });
 
   program

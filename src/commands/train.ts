@@ -3,7 +3,8 @@ import * as path from 'path';
 import { tf } from '../tf';
 import { writeJsonAtomic } from '../atomic';
 import { SeededRandom } from '../random';
-import { loadDataset } from '../data/datasets';
+import { loadDataset, Dataset } from '../data/datasets';
+import type { BackendInfo } from '../backend';
 import { splitValidation } from '../data/batches';
 import { buildModel, modelNames, modelSpec } from '../../models/registry';
 import type { DeviceVariation } from '../../layers/variation';
@@ -61,13 +62,20 @@ export interface TrainMetrics {
   resumedFromEpoch: number;
 }
 
-export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetrics> {
+/**
+ * Trains and saves a model (the work of `train`, also the first stage of `hybrid`); `given` passes
+ * a backend already started and a dataset already loaded. The caller disposes the model.
+ */
+export async function trainModel(
+  opts: TrainCommandOptions,
+  given: { backend?: BackendInfo; data?: Dataset } = {},
+): Promise<{ metrics: TrainMetrics; model: tf.LayersModel; data: Dataset }> {
   if (!modelNames().includes(opts.model)) {
     throw new UsageError(`unknown model '${opts.model}' (choose ${modelNames().join(', ')})`);
   }
   const batchSize = opts.batchSize ?? modelSpec(opts.model).defaultBatchSize ?? 64;
-  const backend = await startBackend(opts);
-  const data = loadDataset(opts.dataset, { trainSamples: opts.trainSamples, testSamples: opts.testSamples });
+  const backend = given.backend ?? (await startBackend(opts));
+  const data = given.data ?? loadDataset(opts.dataset, { trainSamples: opts.trainSamples, testSamples: opts.testSamples });
   const rng = new SeededRandom(opts.seed);
   const { train, validation } = splitValidation(data.train, opts.validationSplit, rng.fork('validation'));
   const learningRate = opts.lr ?? 0.01;
@@ -138,11 +146,20 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
     memristorTfjs: { model: opts.model, dataset: opts.dataset, imageShape: data.imageShape, numClasses: data.numClasses, build: buildOpts },
   });
   writeJsonAtomic(path.join(out, 'metrics.json'), metrics);
+  return { metrics, model: trained, data };
+}
+
+export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetrics> {
+  const { metrics, model: trained } = await trainModel(opts);
+  const out = path.resolve(opts.out);
+  const train = { count: metrics.trainSamples };
+  const test = { accuracy: metrics.testAccuracy };
+  const data = { test: { count: metrics.testSamples } };
   printResult(opts, metrics, () =>
     [
       `model       ${opts.model} (${opts.float ? 'float' : 'memristor-aware'})`,
       `dataset     ${opts.dataset}: ${train.count} train / ${data.test.count} test`,
-      `backend     ${backend.name}`,
+      `backend     ${metrics.backend}`,
       `training    ${opts.epochs} epoch(s), ${metrics.trainSamplesPerSec} samples/s, ${metrics.trainSeconds.toFixed(1)} s`,
       `test acc    ${pct(test.accuracy)}`,
       `saved       ${out}/model.json, weights.bin, metrics.json`,

@@ -1223,3 +1223,54 @@ export function evaluateCrossbar(net: CrossbarNetwork, split: Split, opts: Evalu
     counts: crossbarCounts(net, count),
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// A runner for in-situ training: parts of the network, one read-noise stream across calls, and
+// the effective weights of a layer rebuilt after its conductances were pulsed.
+
+export interface CrossbarRunner {
+  /** Steps [from, to) of the network (default all) applied to x, the output of step from - 1 (or the input). */
+  run(x: Tensor, from?: number, to?: number): Tensor;
+  /** After the programmed conductances of m changed: rebuild its effective weights; the calibrated ranges are kept. */
+  refresh(m: MappedLayer): void;
+}
+
+/**
+ * A runner over the network with the given options. The read noise continues one seeded stream
+ * over all calls (`label` names the stream). Calibrates on the first full-network x when the
+ * device needs calibrated ranges and none exist yet (calibrate with calibrateCrossbar first to
+ * choose the samples).
+ */
+export function crossbarRunner(net: CrossbarNetwork, opts: CrossbarInferenceOptions = {}, label = 'read-noise'): CrossbarRunner {
+  const rt = runtimeOf(net, opts);
+  const ctx = contextFor(net, rt, opts, label, false);
+  const seed = opts.seed ?? net.mapping.seed;
+  return {
+    run(x: Tensor, from = 0, to = net.steps.length) {
+      if (!(from >= 0 && to <= net.steps.length && from <= to)) throw new RangeError(`steps [${from}, ${to}) outside the network's ${net.steps.length}`);
+      if (!rt.calibrated && needsCalibration(net, opts.readNoise ?? true)) {
+        if (from !== 0) throw new ConfigError('calibration', 'the network is not calibrated: run calibrateCrossbar (or the whole network) first');
+        calibrateCrossbar(net, x, opts);
+      }
+      let h = x;
+      for (let i = from; i < to; i++) {
+        const step = net.steps[i];
+        let next: Tensor;
+        if (step.mapped) next = forwardMapped(rt.layers.get(step.mapped)!, h, ctx);
+        else next = tf.tidy(() => step.layer.apply(h, { training: false }) as Tensor);
+        if (h !== x) h.dispose();
+        h = next;
+      }
+      return h === x ? tf.clone(x) : h;
+    },
+    refresh(m: MappedLayer) {
+      const old = rt.layers.get(m);
+      if (!old) throw new RangeError(`layer ${m.name} is not a mapped layer of this network`);
+      const fresh = buildLayerRT(m, net.device, opts, seed);
+      fresh.xScale = old.xScale;
+      fresh.zRange = old.zRange;
+      disposeLayerRT(old);
+      rt.layers.set(m, fresh);
+    },
+  };
+}

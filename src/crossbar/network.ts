@@ -36,7 +36,7 @@ import type { Quantizer } from '../../layers/quantizers';
 import type { DeviceConfig } from '../device/config';
 import { ConfigError, FileFormatError, UsageError } from '../errors';
 import { SeededRandom } from '../random';
-import { ProgrammingReport, combineReports } from '../programming';
+import { DeviceInstances, ProgrammingReport, combineReports } from '../programming';
 import { loadModel, saveModel, MODEL_JSON } from '../model_io';
 import {
   CONV_ROW_ORDER,
@@ -48,7 +48,7 @@ import {
   unrollConvKernel,
 } from '../mapping/schemes';
 import { TileSpec, checkArraySize, checkCoverage, extractTile, tileLayer } from '../mapping/tiling';
-import { LayerProgrammingReport, programArrays } from '../mapping/program';
+import { LayerProgrammingReport, programArrays, replicaInstances } from '../mapping/program';
 import {
   CrossbarArrayData,
   CrossbarArrayEntry,
@@ -351,7 +351,7 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
     const arrays: CrossbarArray[] = [];
     const reports: ProgrammingReport[] = [];
     for (let r = 0; r < nRep; r++) {
-      const prog = programArrays(targets, device, rng.fork(`${layer.name}/r${r}`), wvOpts);
+      const prog = programArrays(targets, device, replicaRng(seed, layer.name, r), wvOpts);
       reports.push(prog.total);
       tiles.forEach((tile, k) => {
         const id = nRep > 1 ? `${layer.name}/r${r}/a${k}` : `${layer.name}/a${k}`;
@@ -399,6 +399,27 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
     mapping: { arrayRows, arrayCols, replicas, seed, scheme },
     runtime: null,
   };
+}
+
+/** The rng of replica r of a layer: its cells and its write-verify noise. */
+function replicaRng(seed: number, layer: string, replica: number): SeededRandom {
+  return new SeededRandom(seed).fork(`${layer}/r${replica}`);
+}
+
+/**
+ * The device instances of the cells of one replica of a mapped layer, regenerated from the
+ * mapping seed (the same cells mapModel programmed), and where each array's cells start in them.
+ */
+export function deviceInstancesOf(net: CrossbarNetwork, m: MappedLayer, replica = 0): { instances: DeviceInstances; arrays: { array: CrossbarArray; offset: number }[] } {
+  const arrays = m.arrays.filter((a) => a.replica === replica);
+  if (arrays.length === 0) throw new RangeError(`layer ${m.name} has no replica ${replica}`);
+  let n = 0;
+  const placed = arrays.map((array) => {
+    const offset = n;
+    n += array.programmed.length;
+    return { array, offset };
+  });
+  return { instances: replicaInstances(net.device, n, replicaRng(net.mapping.seed, m.name, replica)), arrays: placed };
 }
 
 function combine(reports: ProgrammingReport[]): ProgrammingReport {

@@ -5,6 +5,7 @@
 import type { DeviceConfig } from '../device/config';
 import { SeededRandom } from '../random';
 import {
+  DeviceInstances,
   ProgrammingReport,
   WriteVerifyOptions,
   combineReports,
@@ -23,6 +24,15 @@ export interface ProgrammedArrays {
 }
 
 /**
+ * The device instances (d2d variation, stuck cells) of the cells of one replica, in array order:
+ * what programArrays draws from the same rng. In-situ training regenerates them from the mapping
+ * seed, so that the cells it pulses are the ones that were programmed.
+ */
+export function replicaInstances(device: DeviceConfig, cellCount: number, rng: SeededRandom): DeviceInstances {
+  return sampleDeviceInstances(device, cellCount, rng.fork('cells'));
+}
+
+/**
  * Programs a group of arrays (one replica of a layer) with fresh device instances drawn from
  * `rng` (fork 'cells') and write-verify noise from fork 'verify'. The same rng seed gives the
  * same cells and the same programmed values.
@@ -35,7 +45,7 @@ export function programArrays(targets: readonly Float32Array[], device: DeviceCo
     all.set(t, o);
     o += t.length;
   }
-  const inst = sampleDeviceInstances(device, n, rng.fork('cells'));
+  const inst = replicaInstances(device, n, rng);
   const result = writeVerify(all, device, inst, rng.fork('verify'), opts);
   const programmed: Float32Array[] = [];
   const reports: ProgrammingReport[] = [];

@@ -177,7 +177,9 @@ export function quantizeToLevels(targets: Float32Array, cfg: DeviceConfig, out?:
  * a = dgSet s / (hi - lo), n RESET pulses to lo + (G - lo)(1 - b)^n with b = dgReset s / (hi - lo);
  * constant steps, n = |deltaG| / (dg s). A change reaching past the cell's bound aims at the bound
  * (soft bounds: at 1% of the cell's window from it, which they approach only asymptotically).
- * n is rounded to the nearest integer and capped at maxCount (default writeVerify.maxPulses);
+ * n is rounded to the nearest integer (or, with `stochastic`, down or up with the probability
+ * that makes the expected count n: small wanted changes then still move the cell on average, as
+ * stochastic rounding does for low-precision SGD) and capped at maxCount (default writeVerify.maxPulses);
  * 0 where |deltaG| < threshold (Yao et al. program a cell only where the wanted change passes a
  * threshold) and for stuck cells.
  */
@@ -186,12 +188,13 @@ export function pulsesForChange(
   deltaG: ArrayLike<number>,
   cfg: DeviceConfig,
   inst: DeviceInstances,
-  opts: { threshold?: number; maxCount?: number } = {},
+  opts: { threshold?: number; maxCount?: number; stochastic?: SeededRandom } = {},
 ): Int32Array {
   checkCount('g', g.length, inst);
   checkCount('deltaG', deltaG.length, inst);
   const threshold = opts.threshold ?? 0;
   const maxCount = opts.maxCount ?? cfg.writeVerify.maxPulses;
+  const stochastic = opts.stochastic;
   const out = new Int32Array(g.length);
   const p = cfg.pulse;
   for (let i = 0; i < g.length; i++) {
@@ -211,7 +214,7 @@ export function pulsesForChange(
     } else {
       n = min(abs(d), room) / ((d > 0 ? p.dgSet : p.dgReset) * s);
     }
-    const k = min(floor(n + 0.5), maxCount);
+    const k = min(floor(n + (stochastic ? stochastic.next() : 0.5)), maxCount);
     out[i] = d > 0 ? k : -k;
   }
   return out;

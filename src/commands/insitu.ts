@@ -1,0 +1,150 @@
+// `memristor-tfjs insitu`: train the last FC layer of a mapped network in situ, on its arrays, with
+// pulse updates (training/insitu.ts), and write the tuned crossbar directory with the learning
+// curve. The input directory is only read.
+import * as path from 'path';
+import { loadDataset, Dataset, Split } from '../data/datasets';
+import { FileFormatError, UsageError } from '../errors';
+import { MANIFEST_FILE } from '../crossbar/files';
+import { CrossbarNetwork, loadCrossbar, disposeCrossbar } from '../crossbar/network';
+import { evaluateCrossbar } from '../crossbar/inference';
+import { insituTrain, INSITU_RULES, InsituResult, InsituRule } from '../../training/insitu';
+import { insituRecord, saveInsituDir, InsituRecord } from '../../training/insitu_files';
+import { barProgress } from '../../training/progress';
+import { CommonOptions, info, pct, printResult, startBackend } from './common';
+
+export interface InsituFlags {
+  /** --samples N: distinct training images, default 6000. */
+  samples?: number;
+  /** --epochs E, default 1. */
+  epochs?: number;
+  /** --batch-size B, default 100. */
+  batchSize?: number;
+  /** --lr F, default 0.3. */
+  lr?: number;
+  /** --rule plain|manhattan, default plain. */
+  rule?: string;
+  /** --threshold uS. */
+  threshold?: number;
+  /** --eval-samples N: test images of the learning curve's test points, default 1000. */
+  evalSamples?: number;
+  progress?: boolean;
+}
+
+export interface InsituCommandOptions extends CommonOptions, InsituFlags {
+  crossbar: string;
+  dataset?: string;
+  out: string;
+  seed?: number;
+  testSamples?: number;
+  calibrationSamples?: number;
+}
+
+/** The in-situ learning rate found on mcnn / yao2020 (weight units per unit of mean gradient). */
+export const DEFAULT_INSITU_LR = 0.3;
+
+export function checkRule(rule: string | undefined): InsituRule {
+  const r = rule ?? 'plain';
+  if (!(INSITU_RULES as readonly string[]).includes(r)) throw new UsageError(`--rule must be one of ${INSITU_RULES.join(', ')}, got '${rule}'`);
+  return r as InsituRule;
+}
+
+function firstOf(split: Split, n: number): Split {
+  const count = Math.min(n, split.count);
+  const size = split.count ? split.images.length / split.count : 0;
+  return { images: split.images.subarray(0, count * size), labels: split.labels.subarray(0, count), count };
+}
+
+/**
+ * In-situ training of a loaded (and possibly already evaluated) network, then the test accuracy
+ * after it and the record to save. Shared by `insitu` and `hybrid`.
+ */
+export function runInsitu(
+  net: CrossbarNetwork,
+  data: Dataset,
+  flags: InsituFlags & { seed?: number; calibrationSamples?: number },
+  before: number | null,
+  source: string | null,
+): { result: InsituResult; record: InsituRecord; after: number } {
+  const rule = checkRule(flags.rule);
+  const bar = flags.progress === false ? null : barProgress();
+  bar?.start('in-situ', Math.min(flags.samples ?? 6000, data.train.count) * (flags.epochs ?? 1));
+  const t0 = performance.now();
+  let result: InsituResult;
+  try {
+    result = insituTrain(net, data.train, {
+      samples: flags.samples,
+      epochs: flags.epochs,
+      batchSize: flags.batchSize,
+      lr: flags.lr ?? DEFAULT_INSITU_LR,
+      rule,
+      threshold: flags.threshold,
+      seed: flags.seed,
+      evalSplit: firstOf(data.test, flags.evalSamples ?? 1000),
+      calibrationSamples: flags.calibrationSamples,
+      imageShape: data.imageShape,
+      numClasses: data.numClasses,
+      onProgress: (p) => bar?.update(p.samples, { rate: p.samples / ((performance.now() - t0) / 1000), acc: p.trainAccuracy, pulses: p.pulses }),
+    });
+  } finally {
+    bar?.stop();
+  }
+  const ev = evaluateCrossbar(net, data.test, { imageShape: data.imageShape, numClasses: data.numClasses, seed: flags.seed });
+  const record = insituRecord(net, result, { source, before, after: ev.accuracy, testSamples: ev.count });
+  return { result, record, after: ev.accuracy };
+}
+
+export async function insituCommand(opts: InsituCommandOptions) {
+  if (!opts.crossbar) throw new UsageError('insitu: give --crossbar XDIR (a directory written by `map`)');
+  if (!opts.out) throw new UsageError('insitu: give --out XDIR2 (the tuned crossbar directory to write)');
+  checkRule(opts.rule);
+  const dataset = opts.dataset ?? 'mnist';
+  const backend = await startBackend(opts);
+  const net = await loadCrossbar(opts.crossbar);
+  try {
+    const data = loadDataset(dataset, { testSamples: opts.testSamples });
+    if (net.inputShape.join('x') !== data.imageShape.join('x')) {
+      throw new FileFormatError(path.join(opts.crossbar, MANIFEST_FILE), `the network takes ${net.inputShape.join('x')} inputs, dataset ${dataset} has ${data.imageShape.join('x')}`);
+    }
+    const calib = { calibration: data.train, calibrationSamples: opts.calibrationSamples ?? 500, imageShape: data.imageShape, numClasses: data.numClasses, seed: opts.seed };
+    const before = evaluateCrossbar(net, data.test, calib);
+    info(`before in-situ training: ${pct(before.accuracy)} on ${before.count} test images (${net.device.name})`);
+    const { result, record, after } = runInsitu(net, data, opts, before.accuracy, path.resolve(opts.crossbar));
+    const files = await saveInsituDir(net, record, opts.out);
+    info(`wrote ${files.length} files to ${opts.out}`);
+    const out = {
+      crossbar: path.resolve(opts.crossbar),
+      out: path.resolve(opts.out),
+      dataset,
+      backend: backend.name,
+      device: net.device.name,
+      layer: result.layer,
+      rule: result.rule,
+      samples: result.samples,
+      epochs: record.epochs,
+      imagesSeen: result.imagesSeen,
+      updates: result.updates,
+      lr: record.lr,
+      threshold: record.threshold,
+      beforeAccuracy: before.accuracy,
+      afterAccuracy: after,
+      testAccuracy: after,
+      testSamples: before.count,
+      totalPulses: result.totalPulses,
+      setPulses: result.setPulses,
+      resetPulses: result.resetPulses,
+      programming: record.programming,
+      seconds: record.seconds,
+    };
+    printResult(opts, out, () =>
+      [
+        `in-situ training of ${result.layer} on ${net.device.name} (${result.rule} rule, lr ${record.lr}, ${result.samples} images x ${record.epochs} epoch(s), ${result.updates} updates)`,
+        `test accuracy  before ${pct(before.accuracy)}  after ${pct(after)}  (${before.count} images)`,
+        `pulses         ${result.totalPulses} (${result.setPulses} SET, ${result.resetPulses} RESET), ${(record.programming.energyPJ / 1e6).toFixed(3)} uJ`,
+        `saved          ${opts.out} (conductances, insitu.json, learning_curve.csv)`,
+      ].join('\n'),
+    );
+    return out;
+  } finally {
+    disposeCrossbar(net);
+  }
+}

@@ -1,0 +1,684 @@
+// The report page: one self-contained HTML file (inline CSS, inline SVG plots, PNG heatmaps as
+// data: URLs, one small inline script) that needs no network. The markup is also well-formed XML
+// (self-closed void elements, only XML entities, the script in CDATA).
+//
+// Sections (each optional part gets a note instead of its plots when it is missing):
+//   run        facts of the run: model, dataset, device, seed, mapping, times
+//   accuracy   software / after transfer / after in-situ, points lost and recovered (table + chart)
+//   programming  the per-layer write-verify report
+//   sweep      accuracy vs each varied parameter, mean +- std over trials, before and after in-situ
+//   conductance  target vs programmed histograms per mapped layer; per-array heatmaps of the
+//              programmed conductance and of programmed - target
+//   insitu     learning curve (accuracy, pulses, loss vs images), pulses per cell (heatmaps and a
+//              histogram), conductance change of the trained layer
+//   energy     the energy estimate: its numbers as a table, its component breakdown as bars
+import type { CrossbarArrayData, CrossbarLayerEntry } from '../crossbar/files';
+import { LineSeries, PALETTE, barChart, esc, formatValue, heatmap, histogramChart, lineChart } from './svg';
+import type { CrossbarView, HybridSummary, InsituLog, ReportInputs, SweepData } from './load';
+
+/** Heatmaps drawn per crossbar (each array gets two); beyond it a note says how many were left out. */
+export const MAX_HEATMAP_ARRAYS = 24;
+/** Pulse heatmaps drawn for the in-situ layer. */
+export const MAX_PULSE_ARRAYS = 16;
+/** Series groups per sweep chart (combinations of the other varied parameters). */
+export const MAX_SWEEP_GROUPS = 6;
+
+type Obj = Record<string, unknown>;
+
+export interface PageOptions {
+  /** When the page was made (shown in the footer). */
+  generated?: Date;
+  /** memristor-tfjs version (footer). */
+  version?: string;
+}
+
+const CSS = `
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1180px; padding: 16px 24px 48px; color: #222; background: #fafafa; line-height: 1.4; }
+h1 { font-size: 1.6em; margin: 0.4em 0 0.1em; }
+h2 { font-size: 1.25em; margin: 1.6em 0 0.5em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+h3 { font-size: 1.05em; margin: 1.2em 0 0.4em; }
+.sub { color: #555; margin: 0 0 0.6em; }
+nav a { margin-right: 1em; color: #0b5cad; text-decoration: none; }
+nav a:hover { text-decoration: underline; }
+table { border-collapse: collapse; margin: 0.4em 0 0.8em; background: #fff; font-size: 0.92em; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f0f0f0; font-weight: 600; }
+.facts th { background: #f6f6f6; font-weight: 500; color: #444; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.plots { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
+figure { margin: 0; background: #fff; border: 1px solid #e2e2e2; border-radius: 4px; padding: 6px; }
+figcaption { font-size: 0.85em; color: #555; max-width: 520px; padding: 4px 2px 0; }
+svg.plot { display: block; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 6px 10px; margin: 0.5em 0; color: #5a4500; }
+.good { color: #0a7a2f; }
+.bad { color: #b3261e; }
+code { background: #f0f0f0; padding: 0 3px; border-radius: 3px; }
+footer { margin-top: 3em; color: #777; font-size: 0.85em; }
+`;
+
+/**
+ * A self-check for headless browsers and tests: records each plot's rendered size
+ * (data-rendered="WxH"), the number of plots drawn with a non-zero size on <body>
+ * (data-plots, data-plots-drawn) and whether each PNG heatmap decodes (data-decoded="WxH" or "error").
+ * It reads nothing and loads nothing but the page's own data: URLs.
+ */
+const SELF_CHECK = `//<![CDATA[
+(function () {
+  var svgs = document.querySelectorAll('svg.plot');
+  var drawn = 0;
+  for (var i = 0; i < svgs.length; i++) {
+    var r = svgs[i].getBoundingClientRect();
+    svgs[i].setAttribute('data-rendered', Math.round(r.width) + 'x' + Math.round(r.height));
+    if (r.width > 0 && r.height > 0 && svgs[i].childElementCount > 2) drawn++;
+  }
+  document.body.setAttribute('data-plots', String(svgs.length));
+  document.body.setAttribute('data-plots-drawn', String(drawn));
+  var images = document.querySelectorAll('svg.plot image');
+  Array.prototype.forEach.call(images, function (el) {
+    var probe = new Image();
+    probe.onload = function () { el.setAttribute('data-decoded', probe.naturalWidth + 'x' + probe.naturalHeight); };
+    probe.onerror = function () { el.setAttribute('data-decoded', 'error'); };
+    probe.setAttribute('src', el.getAttribute('href'));
+  });
+})();
+//]]>`;
+
+// ---------------------------------------------------------------------------------------------
+// Small HTML helpers
+
+function pct(x: number | null | undefined, digits = 2): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(digits)}%`;
+}
+
+function points(x: number | null | undefined, signed = true): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '-';
+  const s = (100 * x).toFixed(2);
+  return signed && x > 0 ? `+${s}` : s;
+}
+
+function note(text: string): string {
+  return `<p class="note">${esc(text)}</p>`;
+}
+
+function cell(v: unknown): string {
+  if (typeof v === 'number') return `<td class="num">${esc(formatValue(v, 4))}</td>`;
+  if (v === null || v === undefined) return '<td>-</td>';
+  if (typeof v === 'object') return `<td>${esc(JSON.stringify(v))}</td>`;
+  return `<td>${esc(v)}</td>`;
+}
+
+function table(head: string[], rows: unknown[][], cls = ''): string {
+  const numeric = head.map((_, j) => rows.length > 0 && rows.every((r) => typeof r[j] === 'number' || r[j] === null || r[j] === undefined));
+  return (
+    `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${head.map((h, j) => `<th${numeric[j] ? ' class="num"' : ''}>${esc(h)}</th>`).join('')}</tr></thead><tbody>` +
+    rows.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('') +
+    '</tbody></table>'
+  );
+}
+
+/** A two-column table of facts (label, value as text), rows with no value left out. */
+function facts(rows: [string, string | number | null | undefined][]): string {
+  const shown = rows.filter(([, v]) => v !== null && v !== undefined && v !== '');
+  return `<table class="facts"><tbody>${shown.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'number' ? formatValue(v, 4) : v)}</td></tr>`).join('')}</tbody></table>`;
+}
+
+function figure(svg: string, caption?: string): string {
+  return `<figure>${svg}${caption ? `<figcaption>${esc(caption)}</figcaption>` : ''}</figure>`;
+}
+
+function plots(figs: string[]): string {
+  return figs.length ? `<div class="plots">${figs.join('')}</div>` : '';
+}
+
+function section(id: string, title: string, body: string): string {
+  return `<section id="${id}"><h2>${esc(title)}</h2>${body}</section>`;
+}
+
+function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+function runSection(s: HybridSummary, inp: ReportInputs): string {
+  const xb = inp.crossbar.ok ? inp.crossbar.value.manifest : inp.insituCrossbar.ok ? inp.insituCrossbar.value.manifest : null;
+  const net = xb && isObj(xb.network) ? xb.network : null;
+  const mapping = net && isObj(net.mapping) ? net.mapping : null;
+  const dev = xb?.device;
+  const sec = s.seconds;
+  const secText = Object.keys(sec).length ? Object.entries(sec).map(([k, v]) => `${k} ${formatValue(v, 3)} s`).join(', ') : null;
+  const rows: [string, string | number | null | undefined][] = [
+    ['model', s.model],
+    ['dataset', s.dataset],
+    ['device', dev ? `${s.device}${dev.description ? ` (${dev.description})` : ''}` : s.device],
+    ['conductance window', dev ? `${dev.gMin} to ${dev.gMax} µS, ${dev.levels} levels` : null],
+    ['write-verify', dev ? `${dev.writeVerify.mode}, tolerance ${dev.writeVerify.tolerance} of the window, at most ${dev.writeVerify.maxPulses} pulses` : null],
+    [
+      'arrays',
+      mapping ? `${mapping.arrayRows} x ${mapping.arrayCols}, ${mapping.scheme} scheme, ${mapping.replicas} replica(s) per conv layer` : null,
+    ],
+    ['seed', s.seed],
+    ['in-situ training', s.insituRule || s.insituSamples !== null ? `${s.insituRule ?? '?'} rule, ${s.insituSamples ?? '?'} images` : null],
+    ['wall time', secText],
+    ['run directory', inp.dir],
+  ];
+  return section('run', 'Run', facts(rows));
+}
+
+function accuracySection(s: HybridSummary): string {
+  // summary.json's lostPoints is in percentage points; the arithmetic here is on fractions.
+  const lost = s.lostPoints !== null ? s.lostPoints / 100 : s.softwareAccuracy - s.transferredAccuracy;
+  const recovered = s.insituAccuracy === null ? null : s.insituAccuracy - s.transferredAccuracy;
+  const fraction = s.recoveredFraction ?? (recovered !== null && lost > 0 ? recovered / lost : null);
+  const rows = [
+    ['software (trained model)', pct(s.softwareAccuracy), '', ''],
+    ['after transfer to the crossbar', pct(s.transferredAccuracy), points(s.transferredAccuracy - s.softwareAccuracy), `${points(lost, false)} points lost`],
+    [
+      'after in-situ training',
+      pct(s.insituAccuracy),
+      s.insituAccuracy === null ? '-' : points(s.insituAccuracy - s.softwareAccuracy),
+      recovered === null ? 'no in-situ training' : `${points(recovered)} points recovered${fraction !== null ? ` (${(100 * fraction).toFixed(0)}% of the lost points)` : ''}`,
+    ],
+  ];
+  const tableHtml =
+    '<table><thead><tr><th>stage</th><th class="num">test accuracy</th><th class="num">vs software (points)</th><th>change</th></tr></thead><tbody>' +
+    rows.map((r) => `<tr><td>${esc(r[0])}</td><td class="num">${esc(r[1])}</td><td class="num">${esc(r[2])}</td><td>${esc(r[3])}</td></tr>`).join('') +
+    '</tbody></table>';
+  const stages = ['software', 'after transfer', 'after in-situ'];
+  const ys = [s.softwareAccuracy, s.transferredAccuracy, s.insituAccuracy];
+  const chart = lineChart({
+    title: 'Test accuracy at each stage',
+    xLabel: 'stage',
+    yLabel: 'test accuracy (%)',
+    xCategories: stages,
+    series: [{ label: `${s.model} on ${s.device}`, points: ys.flatMap((y, i) => (y === null ? [] : [{ x: i, y: 100 * y }])), markers: true }],
+    width: 440,
+    height: 280,
+    cls: 'stage-chart',
+  });
+  return section('accuracy', 'Accuracy: software, transfer, in-situ', tableHtml + plots([figure(chart, 'Test accuracy of the software model, of the same weights programmed on the crossbar, and after hybrid in-situ training of the crossbar.')]));
+}
+
+/** Columns of the programming table: [label, keys to try (the first present is shown)]. */
+const PROGRAMMING_COLUMNS: [string, string[]][] = [
+  ['layer', ['layer', 'name']],
+  ['kind', ['kind']],
+  ['rows', ['rows']],
+  ['outputs', ['outputs']],
+  ['scheme', ['scheme']],
+  ['replicas', ['replicas']],
+  ['arrays', ['arrays']],
+  ['cells', ['cells']],
+  ['|ΔG| mean (µS)', ['meanAbsError']],
+  ['|ΔG| max (µS)', ['maxAbsError']],
+  ['pulses/cell mean', ['meanPulses', 'pulsesMean']],
+  ['pulses/cell max', ['maxPulses', 'pulsesMax']],
+  ['pulses total', ['totalPulses', 'pulsesTotal']],
+  ['outside tolerance', ['outsideTolerance']],
+  ['not converged', ['notConverged']],
+  ['stuck', ['stuck']],
+  ['tolerance (µS)', ['toleranceUS']],
+  ['time (s)', ['seconds']],
+];
+
+function programmingSection(s: HybridSummary, inp: ReportInputs): string {
+  let reports: Obj[] = s.programming;
+  let from = 'summary.json';
+  if (reports.length === 0 && inp.crossbar.ok) {
+    reports = inp.crossbar.value.manifest.layers.map((l) => l.programming).filter(isObj);
+    from = 'crossbar/manifest.json';
+  }
+  if (reports.length === 0) return section('programming', 'Write-verify programming', note('No programming report in summary.json nor in crossbar/manifest.json.'));
+  const cols = PROGRAMMING_COLUMNS.filter(([, keys]) => reports.some((r) => keys.some((k) => r[k] !== undefined)));
+  const known = new Set(PROGRAMMING_COLUMNS.flatMap(([, k]) => k));
+  const extra = [...new Set(reports.flatMap((r) => Object.keys(r)))].filter((k) => !known.has(k) && reports.every((r) => r[k] === undefined || r[k] === null || typeof r[k] !== 'object'));
+  const head = [...cols.map(([l]) => l), ...extra];
+  const rows = reports.map((r) => [...cols.map(([, keys]) => r[keys.find((k) => r[k] !== undefined) ?? keys[0]]), ...extra.map((k) => r[k])]);
+  return section(
+    'programming',
+    'Write-verify programming',
+    `<p class="sub">Per mapped layer (from ${esc(from)}): conductance error after write-verify (true conductance, without read noise), pulses per cell, cells outside the tolerance and stuck cells.</p>` +
+      `<div class="scroll">${table(head, rows)}</div>`,
+  );
+}
+
+function paramKey(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** The charts of a sweep: one per varied parameter. */
+function sweepCharts(sw: SweepData): { figs: string[]; notes: string[] } {
+  const figs: string[] = [];
+  const notes: string[] = [];
+  const names = sw.vary.length ? sw.vary.map((v) => v.name) : [...new Set(sw.points.flatMap((p) => Object.keys(p.params)))];
+  for (const name of names) {
+    const declared = sw.vary.find((v) => v.name === name)?.values ?? [];
+    const values: unknown[] = [...declared];
+    for (const p of sw.points) if (!values.some((v) => paramKey(v) === paramKey(p.params[name]))) values.push(p.params[name]);
+    const numeric = values.every((v) => typeof v === 'number' && Number.isFinite(v));
+    const others = names.filter((n) => n !== name);
+    const groups = new Map<string, typeof sw.points>();
+    for (const p of sw.points) {
+      if (!(name in p.params)) continue;
+      const g = others.map((o) => `${o}=${paramKey(p.params[o])}`).join(', ');
+      if (!groups.has(g)) groups.set(g, []);
+      groups.get(g)!.push(p);
+    }
+    const keys = [...groups.keys()];
+    if (keys.length > MAX_SWEEP_GROUPS) notes.push(`${name}: ${keys.length} combinations of the other parameters; the first ${MAX_SWEEP_GROUPS} are drawn.`);
+    const xOf = (v: unknown) => (numeric ? (v as number) : values.findIndex((u) => paramKey(u) === paramKey(v)));
+    const series: LineSeries[] = [];
+    keys.slice(0, MAX_SWEEP_GROUPS).forEach((g, i) => {
+      const pts = groups.get(g)!;
+      const color = PALETTE[i % PALETTE.length];
+      const suffix = g ? ` (${g})` : '';
+      series.push({ label: `after transfer${suffix}`, color, points: pts.map((p) => ({ x: xOf(p.params[name]), y: 100 * p.before.mean, err: 100 * p.before.std })) });
+      const after = pts.filter((p) => p.after !== null);
+      if (after.length) series.push({ label: `after in-situ${suffix}`, color, dashed: true, points: after.map((p) => ({ x: xOf(p.params[name]), y: 100 * p.after!.mean, err: 100 * p.after!.std })) });
+    });
+    const nums = values as number[];
+    const xLog = numeric && nums.every((v) => v > 0) && Math.max(...nums) / Math.min(...nums) >= 100;
+    figs.push(
+      figure(
+        lineChart({
+          title: `Accuracy vs ${name}`,
+          xLabel: name + (xLog ? ' (log scale)' : ''),
+          yLabel: 'test accuracy (%)',
+          series,
+          xLog,
+          xCategories: numeric ? undefined : values.map(paramKey),
+          cls: 'sweep-chart',
+        }),
+        `Mean ± standard deviation over ${sw.trials ?? 'the'} trials${sw.trials ? ' per point' : ''}: solid after transfer, dashed after in-situ training.`,
+      ),
+    );
+  }
+  return { figs, notes };
+}
+
+function sweepSection(inp: ReportInputs): string {
+  if (!inp.sweep.ok) {
+    return section(
+      'sweep',
+      'Parameter sweep',
+      note(
+        `No sweep to show (${inp.sweep.note}). Run one with \`memristor-tfjs sweep\` (see \`memristor-tfjs sweep --help\`) writing into ${inp.summary ? 'the run directory\'s sweep/ folder' : 'a folder'}, ` +
+          'or give its folder with `memristor-tfjs report DIR --sweep SWEEPDIR`.',
+      ),
+    );
+  }
+  const sw = inp.sweep.value;
+  const { figs, notes } = sweepCharts(sw);
+  const names = sw.vary.length ? sw.vary.map((v) => v.name) : [...new Set(sw.points.flatMap((p) => Object.keys(p.params)))];
+  const rows = sw.points.map((p) => [
+    ...names.map((n) => (typeof p.params[n] === 'number' ? p.params[n] : paramKey(p.params[n]))),
+    `${pct(p.before.mean)} ± ${(100 * p.before.std).toFixed(2)}`,
+    p.after ? `${pct(p.after.mean)} ± ${(100 * p.after.std).toFixed(2)}` : '-',
+    p.before.values.length || null,
+  ]);
+  const head = facts([
+    ['model', sw.model],
+    ['device', sw.device],
+    ['trials per point', sw.trials],
+    ['in-situ training', sw.insitu ? 'yes' : 'no'],
+    ['varied', sw.vary.map((v) => `${v.name} (${v.values.length} values)`).join(', ')],
+    ['file', inp.sweep.file],
+  ]);
+  return section(
+    'sweep',
+    'Parameter sweep',
+    head +
+      (sw.points.length === 0 ? note('The sweep holds no points.') : plots(figs)) +
+      notes.map(note).join('') +
+      '<h3>Points</h3>' +
+      table([...names, 'after transfer (mean ± std)', 'after in-situ (mean ± std)', 'trials'], rows),
+  );
+}
+
+function arrayData(view: CrossbarView, file: string): CrossbarArrayData | null {
+  return view.arrays.get(file) ?? null;
+}
+
+function layerHistogram(view: CrossbarView, layer: CrossbarLayerEntry): string {
+  const t: Float32Array[] = [];
+  const p: Float32Array[] = [];
+  for (const a of layer.arrays) {
+    const ta = arrayData(view, a.files.target);
+    const pa = arrayData(view, a.files.programmed);
+    if (ta) t.push(ta.data);
+    if (pa) p.push(pa.data);
+  }
+  const target = concat(t);
+  const programmed = concat(p);
+  return figure(
+    histogramChart({
+      title: `${layer.name}: conductance distribution`,
+      xLabel: 'conductance G (µS)',
+      yLabel: 'cells',
+      bins: 60,
+      series: [
+        { label: 'target', values: target, color: PALETTE[0] },
+        { label: 'programmed', values: programmed, color: PALETTE[1] },
+      ],
+      cls: 'conductance-histogram',
+    }),
+    `${layer.kind} layer ${layer.name}: ${target.length} cells on ${layer.arrays.length} array(s); target conductances and the conductances programmed by write-verify.`,
+  );
+}
+
+function conductanceSection(inp: ReportInputs): string {
+  if (!inp.crossbar.ok) return section('conductance', 'Conductances after transfer', note(inp.crossbar.note));
+  const view = inp.crossbar.value;
+  const { manifest } = view;
+  const hist = plots(manifest.layers.map((l) => layerHistogram(view, l)));
+  const all = manifest.layers.flatMap((l) => l.arrays.map((a) => ({ layer: l, a })));
+  const shown = all.slice(0, MAX_HEATMAP_ARRAYS);
+  const maps: string[] = [];
+  // the error colour scale saturates at twice the write-verify tolerance: cells within tolerance
+  // show as shades, stuck or unconverged cells as full colour
+  const dev = manifest.device;
+  const tolUS = (dev.writeVerify?.tolerance ?? 0) * (dev.gMax - dev.gMin);
+  const lim = tolUS > 0 ? 2 * tolUS : null;
+  for (const { layer, a } of shown) {
+    const t = arrayData(view, a.files.target);
+    const p = arrayData(view, a.files.programmed);
+    if (!t || !p) continue;
+    const diff = new Float32Array(p.data.length);
+    let beyond = 0;
+    for (let i = 0; i < diff.length; i++) {
+      diff[i] = p.data[i] - t.data[i];
+      if (lim !== null && Math.abs(diff[i]) > lim) beyond++;
+    }
+    const where = `${layer.kind} layer ${layer.name}, replica ${a.replica}, rows ${a.rowStart}–${a.rowStart + a.rows - 1} of its weight matrix (${a.scheme} scheme)`;
+    maps.push(
+      figure(
+        heatmap({ title: `${a.id}: programmed G`, rows: p.rows, cols: p.cols, data: p.data, valueLabel: 'G (µS)', lo: manifest.device.gMin, hi: manifest.device.gMax, cls: 'conductance-heatmap' }),
+        `Array ${a.id} (${p.rows} x ${p.cols}), ${where}: programmed conductance, colour scale over the device window.`,
+      ),
+      figure(
+        heatmap({
+          title: `${a.id}: programmed − target`,
+          rows: p.rows,
+          cols: p.cols,
+          data: diff,
+          valueLabel: 'G − G target (µS)',
+          colormap: 'diverging',
+          ...(lim !== null ? { lo: -lim, hi: lim } : {}),
+          cls: 'error-heatmap',
+        }),
+        `Array ${a.id}: programming error, blue below and red above the target` +
+          (lim !== null ? `; the colours saturate at ±${formatValue(lim)} µS (twice the write-verify tolerance), ${beyond} of ${diff.length} cells lie beyond.` : '.'),
+      ),
+    );
+  }
+  const more = all.length > shown.length ? note(`${all.length - shown.length} more arrays are not drawn (the first ${MAX_HEATMAP_ARRAYS} of ${all.length} are).`) : '';
+  return section(
+    'conductance',
+    'Conductances after transfer',
+    `<p class="sub">From ${esc(view.dir)}: ${all.length} array(s) of the device ${esc(manifest.device.name)} (window ${manifest.device.gMin} to ${manifest.device.gMax} µS).</p>` +
+      '<h3>Target vs programmed, per layer</h3>' +
+      hist +
+      '<h3>Per array</h3>' +
+      plots(maps) +
+      more,
+  );
+}
+
+function insituSection(inp: ReportInputs, s: HybridSummary): string {
+  if (!inp.insitu.ok) return section('insitu', 'In-situ training', note(inp.insitu.note));
+  const log: InsituLog = inp.insitu.value;
+  const head = facts([
+    ['trained layer', log.layer],
+    ['update rule', log.rule],
+    ['images', log.samples],
+    ['epochs', log.epochs],
+    ['batch size', log.batchSize],
+    ['learning rate', log.lr],
+    ['pulse threshold', log.threshold],
+    ['test accuracy before', pct(log.before)],
+    ['test accuracy after', pct(log.after)],
+  ]);
+  const c = log.curve;
+  const figs: string[] = [];
+  if (c.length === 0) figs.push(note('The learning curve is empty.'));
+  else {
+    const train = c.filter((p) => p.trainAccuracy !== null).map((p) => ({ x: p.samples, y: 100 * p.trainAccuracy! }));
+    const test = c.filter((p) => p.testAccuracy !== null).map((p) => ({ x: p.samples, y: 100 * p.testAccuracy! }));
+    const series: LineSeries[] = [];
+    if (train.length) series.push({ label: 'training accuracy', points: train, color: PALETTE[0] });
+    if (test.length) series.push({ label: 'test accuracy', points: test, color: PALETTE[1], markers: true });
+    figs.push(
+      figure(
+        lineChart({
+          title: 'In-situ learning curve: accuracy',
+          xLabel: 'training images seen',
+          yLabel: 'accuracy (%)',
+          series,
+          hLines: [
+            { y: 100 * s.softwareAccuracy, label: 'software', color: '#009e73' },
+            { y: 100 * s.transferredAccuracy, label: 'after transfer', color: '#999' },
+          ],
+          cls: 'learning-curve',
+        }),
+        'Accuracy on the training images during in-situ training (running), test accuracy where measured, and the software and after-transfer test accuracies for reference.',
+      ),
+    );
+    const pulses = c.filter((p) => p.pulses !== null).map((p) => ({ x: p.samples, y: p.pulses! }));
+    if (pulses.length) {
+      figs.push(
+        figure(
+          lineChart({ title: 'In-situ learning curve: pulses', xLabel: 'training images seen', yLabel: 'programming pulses (cumulative)', series: [{ label: 'SET + RESET pulses', points: pulses, color: PALETTE[3] }], cls: 'pulse-curve' }),
+          'Programming pulses applied to the arrays of the trained layer so far.',
+        ),
+      );
+    }
+    const loss = c.filter((p) => p.loss !== null).map((p) => ({ x: p.samples, y: p.loss! }));
+    if (loss.length) {
+      figs.push(
+        figure(
+          lineChart({ title: 'In-situ learning curve: loss', xLabel: 'training images seen', yLabel: 'cross-entropy loss (nats)', series: [{ label: 'training loss', points: loss, color: PALETTE[2] }], cls: 'loss-curve' }),
+        ),
+      );
+    }
+  }
+  // pulses per cell
+  const pc = [...log.pulsesPerCell.entries()];
+  const pulseFigs: string[] = [];
+  let pulseNote = '';
+  if (pc.length === 0) pulseNote = note('insitu.json holds no pulses per cell.');
+  else {
+    const pooled = pc.flatMap(([, a]) => a.data);
+    const total = pooled.reduce((x, y) => x + y, 0);
+    const never = pooled.filter((v) => v === 0).length;
+    pulseFigs.push(
+      figure(
+        histogramChart({ title: `${log.layer}: pulses per cell`, xLabel: 'SET + RESET pulses per cell', yLabel: 'cells', series: [{ label: 'cells', values: pooled, color: PALETTE[3] }], integer: true, bins: 60, cls: 'pulse-histogram' }),
+        `${pooled.length} cells of ${pc.length} array(s): ${total} pulses in all, ${formatValue(total / pooled.length, 3)} per cell on average, max ${Math.max(...pooled)}; ${never} cells (${((100 * never) / pooled.length).toFixed(1)}%) never pulsed.`,
+      ),
+    );
+    for (const [id, a] of pc.slice(0, MAX_PULSE_ARRAYS)) {
+      pulseFigs.push(
+        figure(
+          heatmap({ title: `${id}: pulses per cell`, rows: a.rows, cols: a.cols, data: a.data, valueLabel: 'pulses', lo: 0, cls: 'pulse-heatmap' }),
+          `SET + RESET pulses applied to each cell of array ${id} during in-situ training.`,
+        ),
+      );
+    }
+    if (pc.length > MAX_PULSE_ARRAYS) pulseNote = note(`${pc.length - MAX_PULSE_ARRAYS} more arrays are not drawn.`);
+  }
+  // conductance change of the trained layer
+  const changeFigs: string[] = [];
+  let changeNote = '';
+  if (inp.crossbar.ok && inp.insituCrossbar.ok) {
+    const before = inp.crossbar.value;
+    const after = inp.insituCrossbar.value;
+    const layer = after.manifest.layers.find((l) => l.name === log.layer);
+    const layerBefore = before.manifest.layers.find((l) => l.name === log.layer);
+    if (!layer || !layerBefore) changeNote = note(`Layer ${log.layer} is not in both crossbar directories: no conductance change to show.`);
+    else {
+      for (const a of layer.arrays.slice(0, MAX_PULSE_ARRAYS)) {
+        const b = layerBefore.arrays.find((x) => x.id === a.id);
+        const pa = arrayData(after, a.files.programmed);
+        const pb = b ? arrayData(before, b.files.programmed) : null;
+        if (!pa || !pb || pa.data.length !== pb.data.length) continue;
+        const d = new Float32Array(pa.data.length);
+        for (let i = 0; i < d.length; i++) d[i] = pa.data[i] - pb.data[i];
+        changeFigs.push(
+          figure(
+            heatmap({ title: `${a.id}: ΔG from in-situ training`, rows: pa.rows, cols: pa.cols, data: d, valueLabel: 'ΔG (µS)', colormap: 'diverging', cls: 'insitu-change-heatmap' }),
+            `Conductance after in-situ training minus after transfer, array ${a.id}.`,
+          ),
+        );
+      }
+    }
+  } else if (!inp.insituCrossbar.ok) changeNote = note(inp.insituCrossbar.note);
+  return section(
+    'insitu',
+    'In-situ training',
+    head +
+      '<h3>Learning curve</h3>' +
+      plots(figs) +
+      '<h3>Pulses per cell</h3>' +
+      plots(pulseFigs) +
+      pulseNote +
+      (changeFigs.length || changeNote ? '<h3>Conductance change</h3>' + plots(changeFigs) + changeNote : ''),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Energy: shown generically (the estimate's exact shape belongs to src/energy)
+
+/** Every numeric (and short string / boolean) leaf of an object, with its dotted path. */
+export function flattenLeaves(v: unknown, prefix = '', out: [string, string | number | boolean][] = [], depth = 0): [string, string | number | boolean][] {
+  if (depth > 6) return out;
+  if (isObj(v)) for (const [k, x] of Object.entries(v)) flattenLeaves(x, prefix ? `${prefix}.${k}` : k, out, depth + 1);
+  else if (Array.isArray(v)) {
+    if (v.length <= 16) v.forEach((x, i) => flattenLeaves(x, `${prefix}[${i}]`, out, depth + 1));
+  } else if (typeof v === 'number' && Number.isFinite(v)) out.push([prefix, v]);
+  else if (typeof v === 'boolean' || (typeof v === 'string' && v.length <= 120)) out.push([prefix, v]);
+  return out;
+}
+
+/** The unit an energy key names by its suffix ('adcPJ' -> 'pJ'), or ''. */
+export function unitOf(key: string): string {
+  const m = /(PJ|NJ|UJ|FJ|MJ|pJ|nJ|uJ|fJ|mJ|J|Joules?|Ns|Us|Ms|S|Seconds?|W|MW|UW|mW|uW)$/.exec(key);
+  if (!m) return '';
+  const u = m[1];
+  const map: Record<string, string> = { PJ: 'pJ', pJ: 'pJ', NJ: 'nJ', nJ: 'nJ', UJ: 'µJ', uJ: 'µJ', FJ: 'fJ', fJ: 'fJ', MJ: 'mJ', mJ: 'mJ', J: 'J', Joule: 'J', Joules: 'J', Ns: 'ns', Us: 'µs', Ms: 'ms', S: 's', Second: 's', Seconds: 's', W: 'W', MW: 'mW', UW: 'µW', mW: 'mW', uW: 'µW' };
+  return map[u] ?? '';
+}
+
+/**
+ * The component breakdowns of an energy estimate: objects of >= 2 numbers whose key says
+ * breakdown (breakdownPJ, components, byComponent...), else the numbers of perInference (or the
+ * top level) without their totals. At most 3.
+ */
+export function findBreakdowns(energy: Obj): { path: string; unit: string; entries: [string, number][] }[] {
+  const found: { path: string; unit: string; entries: [string, number][] }[] = [];
+  const numbersOf = (o: Obj) => Object.entries(o).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1]));
+  const visit = (o: Obj, p: string, depth: number) => {
+    for (const [k, v] of Object.entries(o)) {
+      if (!isObj(v)) continue;
+      const path = p ? `${p}.${k}` : k;
+      const nums = numbersOf(v);
+      if (/breakdown|components?|byComponent|parts/i.test(k) && nums.length >= 2) found.push({ path, unit: unitOf(k), entries: nums });
+      else if (depth < 4) visit(v, path, depth + 1);
+    }
+  };
+  visit(energy, '', 0);
+  if (found.length === 0) {
+    for (const key of ['perInference', 'perImage', '']) {
+      const o = key ? energy[key] : energy;
+      if (!isObj(o)) continue;
+      const nums = numbersOf(o).filter(([k]) => !/^total/i.test(k));
+      const units = new Set(nums.map(([k]) => unitOf(k)));
+      if (nums.length >= 2 && units.size === 1) {
+        found.push({ path: key || 'energy', unit: [...units][0], entries: nums });
+        break;
+      }
+    }
+  }
+  return found.slice(0, 3);
+}
+
+function energySection(s: HybridSummary): string {
+  const e = s.energy;
+  if (!e) return section('energy', 'Energy estimate', note('No energy estimate in summary.json (energy is null or absent).'));
+  const leaves = flattenLeaves(e);
+  const tableHtml = leaves.length
+    ? '<table><thead><tr><th>quantity</th><th class="num">value</th><th>unit</th></tr></thead><tbody>' +
+      leaves
+        .map(([k, v]) => `<tr><td><code>${esc(k)}</code></td>${typeof v === 'number' ? `<td class="num">${esc(formatValue(v, 4))}</td>` : `<td>${esc(v)}</td>`}<td>${esc(unitOf(k.split('.').pop() ?? ''))}</td></tr>`)
+        .join('') +
+      '</tbody></table>'
+    : note('The energy estimate holds no numbers.');
+  const charts = findBreakdowns(e).map((b) => {
+    const strip = (k: string) => (b.unit ? k.replace(/(PJ|NJ|UJ|FJ|MJ|pJ|nJ|uJ|fJ|mJ|J)$/, '') : k) || k;
+    const total = b.entries.reduce((a, [, v]) => a + v, 0);
+    return figure(
+      barChart({
+        title: `Energy by component (${b.path})`,
+        valueLabel: `energy${b.unit ? ` (${b.unit})` : ''}`,
+        bars: b.entries.map(([k, v], i) => ({ label: strip(k), value: v, color: PALETTE[i % PALETTE.length] })),
+        cls: 'energy-chart',
+      }),
+      `Sum of the components: ${formatValue(total, 4)}${b.unit ? ` ${b.unit}` : ''}.`,
+    );
+  });
+  return section('energy', 'Energy estimate', tableHtml + (charts.length ? plots(charts) : note('The energy estimate has no component breakdown to chart.')));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The page
+
+function page(title: string, subtitle: string, nav: [string, string][], body: string, opts: PageOptions, warnings: string[]): string {
+  const generated = (opts.generated ?? new Date()).toISOString();
+  return (
+    '<!DOCTYPE html>\n' +
+    '<html lang="en">\n<head>\n<meta charset="utf-8"/>\n<meta name="viewport" content="width=device-width, initial-scale=1"/>\n' +
+    `<title>${esc(title)}</title>\n<style>${CSS}</style>\n</head>\n<body>\n` +
+    `<header><h1>${esc(title)}</h1><p class="sub">${esc(subtitle)}</p><nav>${nav.map(([id, label]) => `<a href="#${id}">${esc(label)}</a>`).join('')}</nav></header>\n` +
+    warnings.map((w) => note(w)).join('') +
+    body +
+    `\n<footer>Made by memristor-tfjs${opts.version ? ` ${esc(opts.version)}` : ''} on ${esc(generated)}. Self-contained: no network needed.</footer>\n` +
+    `<script>\n${SELF_CHECK}\n</script>\n</body>\n</html>\n`
+  );
+}
+
+/** The report page of a hybrid run (or of a sweep alone when inputs.summary is null). */
+export function renderReport(inp: ReportInputs, opts: PageOptions = {}): string {
+  const s = inp.summary;
+  if (!s) {
+    const sw = inp.sweep.ok ? inp.sweep.value : null;
+    const title = `Sweep: ${sw?.model ?? 'model'} on ${sw?.device ?? 'device'}`;
+    return page(title, `memristor-tfjs report of ${inp.dir}`, [['sweep', 'sweep']], sweepSection(inp), opts, inp.warnings);
+  }
+  const title = `Hybrid run: ${s.model} on ${s.device}`;
+  const subtitle =
+    `Software ${pct(s.softwareAccuracy)} → after transfer ${pct(s.transferredAccuracy)} → after in-situ ${pct(s.insituAccuracy)}` +
+    (s.dataset ? ` (${s.dataset})` : '');
+  const nav: [string, string][] = [
+    ['run', 'run'],
+    ['accuracy', 'accuracy'],
+    ['programming', 'programming'],
+    ['sweep', 'sweep'],
+    ['conductance', 'conductances'],
+    ['insitu', 'in-situ training'],
+    ['energy', 'energy'],
+  ];
+  const body = [runSection(s, inp), accuracySection(s), programmingSection(s, inp), sweepSection(inp), conductanceSection(inp), insituSection(inp, s), energySection(s)].join('\n');
+  return page(title, subtitle, nav, body, opts, inp.warnings);
+}

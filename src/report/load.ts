@@ -1,0 +1,403 @@
+// Reading what the report shows: a hybrid run directory (summary.json, crossbar/, insitu/ with
+// insitu.json) and a sweep directory (sweep.json). summary.json is required for a run (a bad one is
+// a FileFormatError naming it); every other part is optional: when it is missing or cannot be
+// read, the page gets a short note in its place (and the command a warning) instead of a crash.
+//
+// The formats (written by `memristor-tfjs hybrid` and `memristor-tfjs sweep`):
+//   DIR/summary.json   { format: 'memristor-tfjs-hybrid', version: 1, model, dataset, device, seed,
+//                        softwareAccuracy, transferredAccuracy, insituAccuracy (fractions),
+//                        insituSamples, insituRule, lostPoints, recoveredFraction,
+//                        seconds: {train, map, transfer, insitu, total}, energy (object or null),
+//                        programming: per-layer programming reports }
+//   DIR/crossbar/, DIR/insitu/   crossbar directories (src/crossbar/files.ts)
+//   DIR/insitu/insitu.json       { format: 'memristor-tfjs-insitu', version: 1, layer, rule, samples,
+//                        epochs, batchSize, lr, threshold, curve: [{samples, trainAccuracy, loss,
+//                        pulses, testAccuracy?}], pulsesPerCell: {arrayId: {rows, cols, data}},
+//                        before: {testAccuracy}, after: {testAccuracy} }
+//   SWEEPDIR/sweep.json          { format: 'memristor-tfjs-sweep', version: 1, model, device, trials,
+//                        insitu, vary: [{name, values}], points: [{params, before: {mean, std,
+//                        values}, after: {mean, std, values} | null}] }
+import * as fs from 'fs';
+import * as path from 'path';
+import { FileFormatError, UsageError } from '../errors';
+import { CrossbarArrayData, CrossbarManifest, MANIFEST_FILE, readCrossbarDir } from '../crossbar/files';
+
+export const HYBRID_FORMAT = 'memristor-tfjs-hybrid';
+export const INSITU_FORMAT = 'memristor-tfjs-insitu';
+export const SWEEP_FORMAT = 'memristor-tfjs-sweep';
+export const SUMMARY_FILE = 'summary.json';
+export const INSITU_FILE = 'insitu.json';
+export const SWEEP_FILE = 'sweep.json';
+/** The newest version of each format this reads. */
+const VERSIONS: Record<string, number> = { [HYBRID_FORMAT]: 1, [INSITU_FORMAT]: 1, [SWEEP_FORMAT]: 1 };
+
+type Obj = Record<string, unknown>;
+
+export interface HybridSummary {
+  format: typeof HYBRID_FORMAT;
+  version: number;
+  model: string;
+  dataset: string | null;
+  device: string;
+  seed: number | null;
+  softwareAccuracy: number;
+  transferredAccuracy: number;
+  /** null when the run stopped before in-situ training. */
+  insituAccuracy: number | null;
+  insituSamples: number | null;
+  insituRule: string | null;
+  /** Percentage points lost in transfer (100 x (software - transferred)). */
+  lostPoints: number | null;
+  recoveredFraction: number | null;
+  seconds: Record<string, number>;
+  /** The energy estimate, any JSON object (shown generically), or null. */
+  energy: Obj | null;
+  /** Per-layer programming reports (rows of a table). */
+  programming: Obj[];
+  [extra: string]: unknown;
+}
+
+export interface InsituCurvePoint {
+  samples: number;
+  trainAccuracy: number | null;
+  loss: number | null;
+  pulses: number | null;
+  testAccuracy: number | null;
+}
+
+export interface InsituLog {
+  layer: string;
+  rule: string | null;
+  samples: number | null;
+  epochs: number | null;
+  batchSize: number | null;
+  lr: number | null;
+  threshold: number | null;
+  curve: InsituCurvePoint[];
+  pulsesPerCell: Map<string, { rows: number; cols: number; data: number[] }>;
+  before: number | null;
+  after: number | null;
+  [extra: string]: unknown;
+}
+
+export interface SweepStat {
+  mean: number;
+  std: number;
+  values: number[];
+}
+
+export interface SweepData {
+  model: string | null;
+  device: string | null;
+  trials: number | null;
+  insitu: boolean;
+  vary: { name: string; values: unknown[] }[];
+  points: { params: Record<string, unknown>; before: SweepStat; after: SweepStat | null }[];
+  [extra: string]: unknown;
+}
+
+export interface CrossbarView {
+  dir: string;
+  manifest: CrossbarManifest;
+  arrays: Map<string, CrossbarArrayData>;
+}
+
+/** An optional part: its value, or why there is none (a sentence for the page). */
+export type Part<T> = { ok: true; value: T; file: string } | { ok: false; note: string };
+
+export interface ReportInputs {
+  /** The directory given (absolute). */
+  dir: string;
+  /** null for a sweep-only page (a directory with sweep.json and no summary.json). */
+  summary: HybridSummary | null;
+  crossbar: Part<CrossbarView>;
+  insituCrossbar: Part<CrossbarView>;
+  insitu: Part<InsituLog>;
+  sweep: Part<SweepData>;
+  /** Problems with optional parts (each also a note on the page). */
+  warnings: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking helpers
+
+function show(v: unknown): string {
+  const s = v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+class Checker {
+  constructor(readonly file: string) {}
+  fail(field: string, problem: string): never {
+    throw new FileFormatError(this.file, field ? `${field}: ${problem}` : problem);
+  }
+  header(raw: unknown, format: string, what: string): Obj {
+    if (!isObj(raw)) this.fail('', `must hold a JSON object (${what}), got ${show(raw)}`);
+    if (raw.format !== format) this.fail('format', raw.format === undefined ? `missing: not a ${format} file` : `expected '${format}', got ${show(raw.format)}`);
+    const v = raw.version;
+    if (v === undefined) this.fail('version', 'missing');
+    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail('version', `must be an integer, got ${show(v)}`);
+    if (v > VERSIONS[format]) this.fail('version', `format version ${v} is newer than this memristor-tfjs reads (up to ${VERSIONS[format]}); update memristor-tfjs to read it`);
+    if (v < 1) this.fail('version', `format version ${v} does not exist (versions start at 1)`);
+    return raw;
+  }
+  str(o: Obj, key: string, field = key): string {
+    const v = o[key];
+    if (v === undefined) this.fail(field, 'missing');
+    if (typeof v !== 'string' || v.trim() === '') this.fail(field, `must be a non-empty string, got ${show(v)}`);
+    return v;
+  }
+  optStr(o: Obj, key: string, field = key): string | null {
+    const v = o[key];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string') this.fail(field, `must be a string, got ${show(v)}`);
+    return v;
+  }
+  num(o: Obj, key: string, field = key, range?: [number, number]): number {
+    const v = o[key];
+    if (v === undefined) this.fail(field, 'missing');
+    return this.checkNum(v, field, range);
+  }
+  optNum(o: Obj, key: string, field = key, range?: [number, number]): number | null {
+    const v = o[key];
+    if (v === undefined || v === null) return null;
+    return this.checkNum(v, field, range);
+  }
+  checkNum(v: unknown, field: string, range?: [number, number]): number {
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(field, `must be a finite number, got ${show(v)}`);
+    if (range && (v < range[0] || v > range[1])) this.fail(field, `must be in [${range[0]}, ${range[1]}], got ${show(v)}`);
+    return v;
+  }
+  arr(o: Obj, key: string, field = key): unknown[] {
+    const v = o[key];
+    if (v === undefined) this.fail(field, 'missing');
+    if (!Array.isArray(v)) this.fail(field, `must be an array, got ${show(v)}`);
+    return v;
+  }
+  obj(v: unknown, field: string): Obj {
+    if (v === undefined) this.fail(field, 'missing');
+    if (!isObj(v)) this.fail(field, `must be an object, got ${show(v)}`);
+    return v;
+  }
+}
+
+/** Reads and parses a JSON file: FileFormatError naming it when missing, unreadable or not JSON. */
+export function readJsonFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FileFormatError(file, code === 'ENOENT' ? `missing (${what})` : code === 'EISDIR' ? `is a directory, expected ${what}` : `cannot be read (${code})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new FileFormatError(file, `not valid JSON (${(e as Error).message})`);
+  }
+}
+
+const FRACTION: [number, number] = [0, 1];
+
+// ---------------------------------------------------------------------------------------------
+// The files
+
+/** Checks a parsed summary.json (file names it in errors). */
+export function validateSummary(raw: unknown, file: string): HybridSummary {
+  const c = new Checker(file);
+  const o = c.header(raw, HYBRID_FORMAT, 'the summary of a hybrid run');
+  const seconds: Record<string, number> = {};
+  if (o.seconds !== undefined && o.seconds !== null) {
+    const s = c.obj(o.seconds, 'seconds');
+    for (const [k, v] of Object.entries(s)) if (v !== null) seconds[k] = c.checkNum(v, `seconds.${k}`);
+  }
+  let energy: Obj | null = null;
+  if (o.energy !== undefined && o.energy !== null) energy = c.obj(o.energy, 'energy');
+  let programming: Obj[] = [];
+  if (o.programming !== undefined && o.programming !== null) {
+    programming = c.arr(o, 'programming').map((r, i) => c.obj(r, `programming[${i}]`));
+  }
+  return {
+    ...o,
+    format: HYBRID_FORMAT,
+    version: o.version as number,
+    model: c.str(o, 'model'),
+    dataset: c.optStr(o, 'dataset'),
+    device: c.str(o, 'device'),
+    seed: c.optNum(o, 'seed'),
+    softwareAccuracy: c.num(o, 'softwareAccuracy', undefined, FRACTION),
+    transferredAccuracy: c.num(o, 'transferredAccuracy', undefined, FRACTION),
+    insituAccuracy: c.optNum(o, 'insituAccuracy', undefined, FRACTION),
+    insituSamples: c.optNum(o, 'insituSamples', undefined, [0, Infinity]),
+    insituRule: c.optStr(o, 'insituRule'),
+    lostPoints: c.optNum(o, 'lostPoints'),
+    recoveredFraction: c.optNum(o, 'recoveredFraction'),
+    seconds,
+    energy,
+    programming,
+  };
+}
+
+/** Checks a parsed insitu.json. */
+export function validateInsitu(raw: unknown, file: string): InsituLog {
+  const c = new Checker(file);
+  const o = c.header(raw, INSITU_FORMAT, 'the log of in-situ training');
+  const curve = c.arr(o, 'curve').map((p, i): InsituCurvePoint => {
+    const f = `curve[${i}]`;
+    const po = c.obj(p, f);
+    return {
+      samples: c.num(po, 'samples', `${f}.samples`, [0, Infinity]),
+      trainAccuracy: c.optNum(po, 'trainAccuracy', `${f}.trainAccuracy`, FRACTION),
+      loss: c.optNum(po, 'loss', `${f}.loss`),
+      pulses: c.optNum(po, 'pulses', `${f}.pulses`, [0, Infinity]),
+      testAccuracy: c.optNum(po, 'testAccuracy', `${f}.testAccuracy`, FRACTION),
+    };
+  });
+  const pulsesPerCell = new Map<string, { rows: number; cols: number; data: number[] }>();
+  if (o.pulsesPerCell !== undefined && o.pulsesPerCell !== null) {
+    const pc = c.obj(o.pulsesPerCell, 'pulsesPerCell');
+    for (const [id, v] of Object.entries(pc)) {
+      const f = `pulsesPerCell[${JSON.stringify(id)}]`;
+      const a = c.obj(v, f);
+      const rows = c.num(a, 'rows', `${f}.rows`, [1, 1e6]);
+      const cols = c.num(a, 'cols', `${f}.cols`, [1, 1e6]);
+      const data = c.arr(a, 'data', `${f}.data`);
+      if (!Number.isInteger(rows) || !Number.isInteger(cols)) c.fail(f, `rows and cols must be integers, got ${rows} x ${cols}`);
+      if (data.length !== rows * cols) c.fail(`${f}.data`, `holds ${data.length} values, ${rows} x ${cols} needs ${rows * cols}`);
+      data.forEach((d, k) => {
+        if (typeof d !== 'number' || !Number.isFinite(d) || d < 0) c.fail(`${f}.data[${k}]`, `must be a pulse count >= 0, got ${show(d)}`);
+      });
+      pulsesPerCell.set(id, { rows, cols, data: data as number[] });
+    }
+  }
+  const acc = (key: 'before' | 'after'): number | null => {
+    const v = o[key];
+    if (v === undefined || v === null) return null;
+    return c.optNum(c.obj(v, key), 'testAccuracy', `${key}.testAccuracy`, FRACTION);
+  };
+  return {
+    ...o,
+    layer: c.str(o, 'layer'),
+    rule: c.optStr(o, 'rule'),
+    samples: c.optNum(o, 'samples'),
+    epochs: c.optNum(o, 'epochs'),
+    batchSize: c.optNum(o, 'batchSize'),
+    lr: c.optNum(o, 'lr'),
+    threshold: c.optNum(o, 'threshold'),
+    curve,
+    pulsesPerCell,
+    before: acc('before'),
+    after: acc('after'),
+  };
+}
+
+/** Checks a parsed sweep.json. */
+export function validateSweep(raw: unknown, file: string): SweepData {
+  const c = new Checker(file);
+  const o = c.header(raw, SWEEP_FORMAT, 'the results of a parameter sweep');
+  const vary = c.arr(o, 'vary').map((v, i) => {
+    const vo = c.obj(v, `vary[${i}]`);
+    return { name: c.str(vo, 'name', `vary[${i}].name`), values: c.arr(vo, 'values', `vary[${i}].values`) };
+  });
+  const stat = (v: unknown, f: string): SweepStat => {
+    const so = c.obj(v, f);
+    const values = so.values === undefined || so.values === null ? [] : c.arr(so, 'values', `${f}.values`).map((x, k) => c.checkNum(x, `${f}.values[${k}]`));
+    return { mean: c.num(so, 'mean', `${f}.mean`), std: c.optNum(so, 'std', `${f}.std`) ?? 0, values };
+  };
+  const points = c.arr(o, 'points').map((p, i) => {
+    const f = `points[${i}]`;
+    const po = c.obj(p, f);
+    const params = c.obj(po.params, `${f}.params`);
+    return { params, before: stat(po.before, `${f}.before`), after: po.after === undefined || po.after === null ? null : stat(po.after, `${f}.after`) };
+  });
+  return {
+    ...o,
+    model: c.optStr(o, 'model'),
+    device: c.optStr(o, 'device'),
+    trials: c.optNum(o, 'trials'),
+    insitu: o.insitu === true,
+    vary,
+    points,
+  };
+}
+
+export function loadSummary(file: string): HybridSummary {
+  return validateSummary(readJsonFile(file, 'the summary of a hybrid run, written by `memristor-tfjs hybrid`'), file);
+}
+
+export function loadSweep(dir: string): SweepData {
+  const file = path.join(dir, SWEEP_FILE);
+  return validateSweep(readJsonFile(file, 'the results of `memristor-tfjs sweep`'), file);
+}
+
+function exists(p: string): boolean {
+  try {
+    fs.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An optional part: FileFormatErrors become a note (and a warning); anything else is a bug and throws. */
+function optional<T>(what: string, file: string, missing: string, load: () => T, warnings: string[]): Part<T> {
+  if (!exists(file)) return { ok: false, note: missing };
+  try {
+    return { ok: true, value: load(), file };
+  } catch (e) {
+    if (!(e instanceof FileFormatError)) throw e;
+    warnings.push(`${what} left out: ${e.message}`);
+    return { ok: false, note: `${what} could not be read: ${e.message}` };
+  }
+}
+
+function crossbarPart(dir: string, what: string, missing: string, warnings: string[]): Part<CrossbarView> {
+  return optional(what, path.join(dir, MANIFEST_FILE), missing, () => ({ dir, ...readCrossbarDir(dir) }), warnings);
+}
+
+/**
+ * Reads what the report of `dir` shows. `dir` is a hybrid run directory (summary.json) or a sweep
+ * directory (sweep.json only). `sweepDir` (--sweep) names a sweep explicitly: then it must be
+ * readable (FileFormatError otherwise); without it DIR/sweep/ is used when it exists.
+ */
+export function loadReportInputs(dir: string, opts: { sweepDir?: string } = {}): ReportInputs {
+  const abs = path.resolve(dir);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    throw new FileFormatError(dir, 'no such directory (give a run directory written by `memristor-tfjs hybrid`, or a sweep directory)');
+  }
+  if (!st.isDirectory()) throw new FileFormatError(dir, 'not a directory (give a run directory written by `memristor-tfjs hybrid`, or a sweep directory)');
+  const warnings: string[] = [];
+  const summaryFile = path.join(abs, SUMMARY_FILE);
+  const none = (note: string): Part<never> => ({ ok: false, note });
+
+  if (!exists(summaryFile)) {
+    if (exists(path.join(abs, SWEEP_FILE))) {
+      if (opts.sweepDir) throw new UsageError(`--sweep goes with a hybrid run directory; ${dir} is a sweep directory (sweep.json, no summary.json)`);
+      const sweep = loadSweep(abs);
+      const na = none('not part of a sweep directory');
+      return { dir: abs, summary: null, crossbar: na, insituCrossbar: na, insitu: na, sweep: { ok: true, value: sweep, file: path.join(abs, SWEEP_FILE) }, warnings };
+    }
+    throw new FileFormatError(summaryFile, 'missing: not a hybrid run directory (`memristor-tfjs hybrid` writes summary.json) nor a sweep directory (sweep.json)');
+  }
+  const summary = loadSummary(summaryFile);
+
+  let sweep: Part<SweepData>;
+  if (opts.sweepDir) {
+    sweep = { ok: true, value: loadSweep(opts.sweepDir), file: path.join(path.resolve(opts.sweepDir), SWEEP_FILE) };
+  } else {
+    const sd = path.join(abs, 'sweep');
+    sweep = optional('the sweep', path.join(sd, SWEEP_FILE), 'no sweep with this run', () => loadSweep(sd), warnings);
+  }
+  const crossbar = crossbarPart(path.join(abs, 'crossbar'), 'the crossbar after transfer', 'no crossbar directory (crossbar/) in the run directory', warnings);
+  const insituCrossbar = crossbarPart(path.join(abs, 'insitu'), 'the crossbar after in-situ training', 'no crossbar directory after in-situ training (insitu/) in the run directory', warnings);
+  const insituFile = path.join(abs, 'insitu', INSITU_FILE);
+  const insitu = optional('the in-situ training log', insituFile, 'no in-situ training log (insitu/insitu.json) in the run directory', () => validateInsitu(readJsonFile(insituFile, 'the in-situ training log'), insituFile), warnings);
+  return { dir: abs, summary, crossbar, insituCrossbar, insitu, sweep, warnings };
+}

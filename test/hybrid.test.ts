@@ -1,0 +1,83 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { main } from '../src/cli';
+
+/** Run the CLI in-process, capturing stdout and stderr. */
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    const code = await main(['node', 'memristor-tfjs', ...args]);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-hybrid-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const small = ['--dataset', 'mnist', '--train-samples', '2000', '--test-samples', '200', '--backend', 'wasm', '--no-progress'];
+
+describe('hybrid and insitu commands', () => {
+  const dir = path.join(root, 'h');
+  let summary: Record<string, unknown>;
+
+  test('hybrid --json: the summary on stdout and in DIR/summary.json, the three stages written', async () => {
+    const r = await run('hybrid', '--model', 'mcnn', '--device', 'yao2020', '--seed', '3', '--insitu-samples', '300', '--out', dir, '--json', ...small);
+    expect(r.err).toMatch(/\[4\/4\] in-situ training/);
+    expect(r.code).toBe(0);
+    summary = JSON.parse(r.out);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'))).toEqual(summary);
+    for (const k of ['softwareAccuracy', 'transferredAccuracy', 'insituAccuracy']) {
+      expect(summary[k]).toBeGreaterThan(0.5);
+      expect(summary[k]).toBeLessThanOrEqual(1);
+    }
+    expect(summary).toMatchObject({ model: 'mcnn', dataset: 'mnist', device: 'yao2020', seed: 3, insituSamples: 300, testSamples: 200, format: 'memristor-tfjs-hybrid' });
+    expect(summary.lostPoints).toBeCloseTo(100 * ((summary.softwareAccuracy as number) - (summary.transferredAccuracy as number)), 2);
+    for (const f of ['model/model.json', 'crossbar/manifest.json', 'insitu/manifest.json', 'insitu/insitu.json', 'insitu/learning_curve.csv']) {
+      expect(fs.existsSync(path.join(dir, f))).toBe(true);
+    }
+    const rec = JSON.parse(fs.readFileSync(path.join(dir, 'insitu/insitu.json'), 'utf8'));
+    expect(rec.after.testAccuracy).toBe(summary.insituAccuracy);
+    expect(rec.before.testAccuracy).toBe(summary.transferredAccuracy);
+    expect(rec.layer).toBe('FC');
+    expect(rec.totalPulses).toBe(summary.insituPulses);
+  });
+
+  test('insitu on the transferred arrays: reads XDIR only, writes XDIR2, prints before and after', async () => {
+    const xdir = path.join(dir, 'crossbar');
+    const mtimes = () => fs.readdirSync(xdir).map((f) => [f, fs.statSync(path.join(xdir, f)).mtimeMs]);
+    const before = mtimes();
+    const out = path.join(root, 'x2');
+    const r = await run('insitu', '--crossbar', xdir, '--samples', '200', '--rule', 'manhattan', '--lr', '2', '--out', out, '--json', '--test-samples', '100', '--eval-samples', '50', '--backend', 'wasm', '--no-progress');
+    expect(r.code).toBe(0);
+    const o = JSON.parse(r.out);
+    expect(o).toMatchObject({ layer: 'FC', rule: 'manhattan', samples: 200, updates: 2, testSamples: 100, device: 'yao2020' });
+    expect(o.totalPulses).toBe(o.setPulses + o.resetPulses);
+    expect(mtimes()).toEqual(before);
+    expect(fs.existsSync(path.join(out, 'insitu.json'))).toBe(true);
+    // the tuned directory is a crossbar directory: evaluate reads it
+    const e = await run('evaluate', '--crossbar', out, '--test-samples', '100', '--json', '--backend', 'wasm');
+    expect(e.code).toBe(0);
+    expect(JSON.parse(e.out).testSamples).toBe(100);
+  });
+
+  test.each([
+    [['insitu', '--crossbar', '/nonexistent/x', '--out', '/tmp/y'], 1, /nonexistent\/x/],
+    [['insitu', '--crossbar', '/tmp/x', '--out', '/tmp/y', '--rule', 'newton'], 2, /--rule/],
+    [['insitu', '--crossbar', '/tmp/x', '--out', '/tmp/y', '--lr', '0'], 2, /--lr/],
+    [['hybrid', '--model', 'nope', '--device', 'yao2020', '--out', '/tmp/y'], 2, /unknown model 'nope'/],
+    [['hybrid', '--model', 'mcnn', '--device', 'nodevice', '--out', '/tmp/y'], 2, /nodevice/],
+    [['hybrid', '--model', 'mcnn', '--device', 'yao2020', '--out', '/tmp/y', '--array', '12'], 2, /--array/],
+  ])('%j: exit %d, one line', async (args, code, msg) => {
+    const r = await run(...(args as string[]));
+    expect(r.code).toBe(code);
+    expect(r.err).toMatch(msg as RegExp);
+    expect(r.err).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+  });
+});

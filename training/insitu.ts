@@ -1,0 +1,330 @@
+// In-situ training of the last fully connected layer on its arrays (the hybrid method of Yao et
+// al., Nature 2020): every layer before it stays as programmed; for each batch the network runs
+// through the simulated crossbar (read noise, DAC, ADC), the output error is computed in the
+// periphery (software), and the wanted weight change of each cell becomes SET/RESET pulses on the
+// device model (nonlinear, asymmetric, bounded, noisy steps; stuck cells do not move). Open loop:
+// no verify read after an update, as on the chip.
+//
+// Per batch of B samples with FC inputs h (after the layer's digital input quantizer) and output
+// error delta = dLoss/dz (softmax cross-entropy, mean over the batch, through any digital layers
+// after the FC):
+//   dW = -lr * h^T delta                      (rows x outputs, weight units)
+//   dG = dW / weightScale                      per weight; a differential pair splits it, G+ gets
+//                                              +dG/2 and G- gets -dG/2 (the pair's sum stays put,
+//                                              so neither device drifts to a bound); a reference-
+//                                              scheme cell gets dG (its reference column is fixed)
+// Rules, per cell (Yao et al. program a cell only where the wanted change passes a threshold):
+//   'plain'      n = the pulses that make the change on the device model (pulsesForChange, which
+//                inverts the soft-bounds step exactly), rounded, where |dG| >= threshold
+//   'manhattan'  one pulse of sign(dG) where |dG| >= threshold (sign/threshold rule)
+import { tf, Tensor } from '../src/tf';
+import { ConfigError } from '../src/errors';
+import { SeededRandom } from '../src/random';
+import type { Split } from '../src/data/datasets';
+import { batchesOf, sampleSize, selectSamples } from '../src/data/batches';
+import { CrossbarNetwork, MappedLayer, deviceInstancesOf } from '../src/crossbar/network';
+import { calibrateCrossbar, crossbarRunner, CrossbarRunner } from '../src/crossbar/inference';
+import { applyPulses, pulsesForChange } from '../src/programming/pulse';
+import { STUCK_NONE } from '../src/programming/instances';
+
+export const INSITU_RULES = ['plain', 'manhattan'] as const;
+export type InsituRule = (typeof INSITU_RULES)[number];
+
+export interface InsituOptions {
+  /** Distinct training images used (a seeded random subset of `train`); default 6,000 (10% of MNIST, as Yao et al.). */
+  samples?: number;
+  /** Passes over them; default 1. */
+  epochs?: number;
+  /** Images per update; default 100 (Yao et al.). */
+  batchSize?: number;
+  /** Learning rate (weight units per unit of mean gradient); default 0.1. */
+  lr?: number;
+  /** Update rule; default 'plain'. */
+  rule?: InsituRule;
+  /** Wanted conductance change (uS) below which a cell is not pulsed; default 0 (plain), half the device's SET step (manhattan). */
+  threshold?: number;
+  /** Learning-rate decay over the run: 'cosine' (default: lr to 0, the updates get finer as the error falls) or 'none'. */
+  decay?: 'cosine' | 'none';
+  /** Plain rule: round pulse counts stochastically (default true) rather than to the nearest. */
+  stochasticRounding?: boolean;
+  /** Seed of the sample choice, the order, the read noise and the pulse noise; default the mapping seed. */
+  seed?: number;
+  /** Evaluate on this split during training (the learning curve's test points). */
+  evalSplit?: Split;
+  /** Images between test points; default: samples * epochs / 5. */
+  evalEvery?: number;
+  /** Samples that calibrate the converter ranges when the network is not calibrated yet; default 500 of `train`. */
+  calibrationSamples?: number;
+  /** Read noise during training and evaluation (default: as the device says). */
+  readNoise?: boolean;
+  /** [h, w, c] of a sample; default the network's input shape. */
+  imageShape?: [number, number, number];
+  numClasses?: number;
+  /** Called after every update. */
+  onProgress?: (p: { samples: number; total: number; trainAccuracy: number; pulses: number }) => void;
+}
+
+export interface InsituPoint {
+  /** Images seen so far. */
+  samples: number;
+  /** Accuracy on the batch just seen (before its update). */
+  trainAccuracy: number;
+  /** Its mean cross-entropy. */
+  loss: number;
+  /** Pulses applied so far (SET + RESET). */
+  pulses: number;
+  /** Accuracy on evalSplit at this point, where measured. */
+  testAccuracy?: number | null;
+}
+
+export interface InsituResult {
+  layer: string;
+  rule: InsituRule;
+  curve: InsituPoint[];
+  /** SET + RESET pulses applied to each cell of each array of the trained layer, by array id. */
+  pulsesPerCell: Map<string, Int32Array>;
+  totalPulses: number;
+  setPulses: number;
+  resetPulses: number;
+  /** Updates (batches). */
+  updates: number;
+  /** Distinct images used. */
+  samples: number;
+  /** Images seen (samples x epochs). */
+  imagesSeen: number;
+  seconds: number;
+  options: { samples: number; epochs: number; batchSize: number; lr: number; rule: InsituRule; threshold: number; seed: number };
+}
+
+/** The step index and mapping of the layer in-situ training trains: the last mapped layer, a dense one. */
+export function insituLayer(net: CrossbarNetwork): { index: number; mapped: MappedLayer } {
+  let index = -1;
+  net.steps.forEach((s, i) => {
+    if (s.mapped) index = i;
+  });
+  const mapped = index >= 0 ? net.steps[index].mapped : null;
+  if (!mapped) throw new ConfigError('network', 'has no mapped layer to train in situ');
+  if (mapped.kind !== 'dense') throw new ConfigError('network', `in-situ training trains the last fully connected layer; the last mapped layer '${mapped.name}' is a ${mapped.kind}`);
+  if (mapped.replicas !== 1) throw new ConfigError('network', `layer '${mapped.name}' has ${mapped.replicas} replicas; in-situ training needs one`);
+  if (mapped.activation !== 'linear' && mapped.activation !== 'softmax') {
+    throw new ConfigError('network', `in-situ training needs logits or softmax from layer '${mapped.name}', its activation is ${mapped.activation}`);
+  }
+  return { index, mapped };
+}
+
+function positiveInt(v: number, field: string): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new ConfigError(field, `must be an integer >= 1, got ${v}`);
+  return v;
+}
+
+/** The mean SET step of the device at mid window (uS): the scale of one pulse. */
+export function meanSetStep(net: CrossbarNetwork): number {
+  const p = net.device.pulse;
+  return p.model === 'softBounds' ? p.dgSet * 0.5 : p.dgSet;
+}
+
+/**
+ * Trains the last FC layer of `net` in situ on samples of `train`, changing the programmed
+ * conductances of its arrays in place (the arrays' `programmed`). The other layers are not touched.
+ */
+export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOptions = {}): InsituResult {
+  const t0 = performance.now();
+  const { index: L, mapped: m } = insituLayer(net);
+  const samples = positiveInt(Math.min(opts.samples ?? 6000, train.count), 'samples');
+  const epochs = positiveInt(opts.epochs ?? 1, 'epochs');
+  const batchSize = positiveInt(opts.batchSize ?? 100, 'batchSize');
+  const lr = opts.lr ?? 0.1;
+  if (!(lr > 0) || !Number.isFinite(lr)) throw new ConfigError('lr', `must be > 0, got ${lr}`);
+  const rule = opts.rule ?? 'plain';
+  if (!INSITU_RULES.includes(rule)) throw new ConfigError('rule', `must be one of ${INSITU_RULES.join(', ')}, got ${rule}`);
+  const threshold = opts.threshold ?? (rule === 'manhattan' ? 0.5 * meanSetStep(net) : 0);
+  if (!(threshold >= 0) || !Number.isFinite(threshold)) throw new ConfigError('threshold', `must be a conductance change >= 0 uS, got ${threshold}`);
+  const seed = opts.seed ?? net.mapping.seed;
+  const imageShape = opts.imageShape ?? (net.inputShape as [number, number, number]);
+  const numClasses = opts.numClasses ?? 10;
+  const readNoise = opts.readNoise ?? true;
+  const rng = new SeededRandom(seed).fork('insitu');
+  sampleSize(train);
+
+  // The images: a seeded subset, the same for every epoch.
+  const pick = Array.from({ length: train.count }, (_, i) => i);
+  rng.fork('subset').shuffle(pick);
+  const subset = selectSamples(train, pick.slice(0, samples));
+
+  const inferOpts = { seed: seed, readNoise };
+  const runner = crossbarRunner(net, inferOpts, 'insitu-read-noise');
+  ensureCalibrated(net, runner, train, opts.calibrationSamples ?? 500, imageShape, numClasses, inferOpts);
+
+  const { instances, arrays } = deviceInstancesOf(net, m, 0);
+  const nCells = instances.count;
+  const G = new Float32Array(nCells);
+  for (const { array, offset } of arrays) G.set(array.programmed, offset);
+  const counts = new Int32Array(nCells);
+  const dG = new Float32Array(nCells);
+  const pulseRng = rng.fork('pulses');
+  const roundRng = rng.fork('rounding');
+  const stochastic = opts.stochasticRounding ?? true;
+  const F = m.rows;
+  const O = m.outputs;
+  const trailing = net.steps.slice(L + 1).map((s) => s.layer);
+  const softmaxOut = m.activation === 'softmax';
+
+  const total = samples * epochs;
+  const decay = opts.decay ?? 'cosine';
+  const totalUpdates = Math.ceil(samples / batchSize) * epochs;
+  const evalEvery = opts.evalEvery ?? Math.max(batchSize, Math.ceil(total / 5));
+  const curve: InsituPoint[] = [];
+  let seen = 0;
+  let nextEval = evalEvery;
+  let totalPulses = 0;
+  let setPulses = 0;
+  let resetPulses = 0;
+  let updates = 0;
+  const testAt = (): number | null => (opts.evalSplit ? evaluateWith(runner, opts.evalSplit, imageShape, numClasses) : null);
+  const first = testAt();
+  if (first !== null) curve.push({ samples: 0, trainAccuracy: NaN, loss: NaN, pulses: 0, testAccuracy: first });
+
+  for (let e = 0; e < epochs; e++) {
+    for (const b of batchesOf(subset, { batchSize, numClasses, shuffle: rng.fork(`order/${e}`) })) {
+      // Forward through the arrays; the error in the periphery.
+      const { h, delta, correct, loss } = tf.tidy(() => {
+        const x = tf.tensor(b.x, [b.size, ...imageShape]);
+        const feats = runner.run(x, 0, L);
+        const hq = m.inputQuantizer && m.inputQuantizer.levels !== null ? m.inputQuantizer(feats) : feats;
+        const z = runner.run(feats, L, L + 1);
+        const y = tf.tensor2d(b.oneHot, [b.size, numClasses]);
+        const head = (zz: Tensor): Tensor => {
+          let o = zz;
+          for (const layer of trailing) o = layer.apply(o, { training: false }) as Tensor;
+          return o;
+        };
+        let out: Tensor;
+        let d: Tensor;
+        if (softmaxOut && trailing.length === 0) {
+          out = z;
+          d = tf.div(tf.sub(z, y), b.size);
+        } else {
+          out = head(z);
+          d = tf.grad((zz: Tensor) => tf.losses.softmaxCrossEntropy(y, head(zz)) as tf.Scalar)(z);
+        }
+        const probs = softmaxOut && trailing.length === 0 ? out : tf.softmax(out);
+        const l = tf.mean(tf.neg(tf.sum(tf.mul(y, tf.log(tf.add(probs, 1e-12))), -1)));
+        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(out, -1), tf.tensor1d(b.labels, 'int32')), 'float32'));
+        return {
+          h: tf.reshape(hq, [b.size, F]).dataSync() as Float32Array,
+          delta: tf.reshape(d, [b.size, O]).dataSync() as Float32Array,
+          correct: hits.dataSync()[0],
+          loss: l.dataSync()[0],
+        };
+      });
+      // dW = -lr h^T delta, as conductance changes of the cells.
+      const dW = new Float64Array(F * O);
+      for (let s = 0; s < b.size; s++) {
+        for (let r = 0; r < F; r++) {
+          const hv = h[s * F + r];
+          if (hv === 0) continue;
+          const row = r * O;
+          for (let j = 0; j < O; j++) dW[row + j] += hv * delta[s * O + j];
+        }
+      }
+      dG.fill(0);
+      const lrNow = decay === 'cosine' ? 0.5 * lr * (1 + Math.cos((Math.PI * updates) / totalUpdates)) : lr;
+      const toG = -lrNow / m.weightScale;
+      for (const { array, offset } of arrays) {
+        const { rowStart, rows, outStart, outs, arrayCols } = array.tile;
+        for (let r = 0; r < rows; r++) {
+          for (let j = 0; j < outs; j++) {
+            const g = dW[(rowStart + r) * O + outStart + j] * toG;
+            const c = offset + r * arrayCols;
+            if (m.scheme === 'differential') {
+              dG[c + 2 * j] = g / 2;
+              dG[c + 2 * j + 1] = -g / 2;
+            } else dG[c + j] = g;
+          }
+        }
+      }
+      let pulses: Int32Array;
+      if (rule === 'plain') pulses = pulsesForChange(G, dG, net.device, instances, { threshold, stochastic: stochastic ? roundRng : undefined });
+      else {
+        pulses = new Int32Array(nCells);
+        for (let i = 0; i < nCells; i++) {
+          const v = dG[i];
+          if (v !== 0 && Math.abs(v) >= threshold && instances.stuck[i] === STUCK_NONE) pulses[i] = v > 0 ? 1 : -1;
+        }
+      }
+      applyPulses(G, pulses, net.device, instances, pulseRng);
+      for (let i = 0; i < nCells; i++) {
+        const p = pulses[i];
+        if (p === 0) continue;
+        if (p > 0) setPulses += p;
+        else resetPulses -= p;
+        counts[i] += Math.abs(p);
+      }
+      totalPulses = setPulses + resetPulses;
+      for (const { array, offset } of arrays) array.programmed.set(G.subarray(offset, offset + array.programmed.length));
+      runner.refresh(m);
+      updates++;
+      seen += b.size;
+      const point: InsituPoint = { samples: seen, trainAccuracy: correct / b.size, loss, pulses: totalPulses };
+      if (opts.evalSplit && (seen >= nextEval || seen === total)) {
+        point.testAccuracy = testAt();
+        while (nextEval <= seen) nextEval += evalEvery;
+      }
+      curve.push(point);
+      opts.onProgress?.({ samples: seen, total, trainAccuracy: point.trainAccuracy, pulses: totalPulses });
+    }
+  }
+  const pulsesPerCell = new Map<string, Int32Array>();
+  for (const { array, offset } of arrays) pulsesPerCell.set(array.id, counts.slice(offset, offset + array.programmed.length));
+  return {
+    layer: m.name,
+    rule,
+    curve,
+    pulsesPerCell,
+    totalPulses,
+    setPulses,
+    resetPulses,
+    updates,
+    samples,
+    imagesSeen: seen,
+    seconds: (performance.now() - t0) / 1000,
+    options: { samples, epochs, batchSize, lr, rule, threshold, seed },
+  };
+}
+
+function ensureCalibrated(
+  net: CrossbarNetwork,
+  runner: CrossbarRunner,
+  train: Split,
+  n: number,
+  imageShape: [number, number, number],
+  numClasses: number,
+  opts: { seed: number; readNoise: boolean },
+): void {
+  // A network evaluated before (hybrid) keeps its calibration; runner.run calibrates otherwise,
+  // and would do it on the first training batch: use the first n training images instead, as
+  // `evaluate --crossbar` does.
+  const rt = net.runtime as { calibrated?: boolean } | null;
+  if (rt?.calibrated) return;
+  const count = Math.min(n, train.count);
+  const cal: Split = { images: train.images.subarray(0, count * sampleSize(train)), labels: train.labels.subarray(0, count), count };
+  for (const b of batchesOf(cal, { batchSize: Math.max(1, count), numClasses })) {
+    const x = tf.tensor(b.x, [b.size, ...imageShape]);
+    calibrateCrossbar(net, x, opts);
+    x.dispose();
+  }
+  void runner;
+}
+
+function evaluateWith(runner: CrossbarRunner, split: Split, imageShape: [number, number, number], numClasses: number): number {
+  let correct = 0;
+  for (const b of batchesOf(split, { batchSize: 500, numClasses })) {
+    const hits = tf.tidy(() => {
+      const x = tf.tensor(b.x, [b.size, ...imageShape]);
+      const out = runner.run(x);
+      return tf.sum(tf.cast(tf.equal(tf.argMax(out, -1), tf.tensor1d(b.labels, 'int32')), 'float32')).dataSync()[0];
+    });
+    correct += hits;
+  }
+  return split.count ? correct / split.count : NaN;
+}
