@@ -1,13 +1,22 @@
 // `npm run bench`: training throughput of the papers' networks on the running backend, each
 // beside the float version of the same network and the same topology from stock tf.layers, and the
-// peak memory. Prints a table and writes bench/results.json.
+// peak memory; then crossbar inference of mcnn on the 10k test images for the ideal, park2024 and
+// yao2020 presets beside software inference of the same model, the write-verify programming
+// throughput and the energy estimate. Prints tables and writes bench/results.json.
+//   node dist/bench/bench.js [backend] [--crossbar-only]
+import * as fs from 'fs';
 import * as path from 'path';
 import { tf } from '../src/tf';
 import { initBackend } from '../src/backend';
 import { loadDataset } from '../src/data/datasets';
 import { buildModel } from '../models/registry';
-import { fit } from '../training/offline';
+import { evaluateModel, fit } from '../training/offline';
 import { writeJsonAtomic } from '../src/atomic';
+import { getPreset } from '../src/device/config';
+import { disposeCrossbar, evaluateCrossbar, mapModel, mappingReport, type CrossbarNetwork } from '../src/crossbar';
+import { totalReport } from '../src/mapping/program';
+import { estimateEnergy } from '../src/energy';
+import type { Split } from '../src/data/datasets';
 
 interface Row {
   model: string;
@@ -43,9 +52,128 @@ async function throughput(name: string, variant: 'memristor' | 'memristor+noise'
   return result.history[1].samplesPerSec;
 }
 
+interface CrossbarRow {
+  device: string;
+  accuracy: number;
+  samplesPerSec: number;
+  /** Crossbar inference time / software inference time of the same images. */
+  timeRatio: number;
+  programming: { cells: number; pulses: number; seconds: number; cellsPerSec: number; pulsesPerSec: number };
+  energy: { nJPerInference: number; topsPerWatt: number | null; inferencesPerSec: number | null; gops: number | null };
+}
+
+const CROSSBAR_DEVICES = ['ideal', 'park2024', 'yao2020'];
+const CROSSBAR_TRAIN = 10000;
+const CROSSBAR_ROUNDS = 2;
+const MAP_REPEATS = 3;
+const EVAL_BATCH = 500;
+
+const sig4 = (x: number) => Number(x.toPrecision(4));
+
+function firstSamples(split: Split, n: number, size: number): Split {
+  const count = Math.min(n, split.count);
+  return { images: split.images.subarray(0, count * size), labels: split.labels.subarray(0, count), count };
+}
+
+/** mcnn trained one epoch on 10k images; software vs crossbar inference on the test images; programming throughput. */
+async function crossbarBench(data: ReturnType<typeof loadDataset>) {
+  const size = data.imageShape.reduce((a, b) => a * b);
+  const model = buildModel('mcnn', { seed: 1, inputShape: data.imageShape, numClasses: data.numClasses });
+  const t0 = performance.now();
+  await fit(model, { train: firstSamples(data.train, CROSSBAR_TRAIN, size), validation: null, imageShape: data.imageShape, numClasses: data.numClasses }, {
+    epochs: 1,
+    batchSize: 32,
+    learningRate: 0.01,
+    optimizer: 'adam',
+    schedule: 'cosine',
+    seed: 1,
+  });
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const test = data.test;
+  // Map every device (best of MAP_REPEATS for the programming time: it takes milliseconds), then
+  // calibrate its converters on 500 training images and warm it up on 500 test images.
+  const nets = new Map<string, CrossbarNetwork>();
+  const prog = new Map<string, CrossbarRow['programming']>();
+  for (const name of CROSSBAR_DEVICES) {
+    let best: CrossbarNetwork | null = null;
+    let bestSeconds = Infinity;
+    for (let k = 0; k < MAP_REPEATS; k++) {
+      const net = mapModel(model, getPreset(name)!, { seed: 1 });
+      const seconds = totalReport(mappingReport(net)).seconds;
+      if (seconds < bestSeconds) {
+        bestSeconds = seconds;
+        best = net;
+      }
+    }
+    const t = totalReport(mappingReport(best!));
+    prog.set(name, { cells: t.cells, pulses: t.totalPulses, seconds: Number(t.seconds.toFixed(4)), cellsPerSec: Math.round(t.cells / t.seconds), pulsesPerSec: Math.round(t.totalPulses / t.seconds) });
+    evaluateCrossbar(best!, firstSamples(test, 500, size), { calibration: data.train, calibrationSamples: 500, batchSize: EVAL_BATCH });
+    nets.set(name, best!);
+  }
+  evaluateModel(model, firstSamples(test, 500, size), data.imageShape, data.numClasses, EVAL_BATCH);
+  // Interleaved rounds, best of each.
+  let software = { accuracy: NaN, seconds: Infinity };
+  const cross = new Map<string, { accuracy: number; seconds: number }>();
+  for (let r = 0; r < CROSSBAR_ROUNDS; r++) {
+    const s = evaluateModel(model, test, data.imageShape, data.numClasses, EVAL_BATCH);
+    if (s.seconds < software.seconds) software = { accuracy: s.accuracy, seconds: s.seconds };
+    for (const name of CROSSBAR_DEVICES) {
+      const c = evaluateCrossbar(nets.get(name)!, test, { batchSize: EVAL_BATCH });
+      if (c.seconds < (cross.get(name)?.seconds ?? Infinity)) cross.set(name, { accuracy: c.accuracy, seconds: c.seconds });
+    }
+  }
+  const rows: CrossbarRow[] = CROSSBAR_DEVICES.map((name) => {
+    const c = cross.get(name)!;
+    const e = estimateEnergy(nets.get(name)!);
+    return {
+      device: name,
+      accuracy: c.accuracy,
+      samplesPerSec: Math.round(test.count / c.seconds),
+      timeRatio: Number((c.seconds / software.seconds).toFixed(2)),
+      programming: prog.get(name)!,
+      energy: { nJPerInference: sig4(e.energyPerInferenceNJ), topsPerWatt: e.topsPerWatt && sig4(e.topsPerWatt), inferencesPerSec: e.inferencesPerSec && Math.round(e.inferencesPerSec), gops: e.gops && sig4(e.gops) },
+    };
+  });
+  for (const net of nets.values()) {
+    (net.runtime as { dispose?: () => void } | null)?.dispose?.();
+    net.runtime = null;
+  }
+  const first = nets.get(CROSSBAR_DEVICES[0])!;
+  disposeCrossbar(first); // disposes the shared model
+  return {
+    model: 'mcnn',
+    trainSamples: CROSSBAR_TRAIN,
+    epochs: 1,
+    trainSeconds: Number(trainSeconds.toFixed(1)),
+    testSamples: test.count,
+    batchSize: EVAL_BATCH,
+    arrays: '128x128, 1 replica, seed 1',
+    software: { accuracy: software.accuracy, samplesPerSec: Math.round(test.count / software.seconds) },
+    rows,
+    note:
+      `best of ${CROSSBAR_ROUNDS} interleaved rounds after a warm-up; crossbar inference with read noise and the device's DAC/ADC (converters calibrated on 500 training images, not timed); ` +
+      `timeRatio = crossbar time / software time; programming = mapModel's write-verify of all arrays (best of ${MAP_REPEATS}, includes mapping the weights; ideal: exact setting, no pulses); energy = estimateEnergy from the device tables (one ADC per array)`,
+  };
+}
+
+function printCrossbar(c: Awaited<ReturnType<typeof crossbarBench>>) {
+  console.log(`\nmcnn crossbar inference on ${c.testSamples} test images (trained ${c.epochs} epoch on ${c.trainSamples} images in ${c.trainSeconds} s; arrays ${c.arrays})`);
+  console.log('device    accuracy  samples/s  time vs software  prog. cells/s  pulses/s     nJ/inference  TOPS/W');
+  console.log(`${'software'.padEnd(9)} ${(100 * c.software.accuracy).toFixed(2).padStart(7)}%  ${String(c.software.samplesPerSec).padStart(9)}  ${'1.00x'.padStart(16)}`);
+  for (const r of c.rows) {
+    const p = r.programming;
+    console.log(
+      `${r.device.padEnd(9)} ${(100 * r.accuracy).toFixed(2).padStart(7)}%  ${String(r.samplesPerSec).padStart(9)}  ${(r.timeRatio.toFixed(2) + 'x').padStart(16)}  ` +
+        `${Math.round(p.cellsPerSec).toLocaleString('en-US').padStart(13)}  ${(p.pulses ? Math.round(p.pulsesPerSec).toLocaleString('en-US') : 'exact').padStart(11)}  ${String(r.energy.nJPerInference).padStart(12)}  ${r.energy.topsPerWatt === null ? '-' : r.energy.topsPerWatt.toPrecision(3)}`,
+    );
+  }
+}
+
 async function main() {
-  const backend = await initBackend(process.argv[2]);
-  const data = loadDataset('mnist', { trainSamples: 60000, testSamples: 100 });
+  const args = process.argv.slice(2);
+  const crossbarOnly = args.includes('--crossbar-only');
+  const backend = await initBackend(args.find((a) => !a.startsWith('--')));
+  const data = loadDataset('mnist', { trainSamples: 60000, testSamples: 10000 });
   process.stderr.write(`bench on ${backend.name} (${backend.reason})\n`);
   const plan: { model: string; samples: number; variants: ('memristor' | 'memristor+noise' | 'float' | 'stock')[] }[] = [
     { model: 'mcnn', samples: 64 * 60, variants: ['float', 'memristor', 'memristor+noise', 'stock'] },
@@ -54,7 +182,7 @@ async function main() {
   ];
   const rows: Row[] = [];
   const ROUNDS = 3;
-  for (const p of plan) {
+  for (const p of crossbarOnly ? [] : plan) {
     // Interleaved rounds, best of each: the machine is shared, and a slow moment should not
     // land on one variant only.
     const best = new Map<string, number>();
@@ -78,21 +206,30 @@ async function main() {
       process.stderr.write(`${p.model.padEnd(6)} ${v.padEnd(16)} ${sps ? Math.round(sps) : '-'} samples/s${note ? ` (${note})` : ''}\n`);
     }
   }
+  const tc = performance.now();
+  const crossbar = await crossbarBench(data);
+  process.stderr.write(`crossbar section took ${((performance.now() - tc) / 1000).toFixed(1)} s\n`);
   const results = {
     date: new Date().toISOString(),
     backend: backend.name,
     batchSize: BATCH,
     node: process.version,
     training: rows,
+    crossbar,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     rounds: ROUNDS,
     note: 'best of interleaved rounds; ratioToFloat = float samples/s / this variant samples/s (the cost of the variant, 1.0 = same speed); stock = the same topology from stock tf.layers (float)',
   };
   console.log('\nmodel  variant          samples/s  cost vs float');
   for (const r of rows) console.log(`${r.model.padEnd(6)} ${r.variant.padEnd(16)} ${String(r.samplesPerSec ?? '-').padStart(9)}  ${r.ratioToFloat != null ? r.ratioToFloat.toFixed(2) + 'x' : '-'}${r.note ? '  ' + r.note : ''}`);
+  printCrossbar(crossbar);
   console.log(`peak RSS ${results.peakRssMB} MB`);
   const file = path.join(__dirname, '..', '..', 'bench', 'results.json');
-  writeJsonAtomic(file, results);
+  if (crossbarOnly && fs.existsSync(file)) {
+    // Keep the training rows of the last full run; replace only the crossbar section.
+    const old = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    writeJsonAtomic(file, { ...old, crossbar, crossbarDate: results.date });
+  } else writeJsonAtomic(file, results);
   console.log(`wrote ${file}`);
 }
 

@@ -17,3 +17,4 @@ export * as device from './device';
 export * as programming from './programming';
 export * as mapping from './mapping';
 export * as crossbar from './crossbar';
+export * as energy from './energy';

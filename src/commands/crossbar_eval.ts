@@ -1,11 +1,13 @@
 // `memristor-tfjs evaluate --crossbar XDIR`: accuracy of a mapped network computed through its
-// programmed arrays (read noise, DAC, ADC, IR drop, neurons), with the operation counts.
+// programmed arrays (read noise, DAC, ADC, IR drop, neurons), with the operation counts and the
+// energy/latency estimate of one inference from the device's tables (src/energy.ts).
 import * as path from 'path';
 import { loadDataset } from '../data/datasets';
 import { FileFormatError, UsageError } from '../errors';
 import { MANIFEST_FILE } from '../crossbar/files';
 import { loadCrossbar, disposeCrossbar } from '../crossbar/network';
 import { evaluateCrossbar, calibrationOf } from '../crossbar/inference';
+import { estimateEnergy, formatEnergy } from '../energy';
 import { evaluateModel } from '../../training/offline';
 import { CommonOptions, info, pct, printResult, startBackend } from './common';
 
@@ -89,6 +91,7 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
       driftSeconds: driftSeconds ?? 0,
       seed: seed ?? net.mapping.seed,
       counts: r.counts,
+      energy: estimateEnergy(net),
       ...(software ?? {}),
     };
     if (r.calibrationSamples) info(`calibrated the converter ranges on ${r.calibrationSamples} training samples`);
@@ -99,6 +102,7 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
         `per inference: ${c.arrayReads} array reads, ${c.cellsRead} cell reads, ${c.dacConversions} DAC and ${c.adcConversions} ADC conversions, ${c.neuronEvaluations} neuron evaluations, ${c.digitalAdds} digital additions`,
       ];
       if (software) lines.push(`software accuracy ${pct(software.softwareAccuracy)}; crossbar / software time ${software.timeRatio}x`);
+      lines.push('', formatEnergy(result.energy));
       return lines.join('\n');
     });
     return result;

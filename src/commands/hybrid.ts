@@ -13,6 +13,7 @@ import { evaluateCrossbar, crossbarCounts } from '../crossbar/inference';
 import { formatLayerReports } from '../mapping/program';
 import { parseArraySize } from '../mapping/tiling';
 import { saveInsituDir } from '../../training/insitu_files';
+import { estimateEnergy, summarizeEnergy } from '../energy';
 import { trainModel } from './train';
 import { checkRule, runInsitu, DEFAULT_INSITU_LR } from './insitu';
 import { CommonOptions, info, pct, printResult, startBackend } from './common';
@@ -134,7 +135,7 @@ export async function hybridCommand(opts: HybridCommandOptions) {
       mapping: { array: `${size[0]}x${size[1]}`, replicas: opts.replicas ?? 1, scheme: net.mapping.scheme },
       programming: mappingReport(net),
       counts: crossbarCounts(net, 1).perInference,
-      energy: null as unknown,
+      energy: estimateEnergy(net),
       seconds: {
         train: round3((t1 - t0) / 1000),
         map: round3((t2 - t1) / 1000),
@@ -155,6 +156,7 @@ export async function hybridCommand(opts: HybridCommandOptions) {
         `lost ${summary.lostPoints.toFixed(2)} points in transfer; in-situ training of ${result.layer} recovered ${summary.recoveredPoints.toFixed(2)}` +
           (summary.recoveredFraction !== null ? ` (${(100 * summary.recoveredFraction).toFixed(0)}%)` : '') +
           ` with ${result.samples} images, ${result.totalPulses} pulses`,
+        summarizeEnergy(summary.energy),
         `total ${summary.seconds.total.toFixed(1)} s; wrote ${out}/summary.json, model/, crossbar/, insitu/ (see \`memristor-tfjs report ${opts.out}\`)`,
       ].join('\n');
     });
