@@ -19,7 +19,8 @@
 //  4. read noise, new at every read: the relative conductance noise sigma of every cell read gives a
 //     column (pair) current noise of variance sigma^2 sum_i V_i^2 (G+_ij^2 + G-_ij^2): computed
 //     exactly by one more conv/matMul of u^2 with the squared effective conductances, and a normal
-//     draw per column and read (a seeded ziggurat generator).
+//     draw per column and read (a seeded ziggurat generator; on the analog path a seeded table of
+//     2^16 normals, read by a WebAssembly SIMD kernel, src/crossbar/simd.ts, where one is present).
 //  5. ADC on every array's column (pair) currents: 2^(bits-1) - 1 steps on either side of zero over
 //     [-range, +range] (range 'auto': max |ideal current| of the calibration batch, per layer; or a
 //     fixed current in uA), clipping outside; none for an ideal ADC (bits null) or where a threshold
@@ -50,6 +51,7 @@ import { drift } from '../programming/pulse';
 import type { Split } from '../data/datasets';
 import { batchesOf } from '../data/batches';
 import { effectiveConductances } from './ir_drop';
+import { simdDac, simdNoisyFinish } from './simd';
 import { rollConvKernel, rowTileKernel } from '../mapping/schemes';
 import type { CrossbarArray, CrossbarNetwork, MappedLayer } from './network';
 
@@ -82,7 +84,7 @@ const ZIG_F = new Float64Array(128);
     ZIG_W[i] = dn / ZIG_M;
   }
 })();
-const { exp: mexp, log: mlog, abs: mabs, sqrt: msqrt, round: mround } = Math;
+const { exp: mexp, log: mlog, abs: mabs, sqrt: msqrt, floor: mfloor, fround: mfround } = Math;
 
 /** A seeded source of standard normals (and uniforms), fast enough for one draw per column read. */
 export class FastNormal {
@@ -541,6 +543,17 @@ function readView(t: Tensor): Float32Array {
   return t.dataSync() as Float32Array;
 }
 
+/**
+ * A float32 tensor of `shape` on the wasm heap, its memory not initialized (the caller writes every
+ * value through readView before any use), or null on another backend.
+ */
+function heapTensor(shape: number[]): Tensor | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const b = tf.backend() as unknown as { makeOutput?: (shape: number[], dtype: 'float32') => tf.TensorInfo };
+  if (typeof b.makeOutput !== 'function') return null;
+  return tf.engine().makeTensorFromTensorInfo(b.makeOutput(shape, 'float32'));
+}
+
 /** Reusable Float32Arrays (large buffers allocated per batch cost more in GC than in use). */
 class Scratch {
   private readonly bufs = new Map<string, Float32Array>();
@@ -576,6 +589,8 @@ interface Block {
   posStart: number;
   sample0: number;
   cout: number;
+  /** The first contribution to these outputs (the first row tile of the band): assigns instead of adding. */
+  first: boolean;
 }
 
 /**
@@ -619,11 +634,11 @@ function periphery(
   out: Float32Array,
   fin: Finish | null,
 ): void {
-  if (k.P === 1 && v !== null && step === 0 && fin !== null) {
-    noisyAnalogFinish(z, zStride, v, vStride, vOff, k, planeW[0], std, gen, out, fin);
+  if (k.P === 1 && v !== null && step === 0) {
+    noisyAnalog(z, zStride, v, vStride, vOff, k, planeW[0], std, gen, out, fin);
     return;
   }
-  const { P, b, bandPos, pos, posStart, sample0, cout } = k;
+  const { P, b, bandPos, pos, posStart, sample0, cout, first } = k;
   const inv = step > 0 ? 1 / step : 0;
   const noisy = v !== null;
   const vv = v ?? z;
@@ -638,6 +653,7 @@ function periphery(
   for (let p = 0; p < P; p++) {
     const w = planeW[p];
     const last = fin !== null && p === P - 1;
+    const assign = first && p === 0;
     for (let n = 0; n < b; n++) {
       const row0 = (p * b + n) * bandPos;
       const o0 = ((sample0 + n) * pos + posStart) * cout;
@@ -677,6 +693,7 @@ function periphery(
               val += std * msqrt(s) * g;
             }
           }
+          const prev = assign ? 0 : out[oi + j];
           if (val !== 0) {
             if (adc) {
               if (sign1) val = val >= 0 ? step : -step;
@@ -687,9 +704,10 @@ function periphery(
                 val = code * step;
               }
             }
-            if (last) out[oi + j] = finishValue(out[oi + j] + w * val, fin!, fin!.offPerPos ? (posStart + q) * cout : 0, j);
-            else out[oi + j] += w * val;
-          } else if (last) out[oi + j] = finishValue(out[oi + j], fin!, fin!.offPerPos ? (posStart + q) * cout : 0, j);
+            if (last) out[oi + j] = finishValue(prev + w * val, fin!, fin!.offPerPos ? (posStart + q) * cout : 0, j);
+            else out[oi + j] = prev + w * val;
+          } else if (last) out[oi + j] = finishValue(prev, fin!, fin!.offPerPos ? (posStart + q) * cout : 0, j);
+          else out[oi + j] = prev;
         }
       }
     }
@@ -701,11 +719,18 @@ function periphery(
 }
 
 /**
- * periphery() for the commonest noisy case, specialized: one input plane (analog DAC), no ADC, and
- * the layer's only row tile (offset, bias and ReLU applied here). Its read noise draws from a
- * seeded table of 2^16 standard normals with an xorshift index (2 ns a draw against 8 for the
- * ziggurat): each read still gets a new draw, from an empirical normal with 65,536 points. It runs
- * once per column read, so this cut crossbar inference of mcnn on park2024 by ~20%.
+ * periphery() for the commonest noisy case, specialized: one input plane (analog DAC) and no ADC;
+ * fin non-null: the layer's last row tile (offset, bias and ReLU applied here), null: a partial sum.
+ * Its read noise draws from a seeded table of 2^16 standard normals with an xorshift index (2 ns a
+ * draw against 8 for the ziggurat): each read still gets a new draw, from an empirical normal with
+ * 65,536 points. It runs once per column read, so this cut crossbar inference of mcnn on park2024
+ * by ~20%.
+ *
+ * The loop has no data-dependent branch (measured: a mispredicted branch per column read, e.g. on
+ * a zero variance or the sign of a ReLU input, cost more than the whole draw): every read draws,
+ * also where the variance is 0 (the noise term is then exactly 0, as it must be), sqrt(|var|)
+ * stands for sqrt(var) (var is a sum of non-negative terms; |.| only guards a -0 or a rounding
+ * below zero against NaN), and ReLU is (y + |y|) / 2, which equals max(y, 0) exactly.
  */
 const NORMAL_TABLE = new WeakMap<FastNormal, Float32Array>();
 /** 2^16 standard normals drawn once per generator (seeded): a read then costs one xorshift and a load. */
@@ -719,7 +744,7 @@ function normalTable(gen: FastNormal): Float32Array {
   return t;
 }
 
-function noisyAnalogFinish(
+function noisyAnalog(
   z: Float32Array,
   zStride: number,
   v: Float32Array,
@@ -730,15 +755,38 @@ function noisyAnalogFinish(
   std: number,
   gen: FastNormal,
   out: Float32Array,
-  fin: Finish,
+  fin: Finish | null,
 ): void {
-  const { b, bandPos, pos, posStart, sample0, cout } = k;
+  const { b, bandPos, pos, posStart, sample0, cout, first } = k;
   const T = normalTable(gen);
-  const off = fin.off;
-  const offPerPos = fin.offPerPos;
-  const bias = fin.bias;
-  const relu = fin.relu;
-  let sa = gen.a;
+  if (first && fin !== null && fin.off === null && zStride === cout && vStride === cout && vOff === 0) {
+    // The commonest case (a layer on one row tile, real inputs): per sample, one flat run.
+    const bias = fin.bias ?? zeroBias(cout);
+    const ws = w * std;
+    const L = bandPos * cout;
+    // WebAssembly SIMD (src/crossbar/simd.ts) where present: one run over the whole chunk when
+    // it is contiguous in out (one band), else one per sample.
+    // (It declines only where the kernel is missing, i.e. on the first call or never.)
+    const seed = () => gen.int32();
+    let done = bandPos === pos && simdNoisyFinish(z, v, 0, out, sample0 * pos * cout, b * L, cout, T, w, ws, bias, fin.relu, gen, seed);
+    for (let n = 0; bandPos !== pos && n < b; n++) {
+      if (!simdNoisyFinish(z, v, n * L, out, ((sample0 + n) * pos + posStart) * cout, L, cout, T, w, ws, bias, fin.relu, gen, seed)) break;
+      done = n === b - 1;
+    }
+    if (done) return;
+    let sa = gen.a | 0;
+    if (sa === 0) sa = 1;
+    for (let n = 0; n < b; n++) sa = noisyRunFinish(z, v, out, n * L, ((sample0 + n) * pos + posStart) * cout, L, cout, T, w, ws, bias, fin.relu, sa);
+    gen.a = sa === 0 ? 1 : sa;
+    return;
+  }
+  const off = fin?.off ?? null;
+  const offPerPos = fin?.offPerPos ?? false;
+  const bias = fin?.bias ?? null;
+  const relu = fin?.relu ?? false;
+  const ws = w * std;
+  let sa = gen.a | 0;
+  if (sa === 0) sa = 1;
   for (let n = 0; n < b; n++) {
     const row0 = n * bandPos;
     const o0 = ((sample0 + n) * pos + posStart) * cout;
@@ -746,25 +794,92 @@ function noisyAnalogFinish(
       const zi = (row0 + q) * zStride;
       const vi = (row0 + q) * vStride + vOff;
       const oi = o0 + q * cout;
+      if (fin === null) {
+        if (first) {
+          for (let j = 0; j < cout; j++) {
+            sa ^= sa << 13;
+            sa ^= sa >>> 17;
+            sa ^= sa << 5;
+            out[oi + j] = w * z[zi + j] + ws * msqrt(mabs(v[vi + j])) * T[sa >>> 16];
+          }
+        } else {
+          for (let j = 0; j < cout; j++) {
+            sa ^= sa << 13;
+            sa ^= sa >>> 17;
+            sa ^= sa << 5;
+            out[oi + j] += w * z[zi + j] + ws * msqrt(mabs(v[vi + j])) * T[sa >>> 16];
+          }
+        }
+        continue;
+      }
       const fo = offPerPos ? (posStart + q) * cout : 0;
       for (let j = 0; j < cout; j++) {
-        let val = z[zi + j];
-        const sv = v[vi + j];
-        if (sv > 0) {
-          sa ^= sa << 13;
-          sa ^= sa >>> 17;
-          sa ^= sa << 5;
-          const g = T[sa >>> 16];
-          val += std * msqrt(sv) * g;
-        }
-        let y = val !== 0 ? out[oi + j] + w * val : out[oi + j];
+        sa ^= sa << 13;
+        sa ^= sa >>> 17;
+        sa ^= sa << 5;
+        let y = w * z[zi + j] + ws * msqrt(mabs(v[vi + j])) * T[sa >>> 16];
+        if (!first) y += out[oi + j];
         if (off !== null) y = 2 * y - off[fo + j];
         if (bias !== null) y += bias[j];
-        out[oi + j] = relu && y < 0 ? 0 : y;
+        out[oi + j] = relu ? (y + mabs(y)) * 0.5 : y;
       }
     }
   }
   gen.a = sa === 0 ? 1 : sa;
+}
+
+const ZERO_BIAS = new Map<number, Float32Array>();
+function zeroBias(n: number): Float32Array {
+  let z = ZERO_BIAS.get(n);
+  if (!z) ZERO_BIAS.set(n, (z = new Float32Array(n)));
+  return z;
+}
+
+/**
+ * noisyAnalog's inner loop for a contiguous run of L = positions x cout column reads that are
+ * the only contribution to their outputs: out = w z + w std sqrt(var) xi + bias, then ReLU
+ * ((y + |y|) / 2 = max(y, 0) exactly). Returns the xorshift state.
+ */
+function noisyRunFinish(
+  z: Float32Array,
+  v: Float32Array,
+  out: Float32Array,
+  zb: number,
+  ob: number,
+  L: number,
+  cout: number,
+  T: Float32Array,
+  w: number,
+  ws: number,
+  bias: Float32Array,
+  relu: boolean,
+  sa: number,
+): number {
+  if (relu) {
+    for (let i = 0; i < L; i += cout) {
+      const zi = zb + i;
+      const oi = ob + i;
+      for (let j = 0; j < cout; j++) {
+        sa ^= sa << 13;
+        sa ^= sa >>> 17;
+        sa ^= sa << 5;
+        const y = w * z[zi + j] + ws * msqrt(mabs(v[zi + j])) * T[sa >>> 16] + bias[j];
+        out[oi + j] = (y + mabs(y)) * 0.5;
+      }
+    }
+  } else {
+    for (let i = 0; i < L; i += cout) {
+      const zi = zb + i;
+      const oi = ob + i;
+      for (let j = 0; j < cout; j++) {
+        sa ^= sa << 13;
+        sa ^= sa >>> 17;
+        sa ^= sa << 5;
+        out[oi + j] = w * z[zi + j] + ws * msqrt(mabs(v[zi + j])) * T[sa >>> 16] + bias[j];
+      }
+    }
+  }
+  return sa;
 }
 
 function maxAbsStrided(z: Float32Array, stride: number, cout: number): number {
@@ -820,6 +935,48 @@ interface Planes {
   weights: Float64Array;
 }
 
+/**
+ * Math.round(a) for a >= 0 (or NaN), without its cost in V8 (~4 ns): floor(a + 0.5), less one
+ * where the addition rounded up to the next integer (a just below a half), as Math.round would not.
+ */
+function roundNonNeg(a: number): number {
+  const c = mfloor(a + 0.5);
+  return c - 0.5 > a ? c - 1 : c;
+}
+
+/**
+ * The analog DAC in one pass: u = sign(x) min(round(|x| k), N) / N, and u^2 (of the float32 u)
+ * into varIn when given. No data-dependent branch (zeros need none: they give code 0). A function
+ * of its own, all of it run on every call: V8 optimizes it once (a hot loop inside a larger
+ * function was optimized on stack and thrown away at the function's unrun tail, at every call).
+ */
+function dacAnalog(x: Float32Array, u: Float32Array, varIn: Float32Array | null, N: number, k: number): void {
+  if (simdDac(x, u, varIn, N, k)) return;
+  const n = x.length;
+  const invN = 1 / N;
+  if (varIn !== null) {
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      let c = roundNonNeg(mabs(v) * k);
+      if (c > N) c = N;
+      const w = mfround((v < 0 ? -c : c) * invN);
+      u[i] = w;
+      varIn[i] = w * w;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      let c = roundNonNeg(mabs(v) * k);
+      if (c > N) c = N;
+      u[i] = (v < 0 ? -c : c) * invN;
+    }
+  }
+}
+
+function squares(u: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < u.length; i++) out[i] = u[i] * u[i];
+}
+
 /** The reads the arrays see (DAC), built in JS from the input values. */
 function dacPlanes(x: Float32Array, d: DeviceConfig, xScale: number | null, wantVar: boolean, scratch: Scratch): Planes {
   const n = x.length;
@@ -827,28 +984,17 @@ function dacPlanes(x: Float32Array, d: DeviceConfig, xScale: number | null, want
     const bits = d.dac.bits;
     let u: Float32Array;
     let xs = 1;
-    if (bits === null) u = x;
-    else {
+    let varIn: Float32Array | null = null;
+    if (bits === null) {
+      u = x;
+      if (wantVar) squares(u, (varIn = scratch.get('varIn', n)));
+    } else {
       const N = 2 ** bits - 1;
       xs = xScale ?? 1;
       const k = N / xs;
-      const invN = 1 / N;
       u = scratch.get('planes', n);
-      for (let i = 0; i < n; i++) {
-        const v = x[i];
-        if (v === 0) {
-          u[i] = 0;
-          continue;
-        }
-        let c = mround(mabs(v) * k);
-        if (c > N) c = N;
-        u[i] = (v < 0 ? -c : c) * invN;
-      }
-    }
-    let varIn: Float32Array | null = null;
-    if (wantVar) {
-      varIn = scratch.get('varIn', n);
-      for (let i = 0; i < n; i++) varIn[i] = u[i] * u[i];
+      varIn = wantVar ? scratch.get('varIn', n) : null;
+      dacAnalog(x, u, varIn, N, k);
     }
     return { planes: u, varIn, P: 1, weights: Float64Array.of(xs) };
   }
@@ -861,7 +1007,7 @@ function dacPlanes(x: Float32Array, d: DeviceConfig, xScale: number | null, want
   let negative = false;
   for (let i = 0; i < n; i++) {
     const v = x[i];
-    let c = mround(mabs(v) * k);
+    let c = roundNonNeg(mabs(v) * k);
     if (c > N) c = N;
     if (c === 0) continue;
     const s = v < 0 ? -1 : 1;
@@ -948,8 +1094,10 @@ function slowPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, pos: number, out
   const perSample = xData.length / B;
   const P = d.dac.mode === 'bitSerial' ? d.dac.inputBits : 1;
   const bChunk = Math.max(1, Math.floor(CHUNK_VALUES / (P * pos * cout * 2)));
-  const out = ctx.scratch.get('out', B * pos * cout);
-  out.fill(0);
+  // The outputs: written in place in a tensor on the wasm heap (no copy afterwards), else in a
+  // scratch buffer. No zero fill: the first read of each output assigns it (see `first` below).
+  const outT = heapTensor(outShape);
+  const outScratch = outT ? null : ctx.scratch.get('out', B * pos * cout);
   const measuring = ctx.calibrate && adc && d.adc.range === 'auto';
   const bits = d.adc.bits ?? 0;
   // 6. offset, bias, neuron: applied with the last read of each output
@@ -964,73 +1112,79 @@ function slowPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, pos: number, out
   const relu = act.name === 'relu';
   const fin: Finish = { off, offPerPos, bias: m.bias, relu };
   const std = d.read.noiseSigma;
-  // Two passes when calibrating the ADC range: the ideal currents first, then the reads.
-  for (const pass of measuring ? (['measure', 'read'] as const) : (['read'] as const)) {
-    let zMax = 0;
-    const range = d.adc.range === 'auto' ? rt.zRange ?? 0 : (d.adc.range * m.weightScale) / d.read.voltage;
-    let step = 0;
-    let maxCode = 0;
-    if (adc && range > 0) {
-      maxCode = bits === 1 ? 0 : 2 ** (bits - 1) - 1;
-      step = bits === 1 ? range : range / maxCode;
-    }
-    const read = pass === 'read';
-    for (let s0 = 0; s0 < B; s0 += bChunk) {
-      const b = Math.min(bChunk, B - s0);
-      const dp = dacPlanes(xData.subarray(s0 * perSample, (s0 + b) * perSample), d, rt.xScale, noise && read, ctx.scratch);
-      const sameVar = noise && read && dp.varIn === null;
-      tf.tidy(() => {
-        const N = dp.P * b;
-        const rowsF = dp.P * b * pos;
-        const F = geo ? 0 : (x2.shape[1] as number);
-        const plWin = geo ? jsWindows(dp.planes, N, geo.H, geo.W, geo.C) : null;
-        const vWin = geo && dp.varIn ? jsWindows(dp.varIn, N, geo.H, geo.W, geo.C) : null;
-        const runOne = (g: GroupRT, lin: (input: 'planes' | 'var', k: Tensor) => Tensor, bandPos: number, posStart: number, lastGroup: boolean) => {
-          if (sameVar && !g.kcat) g.kcat = tf.keep(tf.concat([g.k, g.ksq!], g.k.rank - 1));
-          const zt = lin('planes', sameVar ? g.kcat! : g.k);
-          const vt = noise && read && !sameVar ? lin('var', g.ksq!) : null;
-          // Views after the last tf op of this block.
-          const z = readView(zt);
-          if (!read) {
-            zMax = Math.max(zMax, maxAbsStrided(z, cout, cout));
-            return;
-          }
-          const blk: Block = { P: dp.P, b, bandPos, pos, posStart, sample0: s0, cout };
-          const f = lastGroup ? fin : null;
-          if (noise) {
-            if (sameVar) periphery(z, 2 * cout, z, 2 * cout, cout, blk, dp.weights, std, step, maxCode, ctx.gen, out, f);
-            else periphery(z, cout, readView(vt!), cout, 0, blk, dp.weights, std, step, maxCode, ctx.gen, out, f);
-          } else periphery(z, cout, null, 0, 0, blk, dp.weights, 0, step, maxCode, ctx.gen, out, f);
-        };
-        if (geo) {
-          const g0 = geo;
-          for (const band of bandsOf(g0.oh, m.replicas)) {
-            const gs = rt.groups[band.replica];
+  try {
+    // Two passes when calibrating the ADC range: the ideal currents first, then the reads.
+    for (const pass of measuring ? (['measure', 'read'] as const) : (['read'] as const)) {
+      let zMax = 0;
+      const range = d.adc.range === 'auto' ? rt.zRange ?? 0 : (d.adc.range * m.weightScale) / d.read.voltage;
+      let step = 0;
+      let maxCode = 0;
+      if (adc && range > 0) {
+        maxCode = bits === 1 ? 0 : 2 ** (bits - 1) - 1;
+        step = bits === 1 ? range : range / maxCode;
+      }
+      const read = pass === 'read';
+      for (let s0 = 0; s0 < B; s0 += bChunk) {
+        const b = Math.min(bChunk, B - s0);
+        const dp = dacPlanes(xData.subarray(s0 * perSample, (s0 + b) * perSample), d, rt.xScale, noise && read, ctx.scratch);
+        const sameVar = noise && read && dp.varIn === null;
+        tf.tidy(() => {
+          const N = dp.P * b;
+          const rowsF = dp.P * b * pos;
+          const F = geo ? 0 : (x2.shape[1] as number);
+          const plWin = geo ? jsWindows(dp.planes, N, geo.H, geo.W, geo.C) : null;
+          const vWin = geo && dp.varIn ? jsWindows(dp.varIn, N, geo.H, geo.W, geo.C) : null;
+          const runOne = (g: GroupRT, lin: (input: 'planes' | 'var', k: Tensor) => Tensor, bandPos: number, posStart: number, first: boolean, lastGroup: boolean) => {
+            if (sameVar && !g.kcat) g.kcat = tf.keep(tf.concat([g.k, g.ksq!], g.k.rank - 1));
+            const zt = lin('planes', sameVar ? g.kcat! : g.k);
+            const vt = noise && read && !sameVar ? lin('var', g.ksq!) : null;
+            // Views after the last tf op of this block.
+            const z = readView(zt);
+            if (!read) {
+              zMax = Math.max(zMax, maxAbsStrided(z, cout, cout));
+              return;
+            }
+            const blk: Block = { P: dp.P, b, bandPos, pos, posStart, sample0: s0, cout, first };
+            const f = lastGroup ? fin : null;
+            const out = outT ? readView(outT) : outScratch!;
+            if (noise) {
+              if (sameVar) periphery(z, 2 * cout, z, 2 * cout, cout, blk, dp.weights, std, step, maxCode, ctx.gen, out, f);
+              else periphery(z, cout, readView(vt!), cout, 0, blk, dp.weights, std, step, maxCode, ctx.gen, out, f);
+            } else periphery(z, cout, null, 0, 0, blk, dp.weights, 0, step, maxCode, ctx.gen, out, f);
+          };
+          if (geo) {
+            const g0 = geo;
+            for (const band of bandsOf(g0.oh, m.replicas)) {
+              const gs = rt.groups[band.replica];
+              gs.forEach((g, gi) => {
+                runOne(g, (input, k) => convBand(input === 'planes' ? plWin! : vWin!, g0, band.row0, band.rows, g.c0, g.c1, k), band.rows * g0.ow, band.row0 * g0.ow, gi === 0, gi === gs.length - 1);
+              });
+            }
+          } else {
+            const gs = rt.groups[0];
             gs.forEach((g, gi) => {
-              runOne(g, (input, k) => convBand(input === 'planes' ? plWin! : vWin!, g0, band.row0, band.rows, g.c0, g.c1, k), band.rows * g0.ow, band.row0 * g0.ow, gi === gs.length - 1);
+              const cols = new Map<string, Tensor>();
+              const colsOf = (which: 'planes' | 'var') => {
+                let t = cols.get(which);
+                if (!t) {
+                  t = jsColumns(which === 'planes' ? dp.planes : dp.varIn!, rowsF, F, g.c0, g.c1);
+                  cols.set(which, t);
+                }
+                return t;
+              };
+              runOne(g, (input, k) => tf.matMul(colsOf(input) as tf.Tensor2D, k as tf.Tensor2D), pos, 0, gi === 0, gi === gs.length - 1);
             });
           }
-        } else {
-          const gs = rt.groups[0];
-          gs.forEach((g, gi) => {
-            const cols = new Map<string, Tensor>();
-            const colsOf = (which: 'planes' | 'var') => {
-              let t = cols.get(which);
-              if (!t) {
-                t = jsColumns(which === 'planes' ? dp.planes : dp.varIn!, rowsF, F, g.c0, g.c1);
-                cols.set(which, t);
-              }
-              return t;
-            };
-            runOne(g, (input, k) => tf.matMul(colsOf(input) as tf.Tensor2D, k as tf.Tensor2D), pos, 0, gi === gs.length - 1);
-          });
-        }
-      });
+        });
+      }
+      if (!read) rt.zRange = zMax;
     }
-    if (!read) rt.zRange = zMax;
+  } catch (e) {
+    outT?.dispose();
+    throw e;
   }
   // The cpu backend keeps the array it is given: hand it a copy of the scratch buffer.
-  const t = tf.tensor(tf.getBackend() === 'wasm' ? out : out.slice(), outShape);
+  const t = outT ?? tf.tensor(outScratch!.slice(), outShape);
   if (relu || act.name === 'linear') return t;
   const y = tf.tidy(() => act.fn(t));
   t.dispose();

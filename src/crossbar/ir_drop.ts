@@ -236,13 +236,26 @@ export function approxColumnCurrents(
   return ws.run(v, sweeps);
 }
 
-/** Scratch space and the two line solves of the approximation (reused across input vectors). */
+/**
+ * Scratch space and the two line solves of the approximation (reused across input vectors). The
+ * Thomas algorithm's forward coefficients (cp) and pivots (m) of every word and bit line depend
+ * only on G, so they are computed once, in the constructor; run() does per node one division of
+ * the same operands as before (results identical to computing them per input vector).
+ */
 class LineRelaxation {
   readonly a: Float64Array;
   readonly b: Float64Array;
-  private readonly cp: Float64Array;
   private readonly dp: Float64Array;
+  /** The forward sweep values of all word lines and of all bit lines (row-major). */
+  private readonly dpW: Float64Array;
+  private readonly dpB: Float64Array;
   private readonly gw: number;
+  /** Word lines, row-major like G: forward coefficient and pivot of node (i, j). */
+  private readonly cpW: Float64Array;
+  private readonly mW: Float64Array;
+  /** Bit lines, row-major too (all bit lines are swept together, row by row). */
+  private readonly cpB: Float64Array;
+  private readonly mB: Float64Array;
 
   constructor(
     private readonly G: ArrayLike<number>,
@@ -250,55 +263,93 @@ class LineRelaxation {
     private readonly C: number,
     rWire: number,
   ) {
-    this.gw = 1e6 / rWire;
+    const gw = (this.gw = 1e6 / rWire);
     this.a = new Float64Array(R * C);
     this.b = new Float64Array(R * C);
-    const m = Math.max(R, C);
-    this.cp = new Float64Array(m);
-    this.dp = new Float64Array(m);
+    this.dp = new Float64Array(C);
+    this.dpW = new Float64Array(R * C);
+    this.dpB = new Float64Array(R * C);
+    const cpW = (this.cpW = new Float64Array(R * C));
+    const mW = (this.mW = new Float64Array(R * C));
+    const cpB = (this.cpB = new Float64Array(R * C));
+    const mB = (this.mB = new Float64Array(R * C));
+    // Word lines: -gw a(j-1) + (gw + gw[j<C-1] + G) a(j) - gw a(j+1) = G b(j) (+ gw v at j = 0).
+    for (let i = 0; i < R; i++) {
+      const base = i * C;
+      for (let j = 0; j < C; j++) {
+        const diag = gw + (j < C - 1 ? gw : 0) + G[base + j];
+        const m = j === 0 ? diag : diag + gw * cpW[base + j - 1];
+        mW[base + j] = m;
+        cpW[base + j] = -gw / m;
+      }
+    }
+    // Bit lines: -gw b(i-1) + (gw[i>0] + gw + G) b(i) - gw b(i+1) = G a(i), b(R) = 0.
+    for (let i = 0; i < R; i++) {
+      for (let j = 0; j < C; j++) {
+        const idx = i * C + j;
+        const diag = (i > 0 ? gw : 0) + gw + G[idx];
+        const m = i === 0 ? diag : diag + gw * cpB[idx - C];
+        mB[idx] = m;
+        cpB[idx] = -gw / m;
+      }
+    }
   }
 
   run(v: ArrayLike<number>, sweeps: number): Float64Array {
-    const { R, C, G, a, b, cp, dp, gw } = this;
+    const { R, C, G, a, b, dp, dpW, dpB, gw, cpW, mW, cpB, mB } = this;
     b.fill(0);
     for (let s = 0; s < sweeps; s++) {
-      // Word lines: -gw a(j-1) + (gw + gw[j<C-1] + G) a(j) - gw a(j+1) = G b(j) (+ gw v at j = 0).
-      for (let i = 0; i < R; i++) {
+      if (s === 0) {
+        // Word lines with b = 0: a line without input stays at 0 V; the others one by one.
+        for (let i = 0; i < R; i++) {
+          const base = i * C;
+          if (v[i] === 0) {
+            a.fill(0, base, base + C);
+            continue;
+          }
+          for (let j = 0; j < C; j++) {
+            const rhs = G[base + j] * b[base + j] + (j === 0 ? gw * v[i] : 0);
+            dp[j] = j === 0 ? rhs / mW[base] : (rhs + gw * dp[j - 1]) / mW[base + j];
+          }
+          a[base + C - 1] = dp[C - 1];
+          for (let j = C - 2; j >= 0; j--) a[base + j] = dp[j] - cpW[base + j] * a[base + j + 1];
+        }
+      } else {
+        // Word lines, all at once (node j of every line, then j + 1: the same operations per
+        // line, with the lines' recurrences interleaved instead of one division chain).
+        for (let i = 0; i < R; i++) {
+          const base = i * C;
+          dpW[base] = (G[base] * b[base] + gw * v[i]) / mW[base];
+        }
+        for (let j = 1; j < C; j++) {
+          for (let i = 0; i < R; i++) {
+            const idx = i * C + j;
+            // (+ 0: the one-line solve's right-hand side, kept so the sums match it bit for bit)
+            dpW[idx] = (G[idx] * b[idx] + 0 + gw * dpW[idx - 1]) / mW[idx];
+          }
+        }
+        for (let i = 0; i < R; i++) a[i * C + C - 1] = dpW[i * C + C - 1];
+        for (let j = C - 2; j >= 0; j--) {
+          for (let i = 0; i < R; i++) {
+            const idx = i * C + j;
+            a[idx] = dpW[idx] - cpW[idx] * a[idx + 1];
+          }
+        }
+      }
+      // Bit lines, all at once (row by row: the same operations per line, in cache order).
+      for (let j = 0; j < C; j++) dpB[j] = (G[j] * a[j]) / mB[j];
+      for (let i = 1; i < R; i++) {
         const base = i * C;
         for (let j = 0; j < C; j++) {
-          const g = G[base + j];
-          const diag = gw + (j < C - 1 ? gw : 0) + g;
-          const rhs = g * b[base + j] + (j === 0 ? gw * v[i] : 0);
-          if (j === 0) {
-            cp[0] = -gw / diag;
-            dp[0] = rhs / diag;
-          } else {
-            const m = diag + gw * cp[j - 1];
-            cp[j] = -gw / m;
-            dp[j] = (rhs + gw * dp[j - 1]) / m;
-          }
+          const idx = base + j;
+          dpB[idx] = (G[idx] * a[idx] + gw * dpB[idx - C]) / mB[idx];
         }
-        a[base + C - 1] = dp[C - 1];
-        for (let j = C - 2; j >= 0; j--) a[base + j] = dp[j] - cp[j] * a[base + j + 1];
       }
-      // Bit lines: -gw b(i-1) + (gw[i>0] + gw + G) b(i) - gw b(i+1) = G a(i), b(R) = 0.
-      for (let j = 0; j < C; j++) {
-        for (let i = 0; i < R; i++) {
-          const idx = i * C + j;
-          const g = G[idx];
-          const diag = (i > 0 ? gw : 0) + gw + g;
-          const rhs = g * a[idx];
-          if (i === 0) {
-            cp[0] = -gw / diag;
-            dp[0] = rhs / diag;
-          } else {
-            const m = diag + gw * cp[i - 1];
-            cp[i] = -gw / m;
-            dp[i] = (rhs + gw * dp[i - 1]) / m;
-          }
-        }
-        b[(R - 1) * C + j] = dp[R - 1];
-        for (let i = R - 2; i >= 0; i--) b[i * C + j] = dp[i] - cp[i] * b[(i + 1) * C + j];
+      const last = (R - 1) * C;
+      for (let j = 0; j < C; j++) b[last + j] = dpB[last + j];
+      for (let i = R - 2; i >= 0; i--) {
+        const base = i * C;
+        for (let j = 0; j < C; j++) b[base + j] = dpB[base + j] - cpB[base + j] * b[base + C + j];
       }
     }
     const out = new Float64Array(C);
