@@ -17,6 +17,7 @@ import {
   crc32,
   encodeIndexedPng,
   formatTick,
+  formatValue,
   heatmap,
   histogramChart,
   lineChart,
@@ -25,9 +26,11 @@ import {
   logTicks,
   niceNumber,
   niceTicks,
+  stackedBarChart,
 } from '../src/report/svg';
 import { loadReportInputs } from '../src/report/load';
-import { findBreakdowns, renderReport, unitOf } from '../src/report/html';
+import { findBreakdowns, readEnergyEstimate, renderReport, unitOf } from '../src/report/html';
+import { EnergyEstimate, estimateEnergy, formatNs, formatPJ, programmingEnergy } from '../src/energy';
 import { reportCommand } from '../src/commands/report';
 import { main } from '../src/cli';
 
@@ -348,6 +351,40 @@ describe('charts', () => {
     expect(xmlProblems(svg)).toEqual([]);
   });
 
+  test('stackedBarChart: segments proportional to the values, stacked left to right, totals after the bars', () => {
+    const svg = stackedBarChart({
+      title: 'Energy by layer',
+      valueLabel: 'energy (nJ)',
+      categories: ['c1', 'd'],
+      series: [
+        { label: 'cells', values: [10, 2] },
+        { label: 'ADC', values: [30, 4] },
+        { label: 'bad', values: [NaN, -1] }, // not finite or < 0: counted as 0
+      ],
+      format: (v) => `${v} nJ`,
+      cls: 'stack-test',
+    });
+    expect(svg).toContain('<svg class="plot stack-test"');
+    const stacks = [...svg.matchAll(/<g class="stack" data-label="([^"]*)" data-total="([^"]*)">([\s\S]*?)<\/g>/g)];
+    expect(stacks.map((m) => [m[1], Number(m[2])])).toEqual([['c1', 40], ['d', 6]]);
+    const segs = stacks.map((m) => [...m[3].matchAll(/<rect class="segment" data-series="([^"]*)" data-value="([^"]*)" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"/g)].map((r) => ({ s: r[1], v: Number(r[2]), x: Number(r[3]), w: Number(r[4]) })));
+    expect(segs.map((g) => g.map((r) => r.s))).toEqual([['cells', 'ADC', 'bad'], ['cells', 'ADC', 'bad']]);
+    expect(segs.map((g) => g.map((r) => r.v))).toEqual([[10, 30, 0], [2, 4, 0]]);
+    const [a, b] = segs;
+    expect(a[1].w / a[0].w).toBeCloseTo(3, 2);
+    expect(b[1].w / b[0].w).toBeCloseTo(2, 2);
+    expect(a[0].w / b[0].w).toBeCloseTo(5, 2); // one value scale for every bar
+    expect(a[1].x).toBeCloseTo(a[0].x + a[0].w, 1); // stacked: each segment starts where the one before ends
+    expect(a[0].x).toBeCloseTo(b[0].x, 6); // every bar starts at 0
+    expect(a[2].w).toBe(0);
+    expect(stacks[0][3]).toContain('>40 nJ<');
+    expect(stacks[0][3]).toContain('<title>c1, ADC: 30 nJ</title>');
+    for (const t of ['cells', 'ADC', 'bad', 'energy (nJ)', 'Energy by layer']) expect(svg).toContain(`>${t}<`);
+    expect(count(svg, /class="axis-label"/g)).toBe(1);
+    expect(xmlProblems(svg)).toEqual([]);
+    expect(stackedBarChart({ title: 'none', valueLabel: 'x', categories: [], series: [] })).toContain('>no data<');
+  });
+
   test('energy helpers: units from key suffixes, breakdown objects found', () => {
     expect(unitOf('adcPJ')).toBe('pJ');
     expect(unitOf('breakdownPJ')).toBe('pJ');
@@ -372,7 +409,8 @@ function tinyModel(): tf.LayersModel {
   return m;
 }
 
-const ENERGY = {
+/** An energy object of another shape (as files from before src/energy.ts): shown generically. */
+const OLD_ENERGY = {
   device: 'yao2020',
   perInference: { totalPJ: 123.4, breakdownPJ: { arrays: 12.5, dac: 3.1, adc: 98.2, digital: 9.6 }, latencyNs: 850 },
   programming: { pulses: 4200, energyPJ: 9240 },
@@ -383,15 +421,20 @@ interface Fixture {
   net: CrossbarNetwork;
   /** Arrays per mapped layer. */
   arrays: number;
+  /** summary.json's energy (the real estimate of the mapped net). */
+  energy: EnergyEstimate;
+  /** The in-situ update pulses (summary.json's insituPulses). */
+  insituPulses: number;
 }
 
 /** A hybrid run directory: crossbar/ and insitu/ by saveCrossbar, summary.json, insitu.json and sweep/sweep.json by hand. */
-async function buildRun(opts: { sweep?: boolean; energy?: boolean } = {}): Promise<Fixture> {
+async function buildRun(opts: { sweep?: boolean; energy?: boolean | object } = {}): Promise<Fixture> {
   const dir = newDir();
   const device = loadDeviceConfig('yao2020');
   expect(PRESETS.yao2020.gMin).toBe(device.gMin);
   const net = mapModel(tinyModel(), device, { arrayRows: 128, arrayCols: 64, seed: 3 });
   await saveCrossbar(net, path.join(dir, 'crossbar'));
+  const energy = estimateEnergy(net);
   // in-situ training moved the dense layer's cells a little (inside the nominal window)
   const dense = net.layers.find((l) => l.name === 'd')!;
   const r = new SeededRandom(5);
@@ -406,6 +449,9 @@ async function buildRun(opts: { sweep?: boolean; energy?: boolean } = {}): Promi
     pulsesPerCell[a.id] = { rows: a.tile.rows, cols: a.tile.arrayCols, data: pulses };
   }
   await saveCrossbar(net, path.join(dir, 'insitu'));
+  const insituPulses = Object.values(pulsesPerCell).reduce((a, p) => a + p.data.reduce((x, y) => x + y, 0), 0);
+  const cost = programmingEnergy(insituPulses, device);
+  const insituProgramming = { energyPJ: cost.energyPJ, timeNs: cost.latencyNs };
   const curve = Array.from({ length: 21 }, (_, i) => ({
     samples: i * 500,
     trainAccuracy: 0.9 + 0.004 * i,
@@ -415,7 +461,7 @@ async function buildRun(opts: { sweep?: boolean; energy?: boolean } = {}): Promi
   }));
   fs.writeFileSync(
     path.join(dir, 'insitu', 'insitu.json'),
-    JSON.stringify({ format: 'memristor-tfjs-insitu', version: 1, layer: 'd', rule: 'manhattan', samples: 10000, epochs: 1, batchSize: 50, lr: 0.01, threshold: 0.5, curve, pulsesPerCell, before: { testAccuracy: 0.93 }, after: { testAccuracy: 0.97 } }),
+    JSON.stringify({ format: 'memristor-tfjs-insitu', version: 1, layer: 'd', rule: 'manhattan', samples: 10000, epochs: 1, batchSize: 50, lr: 0.01, threshold: 0.5, curve, pulsesPerCell, programming: insituProgramming, before: { testAccuracy: 0.93 }, after: { testAccuracy: 0.97 } }),
   );
   fs.writeFileSync(
     path.join(dir, 'summary.json'),
@@ -431,15 +477,18 @@ async function buildRun(opts: { sweep?: boolean; energy?: boolean } = {}): Promi
       insituAccuracy: 0.9702,
       insituSamples: 10000,
       insituRule: 'manhattan',
+      insituPulses,
+      insituProgramming,
       lostPoints: 4.92,
       recoveredFraction: 0.803,
       seconds: { train: 30.5, map: 1.2, transfer: 3.4, insitu: 20.1, total: 55.2 },
-      energy: opts.energy === false ? null : ENERGY,
+      // a JSON round trip, as hybrid writes it
+      energy: opts.energy === false ? null : typeof opts.energy === 'object' ? opts.energy : energy,
       programming: net.layers.map((l) => l.report),
     }),
   );
   if (opts.sweep !== false) writeSweep(path.join(dir, 'sweep'));
-  return { dir, net, arrays: net.layers.reduce((a, l) => a + l.arrays.length, 0) };
+  return { dir, net, arrays: net.layers.reduce((a, l) => a + l.arrays.length, 0), energy, insituPulses };
 }
 
 function writeSweep(dir: string) {
@@ -511,11 +560,12 @@ describe('the report page', () => {
       'pulse-histogram': 1,
       'pulse-heatmap': 1, // the dense layer's array
       'insitu-change-heatmap': 1,
-      'energy-chart': 1,
+      'energy-chart': 1, // energy per layer, stacked by component
+      'latency-chart': 1, // latency per layer, stacked by component
     };
     for (const [cls, n] of Object.entries(plots)) expect([cls, count(html, new RegExp(`<svg class="plot ${cls}"`, 'g'))]).toEqual([cls, n]);
     const total = Object.values(plots).reduce((a, b) => a + b, 0);
-    expect(total).toBe(16);
+    expect(total).toBe(17);
     expect(count(html, /<svg\b/g)).toBe(total);
     expect(count(html, /<\/svg>/g)).toBe(total);
     // the 108 x 16 array's heatmaps are PNG images inside their svg, the 9 x 6 one's <rect> cells
@@ -527,14 +577,14 @@ describe('the report page', () => {
     const svgs = html.match(/<svg\b[\s\S]*?<\/svg>/g)!;
     for (const s of svgs) {
       expect(s).toMatch(/<title>[^<]+<\/title>/);
-      expect(count(s, /class="axis-label"/g)).toBeGreaterThanOrEqual(s.includes('bar-chart') || s.includes('energy-chart') ? 1 : 2);
+      expect(count(s, /class="axis-label"/g)).toBeGreaterThanOrEqual(/bar-chart|energy-chart|latency-chart/.test(s.slice(0, 60)) ? 1 : 2);
     }
-    for (const u of ['test accuracy (%)', 'conductance G (µS)', 'G (µS)', 'G − G target (µS)', 'training images seen', 'programming pulses (cumulative)', 'energy (pJ)', 'SET + RESET pulses per cell']) {
+    for (const u of ['test accuracy (%)', 'conductance G (µS)', 'G (µS)', 'G − G target (µS)', 'training images seen', 'programming pulses (cumulative)', 'SET + RESET pulses per cell']) {
       expect(html).toContain(`>${u}<`);
     }
   });
 
-  test('the hybrid table, the programming table and the energy numbers', () => {
+  test('the hybrid table and the programming table', () => {
     expect(html).toContain('<h1>Hybrid run: tiny on yao2020</h1>');
     expect(html).toContain('97.99%');
     expect(html).toContain('93.07%');
@@ -543,8 +593,57 @@ describe('the report page', () => {
     expect(html).toContain('+3.95 points recovered (80% of the lost points)');
     for (const l of fixture.net.layers) expect(html).toContain(`<td>${l.name}</td>`);
     expect(html).toContain('pulses/cell mean');
-    expect(html).toContain('<code>perInference.breakdownPJ.adc</code>');
-    expect(html).toContain('Sum of the components: 123.4 pJ.');
+  });
+
+  test('the energy section: the real estimate per inference, per layer and as stacked bars', () => {
+    const est = fixture.energy;
+    const sec = html.slice(html.indexOf('<section id="energy">'), html.indexOf('</section>', html.indexOf('<section id="energy">')));
+    const fact = (k: string) => sec.match(new RegExp(`<tr><th>${k}</th><td>([^<]*)</td></tr>`))?.[1];
+    // the fixture's numbers: conv 6x6 positions x 9 rows x 3 filters, dense 108 x 8
+    expect([est.macs, est.ops]).toEqual([36 * 9 * 3 + 108 * 8, 2 * (36 * 9 * 3 + 108 * 8)]);
+    expect(est.energyPJ.total).toBeGreaterThan(0);
+    expect(est.topsPerWatt).not.toBeNull();
+    expect(est.programming).not.toBeNull();
+    expect(fact('operations per inference')).toBe(`${(2 * est.macs).toLocaleString('en-US')} ops (${est.macs.toLocaleString('en-US')} MACs) in 2 mapped layer(s)`);
+    expect(fact('energy per inference')).toMatch(new RegExp(`^${formatPJ(est.energyPJ.total)} \\(ADC \\d+%, `));
+    expect(fact('latency per inference')).toBe(formatNs(est.latencyNs.total));
+    expect(fact('inferences per second')).toBe(Math.round(est.inferencesPerSec!).toLocaleString('en-US'));
+    expect(fact('TOPS/W')).toBe(formatValue(est.topsPerWatt!, 3));
+    expect(fact('GOPS')).toBe(formatValue(est.gops!, 3));
+    expect(Number(fact('TOPS/W'))).toBeCloseTo(est.ops / est.energyPJ.total, 2);
+    expect(fact('device tables')).toBe('yao2020');
+    expect(fact('energy table')).toContain(`ADC conversion ${est.energyTable.adcPJ} pJ`);
+    expect(fact('ADC sharing')).toBe('array: one ADC per array, its column (pair) currents converted one after another');
+    const p = est.programming!;
+    expect(fact('programming the mapping \\(write-verify, once\\)')).toMatch(new RegExp(`^${p.pulses.toLocaleString('en-US')} pulses, ${formatPJ(p.energyPJ)} \\(the energy of [\\d.]+ inferences\\), ${formatNs(p.latencyNs)} one pulse`));
+    const ins = programmingEnergy(fixture.insituPulses, loadDeviceConfig('yao2020'));
+    expect(fact('in-situ training update pulses')).toMatch(new RegExp(`^${fixture.insituPulses.toLocaleString('en-US')} pulses, ${formatPJ(ins.energyPJ)} .*, ${formatNs(ins.latencyNs)} one pulse at a time \\(from summary.json\\)$`));
+    // one row per mapped layer and a total row, the energy columns in one unit
+    const rows = [...sec.matchAll(/<tr class="energy-layer" data-layer="([^"]+)">(.*?)<\/tr>/g)];
+    expect(rows.map((m) => m[1])).toEqual(est.layers.map((l) => l.layer));
+    const unit = sec.match(/<th class="num">total \((pJ|nJ|uJ)\)<\/th>/)![1];
+    const scale = { pJ: 1, nJ: 1e3, uJ: 1e6 }[unit]!;
+    est.layers.forEach((l, i) => {
+      const cells = [...rows[i][2].matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]);
+      expect(cells.slice(0, 5)).toEqual([l.layer, l.kind, l.macs.toLocaleString('en-US'), String(l.positions), String(l.readsPerInput)]);
+      const comps = [l.energyPJ.cellReads, l.energyPJ.dac, l.energyPJ.adc, l.energyPJ.neurons, l.energyPJ.digitalAdds, l.energyPJ.total];
+      expect(cells.slice(5, 11)).toEqual(comps.map((v) => formatValue(v / scale, 3)));
+    });
+    expect(sec).toMatch(/<tr class="energy-total"><td>total<\/td>/);
+    // the two stacked charts: a bar per layer, its segments the components, its total the layer's
+    const chart = sec.match(/<svg class="plot energy-chart"[\s\S]*?<\/svg>/)![0];
+    const stacks = [...chart.matchAll(/<g class="stack" data-label="([^"]*)" data-total="([^"]*)">/g)];
+    expect(stacks.map((m) => m[1])).toEqual(est.layers.map((l) => `${l.layer} (${l.kind})`));
+    stacks.forEach((m, i) => expect(Number(m[2]) * scale).toBeCloseTo(est.layers[i].energyPJ.total, 6));
+    expect(count(chart, /<rect class="segment"/g)).toBe(5 * est.layers.length);
+    expect(chart).toContain(`>energy per inference (${unit})<`);
+    const lat = sec.match(/<svg class="plot latency-chart"[\s\S]*?<\/svg>/)![0];
+    expect(count(lat, /<g class="stack"/g)).toBe(est.layers.length);
+    expect(count(lat, /<rect class="segment"/g)).toBe(4 * est.layers.length);
+    expect(lat).toMatch(/>latency per inference \((ns|us|ms)\)</);
+    expect(count(sec, /<svg\b/g)).toBe(2);
+    expect(sec).not.toContain('<code>'); // not the generic listing
+    expect(sec).not.toContain('class="note"');
   });
 
   test('self-contained: no network reference, no external script, style or font', () => {
@@ -567,7 +666,7 @@ describe('the report page', () => {
     const noFooter = (s: string) => s.replace(/<footer>.*<\/footer>/, '');
     expect(noFooter(fs.readFileSync(file, 'utf8'))).toBe(noFooter(html));
     expect(fs.readdirSync(fixture.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-    expect(r.err).toMatch(/report: 16 plots/);
+    expect(r.err).toMatch(/report: 17 plots/);
   });
 
   test('--out and --json; --out must be an .html file (usage error, exit 2)', async () => {
@@ -576,7 +675,7 @@ describe('the report page', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.report).toBe(out);
-    expect(j.plots).toBe(16);
+    expect(j.plots).toBe(17);
     expect(fs.statSync(out).size).toBe(j.bytes);
     const bad = await run('report', fixture.dir, '--out', path.join(root, 'page.txt'));
     expect(bad.code).toBe(2);
@@ -597,12 +696,12 @@ describe('the report page', () => {
       execFile(chromium, args, { timeout: 110000, maxBuffer: 64 << 20, encoding: 'utf8' }, (e, stdout) => (e && !stdout ? reject(e) : resolve(stdout)));
     });
     const svgs = count(dom, /<svg\b/g);
-    expect(svgs).toBe(16);
+    expect(svgs).toBe(17);
     // the page's self-check ran: every plot laid out with a non-zero size
-    expect(dom).toMatch(/<body[^>]* data-plots="16"/);
-    expect(dom).toMatch(/<body[^>]* data-plots-drawn="16"/);
+    expect(dom).toMatch(/<body[^>]* data-plots="17"/);
+    expect(dom).toMatch(/<body[^>]* data-plots-drawn="17"/);
     const sizes = [...dom.matchAll(/<svg [^>]*data-rendered="(\d+)x(\d+)"/g)].map((m) => [Number(m[1]), Number(m[2])]);
-    expect(sizes.length).toBe(16);
+    expect(sizes.length).toBe(17);
     for (const [w, h] of sizes) {
       expect(w).toBeGreaterThan(100);
       expect(h).toBeGreaterThan(50);
@@ -654,6 +753,64 @@ describe('missing and bad parts', () => {
     expect(r.err).not.toMatch(/^\s+at /m);
   });
 
+  test('an energy object of another shape (an older file) is listed generically', async () => {
+    const { dir } = await buildRun({ sweep: false, energy: OLD_ENERGY });
+    const page = renderReport(loadReportInputs(dir));
+    const sec = page.slice(page.indexOf('<section id="energy">'));
+    expect(sec).toContain('is not the estimate this memristor-tfjs writes');
+    expect(sec).toContain('<code>perInference.breakdownPJ.adc</code>');
+    expect(sec).toContain('Sum of the components: 123.4 pJ.');
+    expect(count(sec, /<svg class="plot energy-chart"/g)).toBe(1);
+    expect(count(sec, /latency-chart/g)).toBe(0);
+    expect(xmlProblems(page)).toEqual([]);
+  });
+
+  test('the known energy shape with bad values: a note for each, "-" in their place, no crash', async () => {
+    const { dir, energy } = await buildRun({ sweep: false });
+    const bad = JSON.parse(JSON.stringify(energy));
+    bad.topsPerWatt = 'fast';
+    bad.gops = undefined; // missing: computed from ops / latency
+    bad.layers[0].energyPJ.adc = '12 pJ';
+    bad.layers[1].latencyNs = null;
+    bad.layers.push(7);
+    bad.programming = { pulses: 'many' };
+    const r = readEnergyEstimate(bad);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.notes).toEqual([
+      'energy.layers[0].energyPJ.adc is not a finite number ("12 pJ"): shown as -.',
+      'energy.layers[2] is not an object: left out of the per-layer table.',
+      'energy.topsPerWatt is not a finite number ("fast"): shown as -.',
+      'energy.programming.pulses is not a finite number ("many"): shown as -.',
+    ]);
+    // topsPerWatt had a wrong type: computed from its definition; gops missing: likewise
+    expect(r.view.topsPerWatt).toBeCloseTo(energy.topsPerWatt!, 9);
+    expect(r.view.gops).toBeCloseTo(energy.gops!, 9);
+    expect(r.view.layers.length).toBe(2);
+    expect(r.view.layers[1].latencyNs.total).toBeNull();
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    summary.energy = bad;
+    summary.insituProgramming = { energyPJ: 'x', timeNs: 5 };
+    fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(summary));
+    const page = renderReport(loadReportInputs(dir));
+    const sec = page.slice(page.indexOf('<section id="energy">'));
+    expect(sec).toContain('energy.layers[0].energyPJ.adc is not a finite number');
+    expect(sec).toContain('summary.json insituProgramming.energyPJ is not a finite number');
+    expect(count(sec, /<tr class="energy-layer"/g)).toBe(2);
+    expect(count(sec, /<svg class="plot (energy|latency)-chart"/g)).toBe(2);
+    expect(xmlProblems(page)).toEqual([]);
+    // without a numeric total or a list of layers: the generic listing, with a note saying why
+    for (const broken of [{ ...energy, energyPJ: { ...energy.energyPJ, total: '1 nJ' } }, { ...energy, layers: {} }]) {
+      expect(readEnergyEstimate(broken as unknown as Record<string, unknown>).ok).toBe(false);
+      summary.energy = broken;
+      fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(summary));
+      const p = renderReport(loadReportInputs(dir));
+      expect(p).toContain('is not the estimate this memristor-tfjs writes');
+      expect(p).toContain('<code>energyPJ.cellReads</code>');
+      expect(xmlProblems(p)).toEqual([]);
+    }
+  });
+
   test('no summary.json nor sweep.json, or no directory: the error names what is missing', async () => {
     const dir = newDir();
     fs.mkdirSync(dir);
@@ -687,7 +844,7 @@ describe('missing and bad parts', () => {
     const sweepDir = newDir();
     writeSweep(sweepDir);
     const res = await quiet(() => reportCommand(dir, { sweep: sweepDir }));
-    expect(res.plots).toBe(16);
+    expect(res.plots).toBe(17);
     const alone = await quiet(() => reportCommand(sweepDir));
     expect(alone.report).toBe(path.join(sweepDir, 'report.html'));
     expect(alone.plots).toBe(2);

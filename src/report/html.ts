@@ -11,9 +11,13 @@
 //              programmed conductance and of programmed - target
 //   insitu     learning curve (accuracy, pulses, loss vs images), pulses per cell (heatmaps and a
 //              histogram), conductance change of the trained layer
-//   energy     the energy estimate: its numbers as a table, its component breakdown as bars
+//   energy     the energy and latency estimate of src/energy.ts: per inference (ops, energy, latency,
+//              TOPS/W, the device tables, the programming and in-situ pulse costs), per mapped layer
+//              by component, and stacked bars of energy and latency per layer; an energy object of
+//              another shape is listed generically
 import type { CrossbarArrayData, CrossbarLayerEntry } from '../crossbar/files';
-import { LineSeries, PALETTE, barChart, esc, formatValue, heatmap, histogramChart, lineChart } from './svg';
+import { LineSeries, PALETTE, barChart, esc, formatValue, heatmap, histogramChart, lineChart, stackedBarChart } from './svg';
+import { formatNs, formatPJ, type EnergyBreakdown, type LatencyBreakdown } from '../energy';
 import type { CrossbarView, HybridSummary, InsituLog, ReportInputs, SweepData } from './load';
 
 /** Heatmaps drawn per crossbar (each array gets two); beyond it a note says how many were left out. */
@@ -559,7 +563,7 @@ function insituSection(inp: ReportInputs, s: HybridSummary): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Energy: shown generically (the estimate's exact shape belongs to src/energy)
+// Energy
 
 /** Every numeric (and short string / boolean) leaf of an object, with its dotted path. */
 export function flattenLeaves(v: unknown, prefix = '', out: [string, string | number | boolean][] = [], depth = 0): [string, string | number | boolean][] {
@@ -614,9 +618,8 @@ export function findBreakdowns(energy: Obj): { path: string; unit: string; entri
   return found.slice(0, 3);
 }
 
-function energySection(s: HybridSummary): string {
-  const e = s.energy;
-  if (!e) return section('energy', 'Energy estimate', note('No energy estimate in summary.json (energy is null or absent).'));
+/** The generic view of an energy object of another shape: every leaf as a row, breakdown objects as bars. */
+function genericEnergy(e: Obj, why: string | null): string {
   const leaves = flattenLeaves(e);
   const tableHtml = leaves.length
     ? '<table><thead><tr><th>quantity</th><th class="num">value</th><th>unit</th></tr></thead><tbody>' +
@@ -638,7 +641,354 @@ function energySection(s: HybridSummary): string {
       `Sum of the components: ${formatValue(total, 4)}${b.unit ? ` ${b.unit}` : ''}.`,
     );
   });
-  return section('energy', 'Energy estimate', tableHtml + (charts.length ? plots(charts) : note('The energy estimate has no component breakdown to chart.')));
+  return (
+    (why ? note(why) : '') +
+    `<div class="scroll">${tableHtml}</div>` +
+    (charts.length ? plots(charts) : note('The energy estimate has no component breakdown to chart.'))
+  );
+}
+
+// The estimate as src/energy.ts writes it (EnergyEstimate), read defensively: any number may be
+// missing or of the wrong type in a file (an older or hand-edited summary.json); such a value shows
+// as '-' with a note naming it, and only an estimate without its total energy or its layers falls
+// back to the generic view.
+
+type Num = number | null;
+const ENERGY_PARTS = [
+  ['cellReads', 'cell reads'],
+  ['dac', 'DAC'],
+  ['adc', 'ADC'],
+  ['neurons', 'neurons'],
+  ['digitalAdds', 'digital adds'],
+] as const satisfies readonly (readonly [Exclude<keyof EnergyBreakdown, 'total'>, string])[];
+const LATENCY_PARTS = [
+  ['reads', 'array reads (DAC pulse in)'],
+  ['adc', 'ADC conversions'],
+  ['neurons', 'neurons'],
+  ['digitalAdds', 'digital adds'],
+] as const satisfies readonly (readonly [Exclude<keyof LatencyBreakdown, 'total'>, string])[];
+/** One colour per component in both charts (array reads as cell reads). */
+const PART_COLORS: Record<string, string> = { cellReads: PALETTE[0], reads: PALETTE[0], dac: PALETTE[1], adc: PALETTE[2], neurons: PALETTE[3], digitalAdds: PALETTE[4] };
+type EnergyParts = Record<keyof EnergyBreakdown, Num>;
+type LatencyParts = Record<keyof LatencyBreakdown, Num>;
+
+interface EnergyLayerView {
+  layer: string;
+  kind: string;
+  macs: Num;
+  positions: Num;
+  replicas: Num;
+  positionsPerReplica: Num;
+  readsPerInput: Num;
+  energyPJ: EnergyParts;
+  latencyNs: LatencyParts;
+}
+
+interface EnergyView {
+  device: string | null;
+  adcSharing: string | null;
+  energyTable: [string, number][];
+  latencyTable: [string, number][];
+  layers: EnergyLayerView[];
+  macs: Num;
+  ops: Num;
+  energyPJ: EnergyParts;
+  latencyNs: LatencyParts;
+  inferencesPerSec: Num;
+  topsPerWatt: Num;
+  gops: Num;
+  programming: { pulses: Num; energyPJ: Num; latencyNs: Num } | null;
+}
+
+/** Reads numbers off an object, noting (once each) the ones present but not finite numbers. */
+class NumberReader {
+  readonly notes: string[] = [];
+  /** What the paths are under, for the notes ('energy.'). */
+  constructor(readonly prefix = 'energy.') {}
+  num(o: unknown, key: string, path: string): Num {
+    if (!isObj(o)) return null;
+    const v = o[key];
+    if (v === undefined || v === null) return null;
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+    const shown = JSON.stringify(v) ?? String(v);
+    this.notes.push(`${this.prefix}${path}.${key} is not a finite number (${shown.length > 40 ? shown.slice(0, 37) + '...' : shown}): shown as -.`);
+    return null;
+  }
+  str(o: unknown, key: string): string | null {
+    if (!isObj(o)) return null;
+    const v = o[key];
+    return typeof v === 'string' && v !== '' ? v : null;
+  }
+}
+
+/** The estimate in summary.json's energy, or why it is not one (then the generic view shows it). */
+export function readEnergyEstimate(e: Obj): { ok: true; view: EnergyView; notes: string[] } | { ok: false; why: string } {
+  if (!isObj(e.energyPJ) || !Array.isArray(e.layers) || typeof e.energyPJ.total !== 'number' || !Number.isFinite(e.energyPJ.total)) {
+    return {
+      ok: false,
+      why:
+        'This energy object is not the estimate this memristor-tfjs writes (it needs energyPJ.total, a number, and layers, a list; ' +
+        'an older summary.json?): its numbers are listed as they are.',
+    };
+  }
+  const r = new NumberReader();
+  const energyParts = (o: unknown, path: string): EnergyParts => ({
+    cellReads: r.num(o, 'cellReads', path),
+    dac: r.num(o, 'dac', path),
+    adc: r.num(o, 'adc', path),
+    neurons: r.num(o, 'neurons', path),
+    digitalAdds: r.num(o, 'digitalAdds', path),
+    total: r.num(o, 'total', path),
+  });
+  const latencyParts = (o: unknown, path: string): LatencyParts => ({
+    reads: r.num(o, 'reads', path),
+    adc: r.num(o, 'adc', path),
+    neurons: r.num(o, 'neurons', path),
+    digitalAdds: r.num(o, 'digitalAdds', path),
+    total: r.num(o, 'total', path),
+  });
+  const table = (o: unknown, path: string): [string, number][] =>
+    isObj(o) ? Object.keys(o).flatMap((k) => { const v = r.num(o, k, path); return v === null ? [] : [[k, v] as [string, number]]; }) : [];
+  const layers: EnergyLayerView[] = [];
+  (e.layers as unknown[]).forEach((l, i) => {
+    const path = `layers[${i}]`;
+    if (!isObj(l)) {
+      r.notes.push(`energy.${path} is not an object: left out of the per-layer table.`);
+      return;
+    }
+    layers.push({
+      layer: r.str(l, 'layer') ?? `layer ${i}`,
+      kind: r.str(l, 'kind') ?? '-',
+      macs: r.num(l, 'macs', path),
+      positions: r.num(l, 'positions', path),
+      replicas: r.num(l, 'replicas', path),
+      positionsPerReplica: r.num(l, 'positionsPerReplica', path),
+      readsPerInput: r.num(l, 'readsPerInput', path),
+      energyPJ: energyParts(l.energyPJ, `${path}.energyPJ`),
+      latencyNs: latencyParts(l.latencyNs, `${path}.latencyNs`),
+    });
+  });
+  const energyPJ = energyParts(e.energyPJ, 'energyPJ');
+  const latencyNs = latencyParts(e.latencyNs, 'latencyNs');
+  const macs = r.num(e, 'macs', 'estimate');
+  const ops = r.num(e, 'ops', 'estimate') ?? (macs !== null ? 2 * macs : null);
+  const total = energyPJ.total!;
+  const lat = latencyNs.total;
+  const p = e.programming;
+  const view: EnergyView = {
+    device: r.str(e, 'device'),
+    adcSharing: r.str(e, 'adcSharing'),
+    energyTable: table(e.energyTable, 'energyTable'),
+    latencyTable: table(e.latencyTable, 'latencyTable'),
+    layers,
+    macs,
+    ops,
+    energyPJ,
+    latencyNs,
+    // the derived figures, from their definitions when the file lacks them
+    inferencesPerSec: r.num(e, 'inferencesPerSec', 'estimate') ?? (lat !== null && lat > 0 ? 1e9 / lat : null),
+    topsPerWatt: r.num(e, 'topsPerWatt', 'estimate') ?? (ops !== null && total > 0 ? ops / total : null),
+    gops: r.num(e, 'gops', 'estimate') ?? (ops !== null && lat !== null && lat > 0 ? ops / lat : null),
+    programming: isObj(p) ? { pulses: r.num(p, 'pulses', 'programming'), energyPJ: r.num(p, 'energyPJ', 'programming'), latencyNs: r.num(p, 'latencyNs', 'programming') } : null,
+  };
+  // messages say 'energy.estimate.x' for top-level keys: make them 'energy.x'
+  return { ok: true, view, notes: r.notes.map((n) => n.replace('energy.estimate.', 'energy.')) };
+}
+
+/** A unit for a column of values (the largest one picks it) and the values in it. */
+function pickUnit(values: Num[], units: [number, string][]): { unit: string; scale: number } {
+  const m = Math.max(0, ...values.filter((v): v is number => v !== null).map(Math.abs));
+  for (const [s, u] of units) if (m >= s) return { unit: u, scale: s };
+  const [s, u] = units[units.length - 1];
+  return { unit: u, scale: s };
+}
+// the unit names of formatPJ and formatNs (src/energy.ts), so the page uses one spelling
+const PJ_UNITS: [number, string][] = [[1e9, 'mJ'], [1e6, 'uJ'], [1e3, 'nJ'], [1, 'pJ']];
+const NS_UNITS: [number, string][] = [[1e9, 's'], [1e6, 'ms'], [1e3, 'us'], [1, 'ns']];
+
+function fmtPJ(v: Num): string {
+  return v === null ? '-' : formatPJ(v);
+}
+function fmtNs(v: Num): string {
+  return v === null ? '-' : formatNs(v);
+}
+function fmtInt(v: Num): string {
+  return v === null ? '-' : Math.round(v).toLocaleString('en-US');
+}
+function fmt3(v: Num): string {
+  return v === null ? '-' : formatValue(v, 3);
+}
+function sharePct(part: Num, whole: Num): string {
+  if (part === null || whole === null || !(whole > 0)) return '-';
+  const p = (100 * part) / whole;
+  return p > 0 && p < 0.5 ? '<1%' : `${Math.round(p)}%`;
+}
+
+const ADC_SHARING: Record<string, string> = {
+  array: 'one ADC per array, its column (pair) currents converted one after another',
+  column: 'one ADC per column (pair), all converted at once',
+};
+
+const TABLE_NAMES: Record<string, string> = {
+  cellReadPJ: 'cell read',
+  dacPJ: 'DAC conversion',
+  adcPJ: 'ADC conversion',
+  neuronPJ: 'neuron',
+  digitalAddPJ: 'digital add',
+  programmingPulsePJ: 'programming pulse',
+  readNs: 'read',
+  adcNs: 'ADC conversion',
+  neuronNs: 'neuron',
+  digitalAddNs: 'digital add',
+  programmingPulseNs: 'programming pulse',
+};
+
+function tableText(t: [string, number][], unit: string): string | null {
+  return t.length ? t.map(([k, v]) => `${TABLE_NAMES[k] ?? k} ${formatValue(v, 3)} ${unit}`).join(', ') : null;
+}
+
+/** The in-situ update pulses' cost: summary.json's insituProgramming / insituPulses, else insitu.json's programming. */
+function insituCost(s: HybridSummary, inp: ReportInputs, r: NumberReader): { pulses: Num; energyPJ: Num; timeNs: Num; from: string } | null {
+  const fromLog = inp.insitu.ok ? inp.insitu.value.programming : undefined;
+  const prog = isObj(s.insituProgramming) ? s.insituProgramming : isObj(fromLog) ? fromLog : null;
+  const pulses = typeof s.insituPulses === 'number' && Number.isFinite(s.insituPulses) ? s.insituPulses : null;
+  if (!prog && pulses === null) return null;
+  const from = isObj(s.insituProgramming) ? 'summary.json' : prog ? 'insitu/insitu.json' : 'summary.json';
+  const path = from === 'summary.json' ? 'summary.json insituProgramming' : 'insitu.json programming';
+  return { pulses, energyPJ: prog ? r.num(prog, 'energyPJ', path) : null, timeNs: prog ? r.num(prog, 'timeNs', path) : null, from };
+}
+
+function energySection(s: HybridSummary, inp: ReportInputs): string {
+  const e = s.energy;
+  if (!e) return section('energy', 'Energy and latency estimate', note('No energy estimate in summary.json (energy is null or absent).'));
+  const read = readEnergyEstimate(e);
+  if (!read.ok) return section('energy', 'Energy and latency estimate', genericEnergy(e, read.why));
+  const v = read.view;
+  const r = new NumberReader('');
+  const insitu = insituCost(s, inp, r);
+  const notes = [...read.notes, ...r.notes];
+  const total = v.energyPJ.total;
+  const perInference = (pj: Num) => (pj !== null && total !== null && total > 0 ? ` (the energy of ${fmt3(pj / total)} inferences)` : '');
+
+  // the summary
+  const breakdown = ENERGY_PARTS.map(([k, label]) => [label, v.energyPJ[k]] as const)
+    .filter(([, x]) => x !== null && x > 0)
+    .sort((a, b) => b[1]! - a[1]!)
+    .map(([label, x]) => `${label} ${sharePct(x, total)}`)
+    .join(', ');
+  const prog = v.programming;
+  const summaryRows: [string, string | null][] = [
+    ['operations per inference', v.ops === null ? null : `${fmtInt(v.ops)} ops (${fmtInt(v.macs)} MACs) in ${v.layers.length} mapped layer(s)`],
+    ['energy per inference', `${fmtPJ(total)}${breakdown ? ` (${breakdown})` : ''}`],
+    ['energy per MAC', v.macs !== null && v.macs > 0 && total !== null ? fmtPJ(total / v.macs) : null],
+    ['latency per inference', fmtNs(v.latencyNs.total)],
+    ['inferences per second', fmtInt(v.inferencesPerSec)],
+    ['TOPS/W', fmt3(v.topsPerWatt)],
+    ['GOPS', fmt3(v.gops)],
+    ['device tables', v.device ?? '-'],
+    ['energy table', tableText(v.energyTable, 'pJ')],
+    ['latency table', tableText(v.latencyTable, 'ns')],
+    ['ADC sharing', v.adcSharing === null ? '-' : `${v.adcSharing}: ${ADC_SHARING[v.adcSharing] ?? 'unknown to this report'}`],
+    [
+      'programming the mapping (write-verify, once)',
+      prog ? `${fmtInt(prog.pulses)} pulses, ${fmtPJ(prog.energyPJ)}${perInference(prog.energyPJ)}, ${fmtNs(prog.latencyNs)} one pulse at a time` : 'not known (no programming report)',
+    ],
+    [
+      'in-situ training update pulses',
+      insitu
+        ? `${fmtInt(insitu.pulses)} pulses, ${fmtPJ(insitu.energyPJ)}${perInference(insitu.energyPJ)}, ${fmtNs(insitu.timeNs)} one pulse at a time (from ${insitu.from})`
+        : 'no in-situ training in this run',
+    ],
+  ];
+  const summaryHtml =
+    '<table class="facts energy-summary"><tbody>' +
+    summaryRows
+      .filter(([, x]) => x !== null)
+      .map(([k, x]) => `<tr><th>${esc(k)}</th><td>${esc(x)}</td></tr>`)
+      .join('') +
+    '</tbody></table>';
+
+  // the per-layer table: one unit per energy column group and one for the latency
+  const allEnergy = [...v.layers.flatMap((l) => Object.values(l.energyPJ)), total];
+  const eu = pickUnit(allEnergy, PJ_UNITS);
+  const tu = pickUnit([...v.layers.map((l) => l.latencyNs.total), v.latencyNs.total], NS_UNITS);
+  const en = (x: Num) => (x === null ? '-' : formatValue(x / eu.scale, 3));
+  const ns = (x: Num) => (x === null ? '-' : formatValue(x / tu.scale, 3));
+  const head = ['layer', 'kind', 'MACs', 'positions', 'reads per input', ...ENERGY_PARTS.map(([, l]) => `${l} (${eu.unit})`), `total (${eu.unit})`, 'share', `latency (${tu.unit})`];
+  const numCol = (j: number) => j >= 2;
+  const row = (cls: string, label: string, cells: string[]) =>
+    `<tr class="${cls}"${cls === 'energy-layer' ? ` data-layer="${esc(label)}"` : ''}>${cells.map((c, j) => `<td${numCol(j) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`;
+  const positions = (l: EnergyLayerView) =>
+    l.positions === null ? '-' : `${fmtInt(l.positions)}${l.replicas !== null && l.replicas > 1 ? ` (${l.replicas} replicas, ${fmtInt(l.positionsPerReplica)} each)` : ''}`;
+  const layerRows = v.layers.map((l) =>
+    row('energy-layer', l.layer, [
+      l.layer,
+      l.kind,
+      fmtInt(l.macs),
+      positions(l),
+      fmtInt(l.readsPerInput),
+      ...ENERGY_PARTS.map(([k]) => en(l.energyPJ[k])),
+      en(l.energyPJ.total),
+      sharePct(l.energyPJ.total, total),
+      ns(l.latencyNs.total),
+    ]),
+  );
+  const totalRow = row('energy-total', 'total', ['total', '', fmtInt(v.macs), '', '', ...ENERGY_PARTS.map(([k]) => en(v.energyPJ[k])), en(total), total !== null && total > 0 ? '100%' : '-', ns(v.latencyNs.total)]);
+  const layerTable = v.layers.length
+    ? '<div class="scroll"><table class="energy-layers"><thead><tr>' +
+      head.map((h, j) => `<th${numCol(j) ? ' class="num"' : ''}>${esc(h)}</th>`).join('') +
+      '</tr></thead><tbody>' +
+      layerRows.join('') +
+      totalRow +
+      '</tbody></table></div>'
+    : note('The estimate lists no mapped layers.');
+
+  // the charts: energy and latency per layer, stacked by component
+  const figs: string[] = [];
+  if (v.layers.length) {
+    const cats = v.layers.map((l) => `${l.layer} (${l.kind})`);
+    figs.push(
+      figure(
+        stackedBarChart({
+          title: 'Energy per inference, by layer and component',
+          valueLabel: `energy per inference (${eu.unit})`,
+          categories: cats,
+          series: ENERGY_PARTS.map(([k, label]) => ({ label, values: v.layers.map((l) => (l.energyPJ[k] ?? 0) / eu.scale), color: PART_COLORS[k] })),
+          format: (x) => `${formatValue(x, 3)} ${eu.unit}`,
+          cls: 'energy-chart',
+        }),
+        `Total ${fmtPJ(total)} per inference${breakdown ? ` (${breakdown})` : ''}; analog arrays and their periphery only.`,
+      ),
+      figure(
+        stackedBarChart({
+          title: 'Latency per inference, by layer and component',
+          valueLabel: `latency per inference (${tu.unit})`,
+          categories: cats,
+          series: LATENCY_PARTS.map(([k, label]) => ({ label, values: v.layers.map((l) => (l.latencyNs[k] ?? 0) / tu.scale), color: PART_COLORS[k] })),
+          format: (x) => `${formatValue(x, 3)} ${tu.unit}`,
+          cls: 'latency-chart',
+        }),
+        `Total ${fmtNs(v.latencyNs.total)} per inference, the layers one after another (${fmtInt(v.inferencesPerSec)} inferences/s).`,
+      ),
+    );
+  }
+  const sharing = v.adcSharing !== null ? ADC_SHARING[v.adcSharing] : undefined;
+  const model =
+    '<p class="sub">Model: energy = operation counts of the crossbar inference x the device tables; every cell read at the full read voltage (an upper estimate); ' +
+    'digital layers (pooling, batch normalization, softmax), buffers, data movement, control and leakage not counted. ' +
+    `Latency: mapped layers one after another, a layer's positions divided among its replicas, the arrays of a replica read at once, bit-serial reads one after another` +
+    `${sharing ? `, ${esc(sharing)}` : ''}; no overlap between reads, conversions and additions (an upper estimate).</p>`;
+  return section(
+    'energy',
+    'Energy and latency estimate',
+    '<h3>Per inference</h3>' +
+      summaryHtml +
+      notes.map(note).join('') +
+      '<h3>Per mapped layer</h3>' +
+      layerTable +
+      plots(figs) +
+      model,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -679,6 +1029,6 @@ export function renderReport(inp: ReportInputs, opts: PageOptions = {}): string 
     ['insitu', 'in-situ training'],
     ['energy', 'energy'],
   ];
-  const body = [runSection(s, inp), accuracySection(s), programmingSection(s, inp), sweepSection(inp), conductanceSection(inp), insituSection(inp, s), energySection(s)].join('\n');
+  const body = [runSection(s, inp), accuracySection(s), programmingSection(s, inp), sweepSection(inp), conductanceSection(inp), insituSection(inp, s), energySection(s, inp)].join('\n');
   return page(title, subtitle, nav, body, opts, inp.warnings);
 }

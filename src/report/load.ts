@@ -50,7 +50,7 @@ export interface HybridSummary {
   lostPoints: number | null;
   recoveredFraction: number | null;
   seconds: Record<string, number>;
-  /** The energy estimate, any JSON object (shown generically), or null. */
+  /** The energy estimate (src/energy.ts: EnergyEstimate, read defensively by the page; any other object is listed generically), or null. */
   energy: Obj | null;
   /** Per-layer programming reports (rows of a table). */
   programming: Obj[];

@@ -1,7 +1,7 @@
 // Small plotting primitives that return inline SVG markup (strings): nice axis ticks, linear and
 // log scales, colour maps, a line chart with error bars, an overlaid histogram, a heatmap with a
 // colour-scale legend (cells as <rect>s when few, else one <image> holding a PNG data: URL encoded
-// here), and a horizontal bar chart. No dependencies and nothing fetched: every chart is one
+// here), a horizontal bar chart and a horizontal stacked bar chart. No dependencies and nothing fetched: every chart is one
 // self-contained <svg> element for an HTML page (no xmlns needed inline in HTML; the markup is
 // also well-formed XML). Text uses the page's font (CSS), sizes are in CSS pixels.
 import * as zlib from 'zlib';
@@ -360,7 +360,12 @@ function axisTicks(lo: number, hi: number, log: boolean, maxTicks: number): Tick
 }
 
 /** Legend entries laid out in rows under the title; returns the markup and its height. */
-function legend(items: { label: string; color: string; dash?: boolean; fill?: boolean; marker?: boolean }[], x0: number, y0: number, maxWidth: number): { svg: string; height: number } {
+function legend(
+  items: { label: string; color: string; dash?: boolean; fill?: boolean; solid?: boolean; marker?: boolean }[],
+  x0: number,
+  y0: number,
+  maxWidth: number,
+): { svg: string; height: number } {
   if (items.length === 0) return { svg: '', height: 0 };
   const parts: string[] = ['<g class="legend">'];
   let x = x0;
@@ -371,7 +376,8 @@ function legend(items: { label: string; color: string; dash?: boolean; fill?: bo
       x = x0;
       y += 16;
     }
-    if (it.fill) parts.push(`<rect x="${n2(x)}" y="${n2(y - 5)}" width="18" height="10" fill="${it.color}" fill-opacity="0.35" stroke="${it.color}"/>`);
+    if (it.solid) parts.push(`<rect x="${n2(x)}" y="${n2(y - 5)}" width="18" height="10" fill="${it.color}"/>`);
+    else if (it.fill) parts.push(`<rect x="${n2(x)}" y="${n2(y - 5)}" width="18" height="10" fill="${it.color}" fill-opacity="0.35" stroke="${it.color}"/>`);
     else {
       parts.push(`<line x1="${n2(x)}" y1="${n2(y)}" x2="${n2(x + 18)}" y2="${n2(y)}" stroke="${it.color}" stroke-width="2"${it.dash ? ' stroke-dasharray="5 3"' : ''}/>`);
       if (it.marker) parts.push(`<circle cx="${n2(x + 9)}" cy="${n2(y)}" r="3" fill="${it.color}"/>`);
@@ -779,6 +785,77 @@ export function barChart(o: BarChartOptions): string {
     );
   });
   parts.push(`<line x1="${n2(zero)}" y1="${top}" x2="${n2(zero)}" y2="${n2(top + ph)}" stroke="${AXIS_COLOR}"/>`);
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stacked bar chart
+
+export interface StackedBarChartOptions {
+  title: string;
+  /** Label of the value axis, with units. */
+  valueLabel: string;
+  /** One bar per category (e.g. per layer), top to bottom. */
+  categories: string[];
+  /** The parts of each bar (e.g. energy components): values[i] belongs to categories[i]. */
+  series: { label: string; values: number[]; color?: string }[];
+  width?: number;
+  /** Text after each bar, and in each segment's tooltip (default: 3 significant digits). */
+  format?: (v: number) => string;
+  cls?: string;
+}
+
+/**
+ * A horizontal stacked bar chart: one bar per category, its segments the series in order (left to
+ * right), the bar's total after it, a legend of the series under the title; one <svg>. Values that
+ * are not finite or are below 0 count as 0 (parts of a sum, as energies and times are). Each bar is
+ * a <g class="stack" data-label data-total>, each segment a <rect class="segment" data-series
+ * data-value> with a <title> tooltip.
+ */
+export function stackedBarChart(o: StackedBarChartOptions): string {
+  const width = o.width ?? 560;
+  const fmt = o.format ?? ((v: number) => formatValue(v));
+  const clean = (v: number | undefined) => (v !== undefined && Number.isFinite(v) && v > 0 ? v : 0);
+  const items = o.series.map((s, i) => ({ label: s.label, color: s.color ?? PALETTE[i % PALETTE.length], solid: true }));
+  const lh = legendHeight(items.map((l) => l.label), width - 20);
+  const barH = 20;
+  const gap = 8;
+  const labelW = Math.min(200, Math.max(40, ...o.categories.map((c) => textWidth(c) + 10)));
+  const top = 28 + lh;
+  const ph = Math.max(1, o.categories.length) * (barH + gap) + gap;
+  const height = top + ph + 44;
+  const parts: string[] = [svgOpen(width, height, o.title, o.cls ?? 'stacked-bar-chart')];
+  const totals = o.categories.map((_, i) => o.series.reduce((a, s) => a + clean(s.values[i]), 0));
+  if (o.categories.length === 0 || o.series.length === 0) {
+    parts.push(`<text x="${width / 2}" y="${height / 2}" text-anchor="middle" fill="#777">no data</text></svg>`);
+    return parts.join('');
+  }
+  const hi = Math.max(0, ...totals);
+  const xt = niceTicks(0, hi > 0 ? hi : 1, 6);
+  const valueW = Math.max(...totals.map((t) => textWidth(fmt(t)))) + 8;
+  const box: Box = { left: 8 + labelW, top, width: width - 8 - labelW - valueW - 10, height: ph };
+  const xs = linearScale(xt.lo, xt.hi, box.left, box.left + box.width);
+  parts.push(xAxis(box, { label: o.valueLabel, ticks: xt, scale: xs }, true));
+  parts.push(legend(items, 10, 34, width - 20).svg);
+  o.categories.forEach((c, i) => {
+    const y = top + gap + i * (barH + gap);
+    const g: string[] = [`<g class="stack" data-label="${esc(c)}" data-total="${totals[i]}">`, `<text x="${n2(box.left - 6)}" y="${n2(y + barH / 2 + 4)}" text-anchor="end">${esc(c)}</text>`];
+    let acc = 0;
+    o.series.forEach((s, k) => {
+      const v = clean(s.values[i]);
+      const x0 = xs(acc);
+      acc += v;
+      const w = xs(acc) - x0;
+      g.push(
+        `<rect class="segment" data-series="${esc(s.label)}" data-value="${v}" x="${n2(x0)}" y="${n2(y)}" width="${n2(w)}" height="${barH}" fill="${items[k].color}">` +
+          `<title>${esc(`${c}, ${s.label}: ${fmt(v)}`)}</title></rect>`,
+      );
+    });
+    g.push(`<text x="${n2(xs(acc) + 4)}" y="${n2(y + barH / 2 + 4)}" fill="#222">${esc(fmt(totals[i]))}</text></g>`);
+    parts.push(g.join(''));
+  });
+  parts.push(`<line x1="${n2(box.left)}" y1="${top}" x2="${n2(box.left)}" y2="${n2(top + ph)}" stroke="${AXIS_COLOR}"/>`);
   parts.push('</svg>');
   return parts.join('');
 }
