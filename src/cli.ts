@@ -8,6 +8,7 @@ import { OPTIMIZERS } from '../training/offline';
 import { SCHEDULES } from '../training/schedule';
 import { VARIATION_KEYS } from '../layers/variation';
 import { packageVersion } from './version';
+import { VARY_ALIASES } from './sweep/grid';
 
 /** The in-situ update rules (training/insitu.ts INSITU_RULES; listed here so --help needs no tf). */
 const INSITU_RULE_NAMES = ['plain', 'manhattan'];
@@ -166,6 +167,57 @@ export function buildProgram(): Command {
     .action(async (dir: string, opts) => {
       const { reportCommand } = await import('./commands/report');
       await reportCommand(dir, opts);
+    });
+
+  program
+    .command('sweep')
+    .description('accuracy statistics over repeated programmings (new variation, faults, write-verify) at every point of a grid of device parameters, before and after in-situ training; trials in worker threads')
+    .requiredOption('--model <dir>', 'a trained model folder (model.json + weights.bin)')
+    .requiredOption('--device <preset|file.json>', 'the base device: a preset (see `memristor-tfjs devices`) or a device config JSON file')
+    .option(
+      '--vary <name=v1,v2,...>',
+      'a device config field by its dotted path (writeVerify.tolerance, variation.rOnSigma, variation.rOffSigma, read.noiseSigma, ' +
+        'faults.stuckAtGMin, levels, adc.bits, dac.bits, ...; null for none) or an alias: ' +
+        Object.entries(VARY_ALIASES).map(([k, a]) => `${k} = ${a.help}`).join('; ') +
+        '. Repeat for a grid (the cartesian product, the first --vary outermost); every point is validated as a device config',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
+    .option('--trials <n>', 'independent programmings per point (seed of trial t at point p: derived from --seed, p and t)', intOption(1), 5)
+    .option('--insitu', 'also train the last FC layer in situ after each programming and report the accuracy after')
+    .option('--insitu-samples <n>', 'in-situ: training images used (default 6000, 10% of MNIST as in Yao et al.)', intOption(1))
+    .option('--insitu-epochs <n>', 'in-situ: epochs over those images', intOption(1))
+    .option('--insitu-lr <f>', 'in-situ: learning rate', floatOption(0, 1e6, { exclusiveMin: true }))
+    .addOption(new Option('--insitu-rule <rule>', 'in-situ: weight update rule').choices(['plain', 'manhattan']))
+    .option('--workers <n>', 'worker threads running the trials (default: the number of cores; 1 runs them in the main thread)', intOption(1, 256))
+    .option('--seed <n>', 'seed of the whole sweep', intOption(0), 1)
+    .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
+    .option('--test-samples <n>', 'evaluate each trial on the first N test samples', intOption(1))
+    .option('--calibration-samples <n>', 'training samples that calibrate the DAC/ADC ranges', intOption(1), 500)
+    .option('--batch-size <n>', 'inference batch size', intOption(1), 500)
+    .option('--array <RxC>', 'array size: rows x columns (Park: 32x32, Yao: 128x16)', '128x128')
+    .option('--replicas <n>', 'replica groups of every conv layer', intOption(1), 1)
+    .option('--scheme <name>', "differential | reference (default: the device's)")
+    .requiredOption('--out <dir>', 'output folder: sweep.json and sweep.csv (mean and sample standard deviation, n-1, per point)')
+    .option('--no-progress', 'no progress bar')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `
+Each trial programs the network anew (seeded device-to-device variation, stuck cells, write-verify
+noise; the read noise of its evaluation from the same seed), so results depend on --seed only, not
+on --workers. Per point: mean and sample standard deviation (n-1) of the test accuracy over the
+trials. OUT/sweep.json holds every trial's accuracy; OUT/sweep.csv one row per point.
+
+Examples:
+  memristor-tfjs sweep --model runs/mcnn --device park2024 --array 32x32 \\
+    --vary tolerance=0.01,0.02,0.05,0.1,0.2 --trials 10 --out runs/tolerance
+  memristor-tfjs sweep --model runs/mcnn --device yao2020 --array 128x16 \\
+    --vary d2d=0,0.05,0.1 --vary readNoise=0,0.02 --trials 5 --insitu --out runs/variation`,
+    )
+    .action(async (opts) => {
+      const { sweepCommand } = await import('./commands/sweep');
+      await sweepCommand(opts);
     });
 
   program

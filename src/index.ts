@@ -18,3 +18,4 @@ export * as programming from './programming';
 export * as mapping from './mapping';
 export * as crossbar from './crossbar';
 export * as energy from './energy';
+export * as sweep from './sweep';

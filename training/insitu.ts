@@ -28,6 +28,8 @@ import { applyPulses, pulsesForChange } from '../src/programming/pulse';
 import { STUCK_NONE } from '../src/programming/instances';
 
 export const INSITU_RULES = ['plain', 'manhattan'] as const;
+/** The default learning rate, found on mcnn / yao2020 (0.15-1 give the same recovery there with the cosine decay). */
+export const DEFAULT_INSITU_LR = 0.3;
 export type InsituRule = (typeof INSITU_RULES)[number];
 
 export interface InsituOptions {
@@ -37,7 +39,7 @@ export interface InsituOptions {
   epochs?: number;
   /** Images per update; default 100 (Yao et al.). */
   batchSize?: number;
-  /** Learning rate (weight units per unit of mean gradient); default 0.1. */
+  /** Learning rate (weight units per unit of mean gradient); default DEFAULT_INSITU_LR. */
   lr?: number;
   /** Update rule; default 'plain'. */
   rule?: InsituRule;
@@ -133,7 +135,7 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
   const samples = positiveInt(Math.min(opts.samples ?? 6000, train.count), 'samples');
   const epochs = positiveInt(opts.epochs ?? 1, 'epochs');
   const batchSize = positiveInt(opts.batchSize ?? 100, 'batchSize');
-  const lr = opts.lr ?? 0.1;
+  const lr = opts.lr ?? DEFAULT_INSITU_LR;
   if (!(lr > 0) || !Number.isFinite(lr)) throw new ConfigError('lr', `must be > 0, got ${lr}`);
   const rule = opts.rule ?? 'plain';
   if (!INSITU_RULES.includes(rule)) throw new ConfigError('rule', `must be one of ${INSITU_RULES.join(', ')}, got ${rule}`);

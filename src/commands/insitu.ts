@@ -7,7 +7,7 @@ import { FileFormatError, UsageError } from '../errors';
 import { MANIFEST_FILE } from '../crossbar/files';
 import { CrossbarNetwork, loadCrossbar, disposeCrossbar } from '../crossbar/network';
 import { evaluateCrossbar } from '../crossbar/inference';
-import { insituTrain, INSITU_RULES, InsituResult, InsituRule } from '../../training/insitu';
+import { insituTrain, INSITU_RULES, InsituResult, InsituRule, DEFAULT_INSITU_LR } from '../../training/insitu';
 import { insituRecord, saveInsituDir, InsituRecord } from '../../training/insitu_files';
 import { barProgress } from '../../training/progress';
 import { CommonOptions, info, pct, printResult, startBackend } from './common';
@@ -39,8 +39,7 @@ export interface InsituCommandOptions extends CommonOptions, InsituFlags {
   calibrationSamples?: number;
 }
 
-/** The in-situ learning rate found on mcnn / yao2020 (weight units per unit of mean gradient). */
-export const DEFAULT_INSITU_LR = 0.3;
+export { DEFAULT_INSITU_LR };
 
 export function checkRule(rule: string | undefined): InsituRule {
   const r = rule ?? 'plain';

@@ -1,0 +1,141 @@
+// `memristor-tfjs sweep`: accuracy statistics of a trained model over repeated programmings onto a
+// device, at every point of a grid of device parameters, before and after in-situ training; trials
+// run in worker threads. Writes OUT/sweep.json and OUT/sweep.csv (src/sweep/index.ts).
+import { SingleBar } from 'cli-progress';
+import { UsageError } from '../errors';
+import { SCHEMES, Scheme } from '../mapping/schemes';
+import { parseArraySize } from '../mapping/tiling';
+import { InsituSettings, SweepOptions, SweepResult, formatSweepTable, planSweep, runSweep, writeSweepFiles } from '../sweep';
+import { CommonOptions, info, printResult } from './common';
+
+export interface SweepCommandOptions extends CommonOptions {
+  model: string;
+  device: string;
+  /** --vary NAME=v1,v2 (repeatable). */
+  vary?: string[];
+  trials?: number | string;
+  insitu?: boolean;
+  insituSamples?: number | string;
+  insituEpochs?: number | string;
+  insituLr?: number | string;
+  insituRule?: string;
+  workers?: number | string;
+  seed?: number | string;
+  dataset?: string;
+  testSamples?: number | string;
+  calibrationSamples?: number | string;
+  batchSize?: number | string;
+  array?: string;
+  replicas?: number | string;
+  scheme?: string;
+  out: string;
+  /** --no-progress */
+  progress?: boolean;
+}
+
+function intFlag(v: number | string | undefined, flag: string, min: number): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+/** Checks the flags (UsageError naming the flag) and turns them into SweepOptions. */
+export function parseSweepOptions(opts: SweepCommandOptions): SweepOptions & { out: string } {
+  if (!opts.model) throw new UsageError('sweep: give --model DIR (a trained model folder)');
+  if (!opts.device) throw new UsageError('sweep: give --device PRESET|FILE.json');
+  if (!opts.out) throw new UsageError('sweep: give --out DIR (sweep.json and sweep.csv are written there)');
+  const size = parseArraySize(opts.array ?? '128x128');
+  if (!size) throw new UsageError(`--array must be RxC like 128x16, got '${opts.array}'`);
+  if (size[1] < 2) throw new UsageError(`--array must have >= 2 columns (a weight and its pair or reference column), got '${opts.array}'`);
+  let scheme: Scheme | undefined;
+  if (opts.scheme !== undefined) {
+    if (!(SCHEMES as readonly string[]).includes(opts.scheme)) throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')}, got '${opts.scheme}'`);
+    scheme = opts.scheme as Scheme;
+  }
+  let insitu: InsituSettings | null = null;
+  const insituFlags = [opts.insituSamples, opts.insituEpochs, opts.insituLr, opts.insituRule].some((v) => v !== undefined);
+  if (insituFlags && !opts.insitu) throw new UsageError('--insitu-samples, --insitu-epochs, --insitu-lr and --insitu-rule need --insitu');
+  if (opts.insitu) {
+    insitu = {};
+    const samples = intFlag(opts.insituSamples, '--insitu-samples', 1);
+    const epochs = intFlag(opts.insituEpochs, '--insitu-epochs', 1);
+    if (samples !== undefined) insitu.samples = samples;
+    if (epochs !== undefined) insitu.epochs = epochs;
+    if (opts.insituLr !== undefined) {
+      const lr = Number(opts.insituLr);
+      if (!(lr > 0) || !Number.isFinite(lr)) throw new UsageError(`--insitu-lr must be a number > 0, got '${opts.insituLr}'`);
+      insitu.lr = lr;
+    }
+    if (opts.insituRule !== undefined) {
+      if (opts.insituRule !== 'plain' && opts.insituRule !== 'manhattan') throw new UsageError(`--insitu-rule must be plain or manhattan, got '${opts.insituRule}'`);
+      insitu.rule = opts.insituRule;
+    }
+  }
+  return {
+    model: opts.model,
+    device: opts.device,
+    vary: opts.vary ?? [],
+    trials: intFlag(opts.trials, '--trials', 1) ?? 5,
+    dataset: opts.dataset ?? 'mnist',
+    seed: intFlag(opts.seed, '--seed', 0) ?? 1,
+    testSamples: intFlag(opts.testSamples, '--test-samples', 1),
+    arrayRows: size[0],
+    arrayCols: size[1],
+    replicas: intFlag(opts.replicas, '--replicas', 1) ?? 1,
+    scheme,
+    calibrationSamples: intFlag(opts.calibrationSamples, '--calibration-samples', 1) ?? 500,
+    batchSize: intFlag(opts.batchSize, '--batch-size', 1) ?? 500,
+    insitu,
+    workers: intFlag(opts.workers, '--workers', 1),
+    backend: opts.backend,
+    out: opts.out,
+  };
+}
+
+/** A bar counting trials on stderr (plain lines every 5 s when stderr is not a terminal). */
+function trialBar(): { update: (done: number, total: number) => void; stop: () => void } {
+  let bar: SingleBar | null = null;
+  return {
+    update(done, total) {
+      if (!bar) {
+        bar = new SingleBar({
+          format: 'sweep [{bar}] {percentage}% | {value}/{total} trials | ETA {eta_formatted}',
+          barCompleteChar: '=',
+          barIncompleteChar: ' ',
+          barsize: 24,
+          stream: process.stderr,
+          noTTYOutput: true,
+          notTTYSchedule: 5000,
+          hideCursor: process.stderr.isTTY ? true : null,
+          clearOnComplete: false,
+        });
+        bar.start(total, 0);
+      }
+      bar.update(done);
+    },
+    stop() {
+      bar?.stop();
+      bar = null;
+    },
+  };
+}
+
+export async function sweepCommand(opts: SweepCommandOptions): Promise<SweepResult> {
+  const parsed = parseSweepOptions(opts);
+  // the grid is checked (names, values, every point's device) before a worker starts
+  const plan = planSweep(parsed);
+  const bar = opts.progress === false ? null : trialBar();
+  info(`sweep: ${plan.points.length} point(s) x ${parsed.trials} trial(s) = ${plan.tasks.length} programmings of ${parsed.model} on ${parsed.device}${parsed.insitu ? ', with in-situ training' : ''}`);
+  let result: SweepResult;
+  try {
+    bar?.update(0, plan.tasks.length);
+    result = await runSweep({ ...parsed, onInfo: info, onProgress: (d, n) => bar?.update(d, n) });
+  } finally {
+    bar?.stop();
+  }
+  const files = writeSweepFiles(parsed.out, result);
+  info(`wrote ${files.join(' and ')}`);
+  printResult(opts, result, () => formatSweepTable(result));
+  return result;
+}
