@@ -3,7 +3,7 @@
 // only for a bug (or with MEMRISTOR_TFJS_DEBUG=1).
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError, FileFormatError, ConfigError } from './errors';
-import { intOption, floatOption, choiceOption, keyValueNumbers } from './cli_options';
+import { intOption, floatOption, keyValueNumbers } from './cli_options';
 import { OPTIMIZERS } from '../training/offline';
 import { SCHEDULES } from '../training/schedule';
 import { VARIATION_KEYS } from '../layers/variation';

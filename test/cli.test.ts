@@ -1,24 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../src/cli';
+import { runCli as run, STACK } from './helpers';
 
-/** Run the CLI in-process, capturing stdout and stderr. */
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    const code = await main(['node', 'memristor-tfjs', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
-const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 
 describe('CLI usage', () => {
   test('--help lists the commands; each command has --help', async () => {

@@ -5,6 +5,7 @@ import * as zlib from 'zlib';
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
 import { ConfigError, FileFormatError, UsageError } from '../src/errors';
+import { errorOf } from './helpers';
 import {
   batchesOf,
   encodeIdx,
@@ -26,14 +27,6 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function errorOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
 
 /** A fake IDX folder: sample i of a split has every pixel = (i*3 + k) % 256 and label i % 10. */
 function makeIdxDir(

@@ -32,7 +32,7 @@ import { loadReportInputs } from '../src/report/load';
 import { findBreakdowns, readEnergyEstimate, renderReport, unitOf } from '../src/report/html';
 import { EnergyEstimate, estimateEnergy, formatNs, formatPJ, programmingEnergy } from '../src/energy';
 import { reportCommand } from '../src/commands/report';
-import { main } from '../src/cli';
+import { runCli as run } from './helpers';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-report-'));
 let dirCount = 0;
@@ -43,20 +43,6 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-/** Run the CLI in-process, capturing stdout and stderr. */
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    const code = await main(['node', 'memristor-tfjs', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 /** Quiet reportCommand (its progress lines go to stderr, the path to stdout). */
 async function quiet<T>(f: () => Promise<T>): Promise<T> {

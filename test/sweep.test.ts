@@ -19,8 +19,8 @@ import {
   sweepCsv,
 } from '../src/sweep';
 import { deserializeError, serializeError } from '../src/sweep/pool';
-import { main } from '../src/cli';
 import { TEST, base, dataset, modelDir, root, setUpSweepFixture } from './sweep_fixture';
+import { runCli as run, errorOf, STACK } from './helpers';
 
 // In-situ training is stood in for by a function that programs the last mapped layer exactly to its
 // targets: enough to check the sweep's plumbing of the accuracy after training (the real
@@ -36,14 +36,6 @@ jest.mock('../training/insitu', () => ({
 
 setUpSweepFixture();
 
-function errorOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
 
 async function rejectionOf(p: Promise<unknown>): Promise<Error> {
   try {
@@ -54,22 +46,7 @@ async function rejectionOf(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-/** Run the CLI in-process, capturing stdout and stderr. */
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    const code = await main(['node', 'memristor-tfjs', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
-const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 
 // A noisy device (large d2d variation, read noise, stuck cells) so that trials differ.
 

@@ -1,5 +1,6 @@
 // Pieces shared by the CLI commands: the backend line, output of results, JSON mode.
 import { initBackend, BackendInfo } from '../backend';
+import { UsageError } from '../errors';
 
 export interface CommonOptions {
   backend?: string;
@@ -28,4 +29,15 @@ export function peakRssMB(): number {
 
 export function pct(x: number | null | undefined): string {
   return x == null || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(2)}%`;
+}
+
+/**
+ * An integer flag of a command called from code or the CLI (a number, or the string the CLI
+ * gives); undefined when absent; a UsageError naming the flag otherwise.
+ */
+export function intFlag(v: number | string | undefined, flag: string, min: number): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${v}'`);
+  return n;
 }

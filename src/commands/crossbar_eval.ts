@@ -9,7 +9,7 @@ import { loadCrossbar, disposeCrossbar } from '../crossbar/network';
 import { evaluateCrossbar, calibrationOf } from '../crossbar/inference';
 import { estimateEnergy, formatEnergy } from '../energy';
 import { evaluateModel } from '../../training/offline';
-import { CommonOptions, info, pct, printResult, startBackend } from './common';
+import { CommonOptions, info, pct, printResult, startBackend, intFlag } from './common';
 
 export interface CrossbarEvaluateCommandOptions extends CommonOptions {
   /** --crossbar XDIR */
@@ -32,12 +32,6 @@ export interface CrossbarEvaluateCommandOptions extends CommonOptions {
   compareSoftware?: boolean;
 }
 
-function intFlag(v: number | string | undefined, flag: string, min: number): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
 
 export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptions) {
   if (!opts.crossbar) throw new UsageError('evaluate: give --crossbar XDIR');

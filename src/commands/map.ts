@@ -8,7 +8,7 @@ import { SCHEMES, Scheme } from '../mapping/schemes';
 import { parseArraySize } from '../mapping/tiling';
 import { formatLayerReports, totalReport } from '../mapping/program';
 import { mapModel, saveCrossbar, disposeCrossbar } from '../crossbar/network';
-import { CommonOptions, info, printResult, startBackend } from './common';
+import { CommonOptions, info, printResult, startBackend, intFlag } from './common';
 
 export interface MapCommandOptions extends CommonOptions {
   /** --model DIR: a trained model folder (model.json + weights.bin). */
@@ -29,12 +29,6 @@ export interface MapCommandOptions extends CommonOptions {
   out: string;
 }
 
-function intFlag(v: number | string | undefined, flag: string, min: number, def: number): number {
-  if (v === undefined || v === null || v === '') return def;
-  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
 
 /** Parses and checks the map flags (UsageError naming the flag). */
 export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; arrayCols: number; replicas: number; seed: number; scheme?: Scheme; tolerance?: number } {
@@ -43,8 +37,8 @@ export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; a
   if (!opts.out) throw new UsageError('map: give --out XDIR (the crossbar directory to write)');
   const size = parseArraySize(opts.array ?? '128x128');
   if (!size) throw new UsageError(`--array must be RxC like 128x16, got '${opts.array}'`);
-  const replicas = intFlag(opts.replicas, '--replicas', 1, 1);
-  const seed = intFlag(opts.seed, '--seed', 0, 1);
+  const replicas = intFlag(opts.replicas, '--replicas', 1) ?? 1;
+  const seed = intFlag(opts.seed, '--seed', 0) ?? 1;
   let scheme: Scheme | undefined;
   if (opts.scheme !== undefined) {
     if (!(SCHEMES as readonly string[]).includes(opts.scheme)) throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')}, got '${opts.scheme}'`);

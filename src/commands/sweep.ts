@@ -6,7 +6,7 @@ import { UsageError } from '../errors';
 import { SCHEMES, Scheme } from '../mapping/schemes';
 import { parseArraySize } from '../mapping/tiling';
 import { InsituSettings, SweepOptions, SweepResult, formatSweepTable, planSweep, runSweep, writeSweepFiles } from '../sweep';
-import { CommonOptions, info, printResult } from './common';
+import { CommonOptions, info, printResult, intFlag } from './common';
 
 export interface SweepCommandOptions extends CommonOptions {
   model: string;
@@ -33,12 +33,6 @@ export interface SweepCommandOptions extends CommonOptions {
   progress?: boolean;
 }
 
-function intFlag(v: number | string | undefined, flag: string, min: number): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
 
 /** Checks the flags (UsageError naming the flag) and turns them into SweepOptions. */
 export function parseSweepOptions(opts: SweepCommandOptions): SweepOptions & { out: string } {

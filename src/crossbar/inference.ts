@@ -573,13 +573,6 @@ class Scratch {
 // ---------------------------------------------------------------------------------------------
 // The periphery: noise, ADC, shift-and-add, partial sums (one fused pass)
 
-interface AdcSpec {
-  /** 0: no ADC. */
-  step: number;
-  /** Largest code magnitude; 0 for a 1-bit converter (sign at +-step). */
-  maxCode: number;
-}
-
 /** Where a block of column currents goes: P reads of b samples, bandPos positions each, into out[(sample0 + n) * pos + posStart + q]. */
 interface Block {
   P: number;

@@ -332,7 +332,6 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
   checkArraySize(arrayRows, arrayCols, scheme);
   const wvOpts = { tolerance: opts.tolerance, maxPulses: opts.maxPulses };
   const layers = chainLayers(model);
-  const rng = new SeededRandom(seed);
   const steps: NetworkStep[] = [];
   const mappedLayers: MappedLayer[] = [];
   layers.forEach((layer, idx) => {
