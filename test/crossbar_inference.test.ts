@@ -27,6 +27,7 @@ import { conductancesToWeights } from '../src/mapping';
 import { mapCommand } from '../src/commands/map';
 import { devicesCommand } from '../src/commands/devices';
 import { crossbarEvaluateCommand } from '../src/commands/crossbar_eval';
+import { captureOutput } from './helpers';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-xinf-'));
 let dirCount = 0;
@@ -588,20 +589,6 @@ describe('programming speed', () => {
 });
 
 describe('commands', () => {
-  function capture<T>(f: () => Promise<T>): Promise<{ out: string; value: T }> {
-    const chunks: string[] = [];
-    const spyOut = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
-      chunks.push(String(c));
-      return true;
-    });
-    const spyErr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    return f()
-      .then((value) => ({ out: chunks.join(''), value }))
-      .finally(() => {
-        spyOut.mockRestore();
-        spyErr.mockRestore();
-      });
-  }
 
   test('map -> evaluate --crossbar on MNIST, JSON output', async () => {
     const m = tf.sequential();
@@ -611,23 +598,23 @@ describe('commands', () => {
     const modelDir = newDir();
     await saveModel(m, modelDir);
     const out = newDir();
-    const mapped = await capture(() => mapCommand({ model: modelDir, device: 'park2024', array: '32x32', replicas: 2, seed: 3, out, json: true, backend: 'wasm' }));
+    const mapped = await captureOutput(() => mapCommand({ model: modelDir, device: 'park2024', array: '32x32', replicas: 2, seed: 3, out, json: true, backend: 'wasm' }));
     const mj = JSON.parse(mapped.out);
     expect(mj).toMatchObject({ device: 'park2024', array: '32x32', replicas: 2, seed: 3, scheme: 'differential' });
     expect(mj.layers.map((l: { layer: string }) => l.layer)).toEqual(['conv', 'fc']);
     expect(mj.layers[0]).toMatchObject({ replicas: 2, arrays: 2, cells: 2 * 9 * 8 });
     expect(Object.keys(mj.layers[0])).toEqual(expect.arrayContaining(['cells', 'arrays', 'replicas', 'meanAbsError', 'maxAbsError', 'meanPulses', 'maxPulses', 'outsideTolerance', 'stuck']));
-    const table = await capture(() => mapCommand({ model: modelDir, device: 'park2024', out: newDir(), backend: 'wasm' }));
+    const table = await captureOutput(() => mapCommand({ model: modelDir, device: 'park2024', out: newDir(), backend: 'wasm' }));
     expect(table.out).toMatch(/layer\s+kind\s+matrix/);
-    const ev = await capture(() => crossbarEvaluateCommand({ crossbar: out, dataset: 'mnist', testSamples: 120, calibrationSamples: 50, json: true, backend: 'wasm', compareSoftware: true }));
+    const ev = await captureOutput(() => crossbarEvaluateCommand({ crossbar: out, dataset: 'mnist', testSamples: 120, calibrationSamples: 50, json: true, backend: 'wasm', compareSoftware: true }));
     const ej = JSON.parse(ev.out);
     expect(ej).toMatchObject({ testSamples: 120, device: 'park2024', calibrationSamples: 50 });
     for (const k of ['testAccuracy', 'accuracy', 'seconds', 'softwareAccuracy', 'timeRatio']) expect(typeof ej[k]).toBe('number');
     // conv: 13x13 positions, each read once by one of the 2 replicas (1 array); fc: 676 rows -> 22 arrays of 32 rows
     expect(ej.counts.perInference.arrayReads).toBe(13 * 13 + 22);
-    const dv = await capture(() => devicesCommand({ json: true }));
+    const dv = await captureOutput(() => devicesCommand({ json: true }));
     expect(JSON.parse(dv.out).map((p: { name: string }) => p.name)).toEqual(['yao2020', 'park2024', 'chen2021', 'cbram', 'ideal']);
-    const dt = await capture(() => devicesCommand({}));
+    const dt = await captureOutput(() => devicesCommand({}));
     expect(dt.out).toMatch(/yao2020/);
   });
 

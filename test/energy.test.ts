@@ -15,6 +15,7 @@ import { estimateEnergy, estimateFromWork, formatEnergy, formatNs, formatPJ, lay
 import * as api from '../src';
 import { mapCommand } from '../src/commands/map';
 import { crossbarEvaluateCommand } from '../src/commands/crossbar_eval';
+import { captureOutput } from './helpers';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-energy-'));
 
@@ -198,20 +199,6 @@ describe('estimateEnergy', () => {
 });
 
 describe('evaluate --crossbar', () => {
-  function capture<T>(f: () => Promise<T>): Promise<{ out: string; value: T }> {
-    const chunks: string[] = [];
-    const spyOut = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
-      chunks.push(String(c));
-      return true;
-    });
-    const spyErr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    return f()
-      .then((value) => ({ out: chunks.join(''), value }))
-      .finally(() => {
-        spyOut.mockRestore();
-        spyErr.mockRestore();
-      });
-  }
 
   test('the JSON result carries the estimate; the human output prints it after the counts', async () => {
     const m = tf.sequential();
@@ -221,8 +208,8 @@ describe('evaluate --crossbar', () => {
     const modelDir = path.join(root, 'model');
     await saveModel(m, modelDir);
     const out = path.join(root, 'xdir');
-    await capture(() => mapCommand({ model: modelDir, device: 'yao2020', array: '32x32', seed: 3, out, json: true, backend: 'wasm' }));
-    const ev = await capture(() => crossbarEvaluateCommand({ crossbar: out, dataset: 'mnist', testSamples: 40, calibrationSamples: 20, json: true, backend: 'wasm' }));
+    await captureOutput(() => mapCommand({ model: modelDir, device: 'yao2020', array: '32x32', seed: 3, out, json: true, backend: 'wasm' }));
+    const ev = await captureOutput(() => crossbarEvaluateCommand({ crossbar: out, dataset: 'mnist', testSamples: 40, calibrationSamples: 20, json: true, backend: 'wasm' }));
     const ej = JSON.parse(ev.out);
     const e = ej.energy;
     // conv: 13x13 positions, 9 rows x 4 outputs; fc: 676 x 10
@@ -235,7 +222,7 @@ describe('evaluate --crossbar', () => {
     expect(e.energyPJ.total).toBeCloseTo(want, 6);
     expect(e.topsPerWatt).toBeCloseTo(e.ops / e.energyPJ.total, 9);
     expect(e.programming.pulses).toBeGreaterThan(0);
-    const human = await capture(() => crossbarEvaluateCommand({ crossbar: out, dataset: 'mnist', testSamples: 40, calibrationSamples: 20, backend: 'wasm' }));
+    const human = await captureOutput(() => crossbarEvaluateCommand({ crossbar: out, dataset: 'mnist', testSamples: 40, calibrationSamples: 20, backend: 'wasm' }));
     const lines = human.out.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^crossbar test accuracy /);
     expect(lines[1]).toMatch(/^per inference: \d+ array reads/);

@@ -44,3 +44,20 @@ export function errorOf(fn: () => unknown): Error {
   }
   throw new Error('expected an error');
 }
+
+/** Runs f with stdout captured (and stderr silenced): what it printed and what it returned. */
+export async function captureOutput<T>(f: () => Promise<T>): Promise<{ out: string; value: T }> {
+  const chunks: string[] = [];
+  const spyOut = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
+    chunks.push(String(c));
+    return true;
+  });
+  const spyErr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    const value = await f();
+    return { out: chunks.join(''), value };
+  } finally {
+    spyOut.mockRestore();
+    spyErr.mockRestore();
+  }
+}

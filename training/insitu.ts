@@ -23,7 +23,7 @@ import { SeededRandom } from '../src/random';
 import type { Split } from '../src/data/datasets';
 import { batchesOf, sampleSize, selectSamples } from '../src/data/batches';
 import { CrossbarNetwork, MappedLayer, deviceInstancesOf } from '../src/crossbar/network';
-import { calibrateCrossbar, crossbarRunner, CrossbarRunner } from '../src/crossbar/inference';
+import { calibrateCrossbarOn, crossbarRunner, CrossbarRunner } from '../src/crossbar/inference';
 import { applyPulses, pulsesForChange } from '../src/programming/pulse';
 import { STUCK_NONE } from '../src/programming/instances';
 
@@ -155,7 +155,9 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
 
   const inferOpts = { seed: seed, readNoise };
   const runner = crossbarRunner(net, inferOpts, 'insitu-read-noise');
-  ensureCalibrated(net, runner, train, opts.calibrationSamples ?? 500, imageShape, numClasses, inferOpts);
+  // A network evaluated before (hybrid) keeps its calibration; otherwise the first training images
+  // calibrate it, as in `evaluate --crossbar` (not the first training batch, as runner.run would).
+  calibrateCrossbarOn(net, train, { ...inferOpts, samples: opts.calibrationSamples, imageShape, numClasses });
 
   const { instances, arrays } = deviceInstancesOf(net, m, 0);
   const nCells = instances.count;
@@ -292,30 +294,6 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
     seconds: (performance.now() - t0) / 1000,
     options: { samples, epochs, batchSize, lr, rule, threshold, seed },
   };
-}
-
-function ensureCalibrated(
-  net: CrossbarNetwork,
-  runner: CrossbarRunner,
-  train: Split,
-  n: number,
-  imageShape: [number, number, number],
-  numClasses: number,
-  opts: { seed: number; readNoise: boolean },
-): void {
-  // A network evaluated before (hybrid) keeps its calibration; runner.run calibrates otherwise,
-  // and would do it on the first training batch: use the first n training images instead, as
-  // `evaluate --crossbar` does.
-  const rt = net.runtime as { calibrated?: boolean } | null;
-  if (rt?.calibrated) return;
-  const count = Math.min(n, train.count);
-  const cal: Split = { images: train.images.subarray(0, count * sampleSize(train)), labels: train.labels.subarray(0, count), count };
-  for (const b of batchesOf(cal, { batchSize: Math.max(1, count), numClasses })) {
-    const x = tf.tensor(b.x, [b.size, ...imageShape]);
-    calibrateCrossbar(net, x, opts);
-    x.dispose();
-  }
-  void runner;
 }
 
 function evaluateWith(runner: CrossbarRunner, split: Split, imageShape: [number, number, number], numClasses: number): number {

@@ -2,7 +2,8 @@
 // pulse updates (training/insitu.ts), and write the tuned crossbar directory with the learning
 // curve. The input directory is only read.
 import * as path from 'path';
-import { loadDataset, Dataset, Split } from '../data/datasets';
+import { loadDataset, Dataset } from '../data/datasets';
+import { firstSamples } from '../data/batches';
 import { FileFormatError, UsageError } from '../errors';
 import { MANIFEST_FILE } from '../crossbar/files';
 import { CrossbarNetwork, loadCrossbar, disposeCrossbar } from '../crossbar/network';
@@ -47,11 +48,6 @@ export function checkRule(rule: string | undefined): InsituRule {
   return r as InsituRule;
 }
 
-function firstOf(split: Split, n: number): Split {
-  const count = Math.min(n, split.count);
-  const size = split.count ? split.images.length / split.count : 0;
-  return { images: split.images.subarray(0, count * size), labels: split.labels.subarray(0, count), count };
-}
 
 /**
  * In-situ training of a loaded (and possibly already evaluated) network, then the test accuracy
@@ -78,7 +74,7 @@ export function runInsitu(
       rule,
       threshold: flags.threshold,
       seed: flags.seed,
-      evalSplit: firstOf(data.test, flags.evalSamples ?? 1000),
+      evalSplit: firstSamples(data.test, flags.evalSamples ?? 1000),
       calibrationSamples: flags.calibrationSamples,
       imageShape: data.imageShape,
       numClasses: data.numClasses,

@@ -152,16 +152,13 @@ export async function trainModel(
 export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetrics> {
   const { metrics, model: trained } = await trainModel(opts);
   const out = path.resolve(opts.out);
-  const train = { count: metrics.trainSamples };
-  const test = { accuracy: metrics.testAccuracy };
-  const data = { test: { count: metrics.testSamples } };
   printResult(opts, metrics, () =>
     [
       `model       ${opts.model} (${opts.float ? 'float' : 'memristor-aware'})`,
-      `dataset     ${opts.dataset}: ${train.count} train / ${data.test.count} test`,
+      `dataset     ${opts.dataset}: ${metrics.trainSamples} train / ${metrics.testSamples} test`,
       `backend     ${metrics.backend}`,
       `training    ${opts.epochs} epoch(s), ${metrics.trainSamplesPerSec} samples/s, ${metrics.trainSeconds.toFixed(1)} s`,
-      `test acc    ${pct(test.accuracy)}`,
+      `test acc    ${pct(metrics.testAccuracy)}`,
       `saved       ${out}/model.json, weights.bin, metrics.json`,
     ].join('\n'),
   );

@@ -49,7 +49,7 @@ import { ConfigError } from '../errors';
 import { deriveSeed, SeededRandom } from '../random';
 import { drift } from '../programming/pulse';
 import type { Split } from '../data/datasets';
-import { batchesOf } from '../data/batches';
+import { batchesOf, firstSamples } from '../data/batches';
 import { effectiveConductances } from './ir_drop';
 import { simdDac, simdNoisyFinish } from './simd';
 import { rollConvKernel, rowTileKernel } from '../mapping/schemes';
@@ -1321,10 +1321,26 @@ export function crossbarCounts(net: CrossbarNetwork, samples: number): CrossbarC
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 
-function firstSamples(split: Split, n: number): Split {
-  const count = Math.min(n, split.count);
-  const size = split.count ? split.images.length / split.count : 0;
-  return { images: split.images.subarray(0, count * size), labels: split.labels.subarray(0, count), count };
+/**
+ * Calibrates the network on the first `samples` (default 500) samples of `split` when the device
+ * needs calibrated ranges and none were calibrated yet (see calibrateCrossbar). Returns the
+ * samples used, 0 when nothing was calibrated.
+ */
+export function calibrateCrossbarOn(
+  net: CrossbarNetwork,
+  split: Split,
+  opts: CrossbarInferenceOptions & { samples?: number; imageShape?: [number, number, number]; numClasses?: number } = {},
+): number {
+  const rt = runtimeOf(net, opts);
+  if (rt.calibrated || !needsCalibration(net, opts.readNoise ?? true)) return 0;
+  const imageShape = opts.imageShape ?? (net.inputShape as [number, number, number]);
+  const cal = firstSamples(split, opts.samples ?? 500);
+  for (const b of batchesOf(cal, { batchSize: Math.max(1, cal.count), numClasses: opts.numClasses ?? 10 })) {
+    const x = tf.tensor(b.x, [b.size, ...imageShape]);
+    calibrateCrossbar(net, x, opts);
+    x.dispose();
+  }
+  return cal.count;
 }
 
 /**
@@ -1337,17 +1353,8 @@ export function evaluateCrossbar(net: CrossbarNetwork, split: Split, opts: Evalu
   const numClasses = opts.numClasses ?? 10;
   const batchSize = opts.batchSize ?? 500;
   const t0 = performance.now();
+  const calibrationSamples = calibrateCrossbarOn(net, opts.calibration ?? split, { ...opts, samples: opts.calibrationSamples, imageShape, numClasses });
   const rt = runtimeOf(net, opts);
-  let calibrationSamples = 0;
-  if (!rt.calibrated && needsCalibration(net, opts.readNoise ?? true)) {
-    const cal = firstSamples(opts.calibration ?? split, opts.calibrationSamples ?? 500);
-    calibrationSamples = cal.count;
-    for (const b of batchesOf(cal, { batchSize: Math.max(1, cal.count), numClasses })) {
-      const x = tf.tensor(b.x, [b.size, ...imageShape]);
-      calibrateCrossbar(net, x, opts);
-      x.dispose();
-    }
-  }
   const ctx = contextFor(net, rt, opts, 'read-noise', false);
   let correct = 0;
   for (const b of batchesOf(split, { batchSize, numClasses })) {

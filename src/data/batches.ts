@@ -51,6 +51,13 @@ export function sampleSize(split: Split): number {
   return size;
 }
 
+/** The first n samples of a split (all when it has fewer), as views: nothing is copied. */
+export function firstSamples(split: Split, n: number): Split {
+  const count = Math.min(n, split.count);
+  const size = sampleSize(split);
+  return { images: split.images.subarray(0, count * size), labels: split.labels.subarray(0, count), count };
+}
+
 /** Copies the given samples into a new Split, in the given order. */
 export function selectSamples(split: Split, indices: ArrayLike<number>): Split {
   const size = sampleSize(split);
