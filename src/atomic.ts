@@ -2,6 +2,7 @@
 // crash never leaves a half-written or lost file.
 import * as fs from 'fs';
 import * as path from 'path';
+import { replaceDir, tempSibling } from './output_folder';
 
 let counter = 0;
 
@@ -30,13 +31,14 @@ export function writeJsonAtomic(file: string, value: unknown): void {
  * Writes a whole directory atomically: `fill` writes into a fresh temporary directory beside
  * `dir`, which then replaces `dir` by rename (an existing `dir` is moved aside first and removed
  * last). If `fill` throws, the temporary directory is removed and `dir` is left as it was, so an
- * interrupted job never leaves a half-written result nor touches the files it read.
+ * interrupted job never leaves a half-written result nor touches the files it read. (A command's
+ * whole output folder is claimed with src/output_folder.ts, which adds the lock; this serves the
+ * parts written inside it.)
  */
 export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Promise<void> | void): Promise<void> {
   const abs = path.resolve(dir);
-  const parent = path.dirname(abs);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = path.join(parent, `.${path.basename(abs)}.${process.pid}.${counter++}.tmp`);
+  fs.mkdirSync(path.dirname(abs), { recursive: true });
+  const tmp = tempSibling(abs, 'tmp');
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
   try {
@@ -45,11 +47,5 @@ export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Prom
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
-  let old: string | null = null;
-  if (fs.existsSync(abs)) {
-    old = path.join(parent, `.${path.basename(abs)}.${process.pid}.${counter++}.old`);
-    fs.renameSync(abs, old);
-  }
-  fs.renameSync(tmp, abs);
-  if (old) fs.rmSync(old, { recursive: true, force: true });
+  replaceDir(tmp, abs);
 }

@@ -3,6 +3,7 @@
 // only for a bug (or with MEMRISTOR_TFJS_DEBUG=1).
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError, FileFormatError, ConfigError } from './errors';
+import { FolderBusyError } from './output_folder';
 import { intOption, floatOption, keyValueNumbers } from './cli_options';
 import { OPTIMIZERS } from '../training/offline';
 import { SCHEDULES } from '../training/schedule';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
     )
     .option('--no-progress', 'no progress bar')
     .requiredOption('--out <dir>', 'output folder (model.json, weights.bin, metrics.json, checkpoints)')
+    .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .option('--resume', 'continue from the checkpoint in --out')
     .addOption(backendOption())
     .addOption(jsonOption())
@@ -94,6 +96,7 @@ export function buildProgram(): Command {
     .option('--scheme <name>', 'differential | reference (default: the device\'s)')
     .option('--tolerance <f>', 'write-verify tolerance as a fraction of the conductance window (default: the device\'s)', floatOption(0, 1))
     .requiredOption('--out <xdir>', 'output folder: manifest.json and one target and one programmed CSV per array')
+    .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (opts) => {
@@ -123,6 +126,7 @@ export function buildProgram(): Command {
     .option('--calibration-samples <n>', 'training samples that calibrate the DAC/ADC ranges', intOption(1), 500)
     .option('--no-progress', 'no progress bar')
     .requiredOption('--out <xdir2>', 'output folder: the tuned conductances, insitu.json and learning_curve.csv')
+    .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (opts) => {
@@ -150,6 +154,7 @@ export function buildProgram(): Command {
     .option('--threshold <uS>', 'in-situ: pulse a cell only where the wanted change reaches this many uS', floatOption(0))
     .option('--no-progress', 'no progress bars')
     .requiredOption('--out <dir>', 'output folder: summary.json, model/, crossbar/, insitu/')
+    .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (opts) => {
@@ -198,6 +203,7 @@ export function buildProgram(): Command {
     .option('--replicas <n>', 'replica groups of every conv layer', intOption(1), 1)
     .option('--scheme <name>', "differential | reference (default: the device's)")
     .requiredOption('--out <dir>', 'output folder: sweep.json and sweep.csv (mean and sample standard deviation, n-1, per point)')
+    .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .option('--no-progress', 'no progress bar')
     .addOption(backendOption())
     .addOption(jsonOption())
@@ -263,7 +269,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof FileFormatError) {
+    if (e instanceof FileFormatError || e instanceof FolderBusyError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 1;
     }

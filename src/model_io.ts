@@ -72,6 +72,29 @@ export interface ModelDirContents {
   artifacts: tf.io.ModelArtifacts;
 }
 
+/**
+ * Refuses a non-finite float32 weight (NaN or infinite: no trained model holds one, and it would
+ * evaluate to a plausible accuracy), naming the file, the weight and the element.
+ */
+function checkFinite(file: string, specs: readonly WeightSpec[], parts: readonly Uint8Array[]): void {
+  const total = parts.reduce((n, p) => n + p.byteLength, 0);
+  const bytes = parts.length === 1 ? parts[0] : toUint8(parts.map((p) => p.slice().buffer as ArrayBuffer));
+  const view = new DataView(bytes.buffer, bytes.byteOffset, total);
+  let off = 0;
+  for (const spec of specs) {
+    const n = specBytes(spec);
+    if (!spec.quantization && spec.dtype === 'float32') {
+      for (let i = 0; i < n / 4; i++) {
+        const v = view.getFloat32(off + 4 * i, true);
+        if (!Number.isFinite(v)) {
+          throw new FileFormatError(file, `weight '${spec.name}' [${spec.shape.join('x')}], element ${i} (byte ${off + 4 * i}): ${v} is not a finite number`);
+        }
+      }
+    }
+    off += n;
+  }
+}
+
 /** Read and validate a model directory (or a model.json path) into tfjs ModelArtifacts. */
 export function readModelDir(dirOrFile: string): ModelDirContents {
   const file = dirOrFile.endsWith('.json') ? dirOrFile : path.join(dirOrFile, MODEL_JSON);
@@ -126,6 +149,7 @@ export function readModelDir(dirOrFile: string): ModelDirContents {
     if (got !== want) {
       throw new FileFormatError(path.join(dir, group.paths[group.paths.length - 1] ?? WEIGHTS_BIN), `holds ${got} bytes, ${MODEL_JSON} describes ${want}`);
     }
+    checkFinite(path.join(dir, group.paths[0] ?? WEIGHTS_BIN), group.weights, parts);
     buffers.push(...parts);
   }
   const weightData = toUint8(buffers.map((b) => b.slice().buffer as ArrayBuffer)).buffer as ArrayBuffer;

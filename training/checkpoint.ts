@@ -1,22 +1,36 @@
 // Checkpoints of the offline loop, written after each epoch so that --resume continues where a run
 // stopped. Each checkpoint is a new folder (model, optimizer state, loop state); a pointer file
 // names the newest and is replaced atomically, so a crash mid-write leaves the previous one valid.
+// The loop state records what shaped the run (model, dataset, training options: `run`) and the
+// sha256 of every file of the checkpoint, so that a resume refuses a checkpoint of another run or
+// one whose files changed, naming the flag or the file.
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { tf } from '../src/tf';
-import { FileFormatError } from '../src/errors';
+import { FileFormatError, UsageError } from '../src/errors';
 import { writeFileAtomic, writeJsonAtomic } from '../src/atomic';
 import { saveModel, loadModel } from '../src/model_io';
 
 export const CHECKPOINT_POINTER = 'checkpoint.json';
 const FORMAT = 'memristor-tfjs-checkpoint';
-const VERSION = 1;
+/** Version 2 added the run record and the checksums; version 1 checkpoints are refused (nothing to check them against). */
+const VERSION = 2;
+const CHECKSUMMED = ['model.json', 'weights.bin', 'optimizer.json', 'optimizer.bin'] as const;
+
+function sha256(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
 
 export interface LoopState {
   /** Epochs completed. */
   epoch: number;
   /** Optimizer steps taken. */
   step: number;
+  /** What shaped the run (model, dataset, options), compared with the command line on resume. */
+  run?: Record<string, unknown>;
+  /** sha256 of each file of the checkpoint folder (written by writeCheckpoint). */
+  checksums?: Record<string, string>;
   /** Anything the loop needs to continue exactly (history, noise counters, options). */
   [key: string]: unknown;
 }
@@ -75,6 +89,8 @@ async function loadOptimizer(opt: tf.Optimizer, dir: string): Promise<void> {
   const want = meta.shapes.reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0) * 4;
   if (buf.byteLength !== want) throw new FileFormatError(bf, `holds ${buf.byteLength} bytes, optimizer.json describes ${want}`);
   const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const bad = all.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new FileFormatError(bf, `value ${bad} (byte ${4 * bad}) is ${all[bad]}, not a finite number`);
   let o = 0;
   const named = meta.names.map((name, i) => {
     const n = meta.shapes[i].reduce((a, b) => a * b, 1);
@@ -98,7 +114,9 @@ export async function writeCheckpoint(runDir: string, model: tf.LayersModel, opt
   fs.rmSync(dir, { recursive: true, force: true });
   await saveModel(model, dir);
   await saveOptimizer(opt, dir);
-  writeJsonAtomic(path.join(dir, 'state.json'), state);
+  const checksums: Record<string, string> = {};
+  for (const f of CHECKSUMMED) checksums[f] = sha256(path.join(dir, f));
+  writeJsonAtomic(path.join(dir, 'state.json'), { ...state, checksums });
   const pointer = path.join(runDir, CHECKPOINT_POINTER);
   const previous = readPointer(runDir);
   writeJsonAtomic(pointer, { format: FORMAT, version: VERSION, dir: name, epoch: state.epoch, step: state.step });
@@ -112,7 +130,8 @@ function readPointer(runDir: string): string | null {
   try {
     const p = JSON.parse(fs.readFileSync(pointer, 'utf8'));
     if (p.format !== FORMAT) throw new Error(`format is ${p.format}, expected ${FORMAT}`);
-    if (p.version !== VERSION) throw new Error(`version ${p.version}, this program reads ${VERSION}`);
+    if (p.version === 1) throw new Error('checkpoint version 1, written by an older memristor-tfjs without a run record or checksums; it cannot be checked, so train afresh (without --resume)');
+    if (p.version !== VERSION) throw new Error(`checkpoint version ${JSON.stringify(p.version)}, this memristor-tfjs reads version ${VERSION}`);
     if (typeof p.dir !== 'string' || p.dir.includes('/') || p.dir.includes('..')) throw new Error('no checkpoint folder named');
     return p.dir;
   } catch (e) {
@@ -124,11 +143,43 @@ export function hasCheckpoint(runDir: string): boolean {
   return readPointer(runDir) !== null;
 }
 
-/** Load the newest checkpoint of `runDir`: the model, and restore the optimizer's state into `makeOptimizer()`. */
-export async function readCheckpoint(
-  runDir: string,
-  makeOptimizer: (model: tf.LayersModel) => tf.Optimizer,
-): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer; state: LoopState }> {
+/** Where a checkpoint's fields were given on the command line (for messages). */
+export const RUN_FLAGS: Record<string, string> = {
+  model: '--model',
+  dataset: '--dataset',
+  imageShape: '--dataset',
+  numClasses: '--dataset',
+  float: '--float',
+  variation: '--variation',
+  trainSamples: '--train-samples',
+  validationSplit: '--validation-split',
+  batchSize: '--batch-size',
+  learningRate: '--lr',
+  optimizer: '--optimizer',
+  schedule: '--schedule',
+  seed: '--seed',
+};
+
+const showValue = (v: unknown) => (v === undefined ? 'nothing' : JSON.stringify(v));
+
+/**
+ * Compares a checkpoint's run record with the run the command line describes; a UsageError names
+ * the first field that differs by its flag, with both values.
+ */
+export function checkRunMatches(stateFile: string, recorded: Record<string, unknown> | undefined, wanted: Record<string, unknown>, label?: string): void {
+  if (!recorded || typeof recorded !== 'object') throw new FileFormatError(stateFile, 'run: missing (what shaped the run); cannot check it against the command line');
+  for (const [k, v] of Object.entries(wanted)) {
+    if (JSON.stringify(recorded[k] ?? null) === JSON.stringify(v ?? null)) continue;
+    const flag = RUN_FLAGS[k] ?? k;
+    throw new UsageError(
+      `--resume: the checkpoint in ${label ?? path.dirname(path.dirname(stateFile))} was written for ${k} ${showValue(recorded[k])} (${flag}), ` +
+        `this command asks for ${showValue(v)}; resume with the same ${flag}, or start afresh without --resume (with --overwrite)`,
+    );
+  }
+}
+
+/** The newest checkpoint's folder and loop state, its fields and checksums verified. */
+export function readCheckpointState(runDir: string): { dir: string; state: LoopState; stateFile: string } {
   const name = readPointer(runDir);
   if (!name) throw new FileFormatError(path.join(runDir, CHECKPOINT_POINTER), 'no checkpoint to resume from');
   const dir = path.join(runDir, name);
@@ -139,7 +190,32 @@ export async function readCheckpoint(
   } catch (e) {
     throw new FileFormatError(sf, `cannot read loop state (${(e as Error).message.split('\n')[0]})`);
   }
-  if (!Number.isInteger(state.epoch) || !Number.isInteger(state.step)) throw new FileFormatError(sf, 'epoch and step must be integers');
+  if (!state || typeof state !== 'object') throw new FileFormatError(sf, 'must hold a JSON object');
+  if (!Number.isInteger(state.epoch) || state.epoch < 1) throw new FileFormatError(sf, `epoch: must be an integer >= 1, got ${showValue(state.epoch)}`);
+  if (!Number.isInteger(state.step) || state.step < state.epoch) throw new FileFormatError(sf, `step: must be an integer >= epoch (${state.epoch}), got ${showValue(state.step)}`);
+  const sums = state.checksums;
+  if (!sums || typeof sums !== 'object') throw new FileFormatError(sf, 'checksums: missing');
+  for (const f of CHECKSUMMED) {
+    const file = path.join(dir, f);
+    if (!fs.existsSync(file)) throw new FileFormatError(file, 'missing from the checkpoint');
+    const got = sha256(file);
+    if (got !== sums[f]) throw new FileFormatError(file, `does not match its checksum in state.json (sha256 ${got.slice(0, 12)}..., recorded ${String(sums[f]).slice(0, 12)}...): the file changed or was damaged since the checkpoint was written`);
+  }
+  return { dir, state, stateFile: sf };
+}
+
+/**
+ * Load the newest checkpoint of `runDir`: the model, and restore the optimizer's state into
+ * `makeOptimizer()`. `check(state, stateFile)` runs after the checksums are verified and before
+ * anything is loaded (to compare the run record with the command line).
+ */
+export async function readCheckpoint(
+  runDir: string,
+  makeOptimizer: (model: tf.LayersModel) => tf.Optimizer,
+  check?: (state: LoopState, stateFile: string) => void,
+): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer; state: LoopState }> {
+  const { dir, state, stateFile } = readCheckpointState(runDir);
+  check?.(state, stateFile);
   const { model } = await loadModel(dir);
   const optimizer = makeOptimizer(model);
   await loadOptimizer(optimizer, dir);

@@ -97,14 +97,19 @@ function curveCsv(curve: readonly InsituPoint[]): string {
   return rows.join('\n') + '\n';
 }
 
+/** Writes the tuned crossbar (CSVs, manifest), insitu.json and learning_curve.csv into `dir`; returns the paths. */
+export async function writeInsituFiles(net: CrossbarNetwork, record: InsituRecord, dir: string): Promise<string[]> {
+  const written = await saveCrossbar(net, dir);
+  writeJsonAtomic(path.join(dir, INSITU_FILE), record);
+  writeFileAtomic(path.join(dir, LEARNING_CURVE_FILE), curveCsv(record.curve));
+  return [...written, path.join(dir, INSITU_FILE), path.join(dir, LEARNING_CURVE_FILE)];
+}
+
 /** Writes the tuned crossbar directory with insitu.json and learning_curve.csv, atomically as a whole. */
 export async function saveInsituDir(net: CrossbarNetwork, record: InsituRecord, dir: string): Promise<string[]> {
   const files: string[] = [];
   await writeDirAtomic(dir, async (tmp) => {
-    const written = await saveCrossbar(net, tmp);
-    writeJsonAtomic(path.join(tmp, INSITU_FILE), record);
-    writeFileAtomic(path.join(tmp, LEARNING_CURVE_FILE), curveCsv(record.curve));
-    for (const f of [...written, path.join(tmp, INSITU_FILE), path.join(tmp, LEARNING_CURVE_FILE)]) files.push(path.join(dir, path.relative(tmp, f)));
+    for (const f of await writeInsituFiles(net, record, tmp)) files.push(path.join(dir, path.relative(tmp, f)));
   });
   return files;
 }

@@ -25,6 +25,8 @@ export interface TrainConfig {
   seed: number;
   /** Write a checkpoint into this folder after each epoch. */
   checkpointDir?: string;
+  /** What shaped the run (model, dataset, options), recorded in each checkpoint for the checks of a resume. */
+  checkpointRun?: Record<string, unknown>;
   progress?: ProgressReporter;
   /** Stop after this many epochs (the schedule still spans `epochs`), e.g. to continue later with resume. */
   stopAfterEpoch?: number;
@@ -225,7 +227,8 @@ export async function fit(
         step,
         history,
         noiseCounters: getNoiseCounters(model),
-        config: { ...cfg, progress: undefined, onEpoch: undefined, stopAfterEpoch: undefined },
+        config: { ...cfg, progress: undefined, onEpoch: undefined, stopAfterEpoch: undefined, checkpointRun: undefined },
+        run: cfg.checkpointRun ?? {},
       });
     }
   }

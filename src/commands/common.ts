@@ -1,6 +1,7 @@
 // Pieces shared by the CLI commands: the backend line, output of results, JSON mode.
 import { initBackend, BackendInfo } from '../backend';
 import { UsageError } from '../errors';
+import { parseArraySize } from '../mapping/tiling';
 
 export interface CommonOptions {
   backend?: string;
@@ -40,4 +41,21 @@ export function intFlag(v: number | string | undefined, flag: string, min: numbe
   const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${v}'`);
   return n;
+}
+
+/** Largest array side accepted: no crossbar is larger, and beyond it a typo (an extra digit) is likelier. */
+export const MAX_ARRAY_SIDE = 65536;
+
+/**
+ * The --array RxC flag of map, hybrid and sweep: rows x columns, each in [1, MAX_ARRAY_SIDE], at
+ * least 2 columns (a weight and its pair or reference column); a UsageError naming the flag.
+ */
+export function arrayFlag(v: string | undefined): [number, number] {
+  const size = parseArraySize(v ?? '128x128');
+  if (!size) throw new UsageError(`--array must be RxC like 128x16, got '${v}'`);
+  if (size[1] < 2) throw new UsageError(`--array must have >= 2 columns (a weight and its pair or reference column), got '${v}'`);
+  if (size[0] > MAX_ARRAY_SIDE || size[1] > MAX_ARRAY_SIDE) {
+    throw new UsageError(`--array ${v}: rows and columns must be <= ${MAX_ARRAY_SIDE} (real crossbars hold 16-4096 a side)`);
+  }
+  return size;
 }

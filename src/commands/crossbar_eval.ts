@@ -2,7 +2,7 @@
 // programmed arrays (read noise, DAC, ADC, IR drop, neurons), with the operation counts and the
 // energy/latency estimate of one inference from the device's tables (src/energy.ts).
 import * as path from 'path';
-import { loadDataset } from '../data/datasets';
+import { loadDataset, SAMPLE_FLAGS } from '../data/datasets';
 import { FileFormatError, UsageError } from '../errors';
 import { MANIFEST_FILE } from '../crossbar/files';
 import { loadCrossbar, disposeCrossbar } from '../crossbar/network';
@@ -48,7 +48,8 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
   const backend = await startBackend(opts);
   const net = await loadCrossbar(opts.crossbar);
   try {
-    const data = loadDataset(dataset, { trainSamples: calibrationSamples, testSamples });
+    const data = loadDataset(dataset, { testSamples, names: SAMPLE_FLAGS });
+    if (calibrationSamples > data.train.count) info(`--calibration-samples ${calibrationSamples} is more than the ${data.train.count} training samples: calibrating on all of them`);
     const inShape = net.inputShape;
     if (inShape.join('x') !== data.imageShape.join('x')) {
       throw new FileFormatError(path.join(opts.crossbar, MANIFEST_FILE), `the network takes ${inShape.join('x')} inputs, dataset ${dataset} has ${data.imageShape.join('x')}`);

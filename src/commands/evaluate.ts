@@ -1,5 +1,5 @@
 // `memristor-tfjs evaluate`: test accuracy of a saved model (software) on a dataset.
-import { loadDataset } from '../data/datasets';
+import { loadDataset, SAMPLE_FLAGS } from '../data/datasets';
 import { loadModel } from '../model_io';
 import { evaluateModel } from '../../training/offline';
 import { CommonOptions, printResult, startBackend, pct } from './common';
@@ -16,7 +16,7 @@ export interface EvaluateCommandOptions extends CommonOptions {
 
 export async function evaluateCommand(opts: EvaluateCommandOptions) {
   const backend = await startBackend(opts);
-  const data = loadDataset(opts.dataset, { trainSamples: 1, testSamples: opts.testSamples });
+  const data = loadDataset(opts.dataset, { trainSamples: 1, testSamples: opts.testSamples, names: SAMPLE_FLAGS });
   const { model } = await loadModel(opts.model!);
   const inShape = model.inputs[0].shape.slice(1);
   if (inShape.join('x') !== data.imageShape.join('x')) {

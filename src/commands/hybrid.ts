@@ -5,18 +5,19 @@
 // training) and DIR/summary.json.
 import * as path from 'path';
 import { tf } from '../tf';
-import { writeDirAtomic, writeJsonAtomic } from '../atomic';
-import { loadDeviceConfig } from '../device/config';
+import { writeJsonAtomic } from '../atomic';
+import { claimOutputFolder } from '../output_folder';
+import { loadDeviceConfig, DeviceConfig } from '../device/config';
 import { UsageError } from '../errors';
 import { mapModel, saveCrossbar, disposeCrossbar, mappingReport } from '../crossbar/network';
 import { evaluateCrossbar, crossbarCounts } from '../crossbar/inference';
 import { formatLayerReports } from '../mapping/program';
-import { parseArraySize } from '../mapping/tiling';
-import { saveInsituDir } from '../../training/insitu_files';
+import { writeInsituFiles } from '../../training/insitu_files';
+import type { InsituRule } from '../../training/insitu';
 import { estimateEnergy, summarizeEnergy } from '../energy';
 import { trainModel } from './train';
 import { checkRule, runInsitu, DEFAULT_INSITU_LR } from './insitu';
-import { CommonOptions, info, pct, printResult, startBackend } from './common';
+import { CommonOptions, info, pct, printResult, startBackend, arrayFlag } from './common';
 
 export const SUMMARY_FILE = 'summary.json';
 export const HYBRID_FORMAT = 'memristor-tfjs-hybrid';
@@ -26,6 +27,8 @@ export interface HybridCommandOptions extends CommonOptions {
   dataset?: string;
   device: string;
   out: string;
+  /** --overwrite: replace an existing non-empty --out. */
+  overwrite?: boolean;
   seed?: number;
   /** Offline training. */
   epochs?: number;
@@ -48,13 +51,26 @@ export async function hybridCommand(opts: HybridCommandOptions) {
   if (!opts.model) throw new UsageError('hybrid: give --model NAME (see `memristor-tfjs models`)');
   if (!opts.device) throw new UsageError('hybrid: give --device PRESET|FILE.json (see `memristor-tfjs devices`)');
   if (!opts.out) throw new UsageError('hybrid: give --out DIR');
-  const size = parseArraySize(opts.array ?? '128x128');
-  if (!size || size[1] < 2) throw new UsageError(`--array must be RxC with >= 2 columns, like 128x16, got '${opts.array}'`);
+  const size = arrayFlag(opts.array);
   const rule = checkRule(opts.rule);
   const device = loadDeviceConfig(opts.device);
   const seed = opts.seed ?? 1;
   const dataset = opts.dataset ?? 'mnist';
-  const out = path.resolve(opts.out);
+  // The whole run folder is built beside --out and renamed into place when complete.
+  const folder = claimOutputFolder(opts.out, { overwrite: opts.overwrite });
+  try {
+    return await runHybrid(opts, { rule, device, seed, dataset, size, out: folder.final, staging: folder.staging }, () => folder.commit());
+  } finally {
+    folder.release();
+  }
+}
+
+async function runHybrid(
+  opts: HybridCommandOptions,
+  p: { rule: InsituRule; device: DeviceConfig; seed: number; dataset: string; size: [number, number]; out: string; staging: string },
+  commit: () => void,
+) {
+  const { rule, device, seed, dataset, size, out, staging } = p;
   const t0 = performance.now();
   const backend = await startBackend(opts);
 
@@ -73,17 +89,14 @@ export async function hybridCommand(opts: HybridCommandOptions) {
     schedule: 'cosine',
     out: path.join(out, 'model'),
     progress: opts.progress,
-  }, { backend });
+  }, { backend, dir: path.join(staging, 'model') });
   const t1 = performance.now();
 
   // 2. mapping and write-verify programming
   info(`[2/4] mapping onto ${device.name} arrays and write-verify programming`);
   const net = mapModel(model, device, { arrayRows: size[0], arrayCols: size[1], replicas: opts.replicas ?? 1, seed });
   try {
-    const xdir = path.join(out, 'crossbar');
-    await writeDirAtomic(xdir, async (tmp) => {
-      await saveCrossbar(net, tmp);
-    });
+    await saveCrossbar(net, path.join(staging, 'crossbar'));
     info(formatLayerReports(mappingReport(net)));
     const t2 = performance.now();
 
@@ -103,7 +116,7 @@ export async function hybridCommand(opts: HybridCommandOptions) {
       transferred.accuracy,
       path.join(out, 'crossbar'),
     );
-    await saveInsituDir(net, record, path.join(out, 'insitu'));
+    await writeInsituFiles(net, record, path.join(staging, 'insitu'));
     const t4 = performance.now();
 
     const software = metrics.testAccuracy;
@@ -145,7 +158,8 @@ export async function hybridCommand(opts: HybridCommandOptions) {
       },
       files: { model: 'model', crossbar: 'crossbar', insitu: 'insitu' },
     };
-    writeJsonAtomic(path.join(out, SUMMARY_FILE), summary);
+    writeJsonAtomic(path.join(staging, SUMMARY_FILE), summary);
+    commit();
     printResult(opts, summary, () => {
       const row = (k: string, v: number) => `${k.padEnd(28)} ${pct(v).padStart(8)}`;
       return [

@@ -2,14 +2,15 @@
 // pulse updates (training/insitu.ts), and write the tuned crossbar directory with the learning
 // curve. The input directory is only read.
 import * as path from 'path';
-import { loadDataset, Dataset } from '../data/datasets';
+import { loadDataset, Dataset, SAMPLE_FLAGS } from '../data/datasets';
 import { firstSamples } from '../data/batches';
 import { FileFormatError, UsageError } from '../errors';
 import { MANIFEST_FILE } from '../crossbar/files';
 import { CrossbarNetwork, loadCrossbar, disposeCrossbar } from '../crossbar/network';
 import { evaluateCrossbar } from '../crossbar/inference';
 import { insituTrain, INSITU_RULES, InsituResult, InsituRule, DEFAULT_INSITU_LR } from '../../training/insitu';
-import { insituRecord, saveInsituDir, InsituRecord } from '../../training/insitu_files';
+import { insituRecord, writeInsituFiles, InsituRecord } from '../../training/insitu_files';
+import { claimOutputFolder } from '../output_folder';
 import { barProgress } from '../../training/progress';
 import { CommonOptions, info, pct, printResult, startBackend } from './common';
 
@@ -35,6 +36,8 @@ export interface InsituCommandOptions extends CommonOptions, InsituFlags {
   crossbar: string;
   dataset?: string;
   out: string;
+  /** --overwrite: replace an existing non-empty --out. */
+  overwrite?: boolean;
   seed?: number;
   testSamples?: number;
   calibrationSamples?: number;
@@ -93,10 +96,13 @@ export async function insituCommand(opts: InsituCommandOptions) {
   if (!opts.out) throw new UsageError('insitu: give --out XDIR2 (the tuned crossbar directory to write)');
   checkRule(opts.rule);
   const dataset = opts.dataset ?? 'mnist';
-  const backend = await startBackend(opts);
-  const net = await loadCrossbar(opts.crossbar);
+  // The input folder is only read: an --out that is, holds or lies in it is refused before anything runs.
+  const folder = claimOutputFolder(opts.out, { overwrite: opts.overwrite, inputs: [{ flag: '--crossbar', path: opts.crossbar }] });
+  let net: CrossbarNetwork | null = null;
   try {
-    const data = loadDataset(dataset, { testSamples: opts.testSamples });
+    const backend = await startBackend(opts);
+    net = await loadCrossbar(opts.crossbar);
+    const data = loadDataset(dataset, { testSamples: opts.testSamples, names: SAMPLE_FLAGS });
     if (net.inputShape.join('x') !== data.imageShape.join('x')) {
       throw new FileFormatError(path.join(opts.crossbar, MANIFEST_FILE), `the network takes ${net.inputShape.join('x')} inputs, dataset ${dataset} has ${data.imageShape.join('x')}`);
     }
@@ -104,11 +110,12 @@ export async function insituCommand(opts: InsituCommandOptions) {
     const before = evaluateCrossbar(net, data.test, calib);
     info(`before in-situ training: ${pct(before.accuracy)} on ${before.count} test images (${net.device.name})`);
     const { result, record, after } = runInsitu(net, data, opts, before.accuracy, path.resolve(opts.crossbar));
-    const files = await saveInsituDir(net, record, opts.out);
+    const files = await writeInsituFiles(net, record, folder.staging);
+    folder.commit();
     info(`wrote ${files.length} files to ${opts.out}`);
     const out = {
       crossbar: path.resolve(opts.crossbar),
-      out: path.resolve(opts.out),
+      out: folder.final,
       dataset,
       backend: backend.name,
       device: net.device.name,
@@ -130,9 +137,10 @@ export async function insituCommand(opts: InsituCommandOptions) {
       programming: record.programming,
       seconds: record.seconds,
     };
+    const device = net.device.name;
     printResult(opts, out, () =>
       [
-        `in-situ training of ${result.layer} on ${net.device.name} (${result.rule} rule, lr ${record.lr}, ${result.samples} images x ${record.epochs} epoch(s), ${result.updates} updates)`,
+        `in-situ training of ${result.layer} on ${device} (${result.rule} rule, lr ${record.lr}, ${result.samples} images x ${record.epochs} epoch(s), ${result.updates} updates)`,
         `test accuracy  before ${pct(before.accuracy)}  after ${pct(after)}  (${before.count} images)`,
         `pulses         ${result.totalPulses} (${result.setPulses} SET, ${result.resetPulses} RESET), ${(record.programming.energyPJ / 1e6).toFixed(3)} uJ`,
         `saved          ${opts.out} (conductances, insitu.json, learning_curve.csv)`,
@@ -140,6 +148,7 @@ export async function insituCommand(opts: InsituCommandOptions) {
     );
     return out;
   } finally {
-    disposeCrossbar(net);
+    folder.release();
+    if (net) disposeCrossbar(net);
   }
 }

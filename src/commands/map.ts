@@ -5,10 +5,10 @@ import { loadModel } from '../model_io';
 import { loadDeviceConfig } from '../device/config';
 import { UsageError } from '../errors';
 import { SCHEMES, Scheme } from '../mapping/schemes';
-import { parseArraySize } from '../mapping/tiling';
 import { formatLayerReports, totalReport } from '../mapping/program';
-import { mapModel, saveCrossbar, disposeCrossbar } from '../crossbar/network';
-import { CommonOptions, info, printResult, startBackend, intFlag } from './common';
+import { mapModel, saveCrossbar, disposeCrossbar, CrossbarNetwork } from '../crossbar/network';
+import { claimOutputFolder } from '../output_folder';
+import { CommonOptions, info, printResult, startBackend, intFlag, arrayFlag } from './common';
 
 export interface MapCommandOptions extends CommonOptions {
   /** --model DIR: a trained model folder (model.json + weights.bin). */
@@ -27,6 +27,8 @@ export interface MapCommandOptions extends CommonOptions {
   tolerance?: number | string;
   /** --out XDIR */
   out: string;
+  /** --overwrite: replace an existing non-empty XDIR. */
+  overwrite?: boolean;
 }
 
 
@@ -35,8 +37,7 @@ export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; a
   if (!opts.model) throw new UsageError('map: give --model DIR (a trained model folder)');
   if (!opts.device) throw new UsageError('map: give --device PRESET|FILE.json');
   if (!opts.out) throw new UsageError('map: give --out XDIR (the crossbar directory to write)');
-  const size = parseArraySize(opts.array ?? '128x128');
-  if (!size) throw new UsageError(`--array must be RxC like 128x16, got '${opts.array}'`);
+  const size = arrayFlag(opts.array);
   const replicas = intFlag(opts.replicas, '--replicas', 1) ?? 1;
   const seed = intFlag(opts.seed, '--seed', 0) ?? 1;
   let scheme: Scheme | undefined;
@@ -45,7 +46,6 @@ export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; a
     scheme = opts.scheme as Scheme;
     if (scheme === 'differential' && size[1] < 2) throw new UsageError(`--array ${opts.array}: the differential scheme needs arrays of >= 2 columns`);
   }
-  if (size[1] < 2) throw new UsageError(`--array must have >= 2 columns (a weight and its pair or reference column), got '${opts.array}'`);
   let tolerance: number | undefined;
   if (opts.tolerance !== undefined) {
     tolerance = Number(opts.tolerance);
@@ -57,32 +57,40 @@ export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; a
 export async function mapCommand(opts: MapCommandOptions) {
   const parsed = parseMapOptions(opts);
   const device = loadDeviceConfig(opts.device);
-  const backend = await startBackend(opts);
-  const { model } = await loadModel(opts.model);
-  const t0 = performance.now();
-  const net = mapModel(model, device, parsed);
-  const programmingSeconds = (performance.now() - t0) / 1000;
-  const files = await saveCrossbar(net, opts.out);
-  const layers = net.layers.map((l) => l.report);
-  const total = totalReport(layers);
-  const result = {
-    model: opts.model,
-    device: device.name,
-    array: `${parsed.arrayRows}x${parsed.arrayCols}`,
-    arrayRows: parsed.arrayRows,
-    arrayCols: parsed.arrayCols,
-    replicas: parsed.replicas,
-    seed: parsed.seed,
-    scheme: net.mapping.scheme,
-    out: path.resolve(opts.out),
-    backend: backend.name,
-    layers: layers.map((l) => ({ ...l, inputEncoding: net.layers.find((m) => m.name === l.layer)!.inputEncoding, neuron: net.layers.find((m) => m.name === l.layer)!.neuron })),
-    total,
-    programmingSeconds: Number(programmingSeconds.toFixed(3)),
-    files: files.length,
-  };
-  info(`wrote ${files.length} files to ${opts.out}`);
-  printResult(opts, result, () => `${device.name} on ${result.array} arrays, ${net.mapping.scheme} scheme, ${parsed.replicas} replica(s) per conv layer, seed ${parsed.seed}\n` + formatLayerReports(layers));
-  disposeCrossbar(net);
-  return result;
+  // Claimed before the slow part, so that a second writer of --out is refused at once.
+  const folder = claimOutputFolder(opts.out, { overwrite: opts.overwrite, inputs: [{ flag: '--model', path: opts.model }] });
+  let net: CrossbarNetwork | null = null;
+  try {
+    const backend = await startBackend(opts);
+    const { model } = await loadModel(opts.model);
+    const t0 = performance.now();
+    net = mapModel(model, device, { ...parsed, onInfo: info });
+    const programmingSeconds = (performance.now() - t0) / 1000;
+    const files = await saveCrossbar(net, folder.staging);
+    folder.commit();
+    const layers = net.layers.map((l) => l.report);
+    const total = totalReport(layers);
+    const result = {
+      model: opts.model,
+      device: device.name,
+      array: `${parsed.arrayRows}x${parsed.arrayCols}`,
+      arrayRows: parsed.arrayRows,
+      arrayCols: parsed.arrayCols,
+      replicas: parsed.replicas,
+      seed: parsed.seed,
+      scheme: net.mapping.scheme,
+      out: folder.final,
+      backend: backend.name,
+      layers: layers.map((l) => ({ ...l, inputEncoding: net!.layers.find((m) => m.name === l.layer)!.inputEncoding, neuron: net!.layers.find((m) => m.name === l.layer)!.neuron })),
+      total,
+      programmingSeconds: Number(programmingSeconds.toFixed(3)),
+      files: files.length,
+    };
+    info(`wrote ${files.length} files to ${opts.out}`);
+    printResult(opts, result, () => `${device.name} on ${result.array} arrays, ${net!.mapping.scheme} scheme, ${parsed.replicas} replica(s) per conv layer, seed ${parsed.seed}\n` + formatLayerReports(layers));
+    return result;
+  } finally {
+    folder.release();
+    if (net) disposeCrossbar(net);
+  }
 }

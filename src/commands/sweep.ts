@@ -1,12 +1,13 @@
 // `memristor-tfjs sweep`: accuracy statistics of a trained model over repeated programmings onto a
 // device, at every point of a grid of device parameters, before and after in-situ training; trials
 // run in worker threads. Writes OUT/sweep.json and OUT/sweep.csv (src/sweep/index.ts).
+import * as path from 'path';
 import { SingleBar } from 'cli-progress';
-import { UsageError } from '../errors';
+import { claimOutputFolder } from '../output_folder';
+import { ConfigError, UsageError } from '../errors';
 import { SCHEMES, Scheme } from '../mapping/schemes';
-import { parseArraySize } from '../mapping/tiling';
 import { InsituSettings, SweepOptions, SweepResult, formatSweepTable, planSweep, runSweep, writeSweepFiles } from '../sweep';
-import { CommonOptions, info, printResult, intFlag } from './common';
+import { CommonOptions, info, printResult, intFlag, arrayFlag } from './common';
 
 export interface SweepCommandOptions extends CommonOptions {
   model: string;
@@ -29,6 +30,8 @@ export interface SweepCommandOptions extends CommonOptions {
   replicas?: number | string;
   scheme?: string;
   out: string;
+  /** --overwrite: replace an existing non-empty --out. */
+  overwrite?: boolean;
   /** --no-progress */
   progress?: boolean;
 }
@@ -39,9 +42,7 @@ export function parseSweepOptions(opts: SweepCommandOptions): SweepOptions & { o
   if (!opts.model) throw new UsageError('sweep: give --model DIR (a trained model folder)');
   if (!opts.device) throw new UsageError('sweep: give --device PRESET|FILE.json');
   if (!opts.out) throw new UsageError('sweep: give --out DIR (sweep.json and sweep.csv are written there)');
-  const size = parseArraySize(opts.array ?? '128x128');
-  if (!size) throw new UsageError(`--array must be RxC like 128x16, got '${opts.array}'`);
-  if (size[1] < 2) throw new UsageError(`--array must have >= 2 columns (a weight and its pair or reference column), got '${opts.array}'`);
+  const size = arrayFlag(opts.array);
   let scheme: Scheme | undefined;
   if (opts.scheme !== undefined) {
     if (!(SCHEMES as readonly string[]).includes(opts.scheme)) throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')}, got '${opts.scheme}'`);
@@ -119,17 +120,27 @@ export async function sweepCommand(opts: SweepCommandOptions): Promise<SweepResu
   const parsed = parseSweepOptions(opts);
   // the grid is checked (names, values, every point's device) before a worker starts
   const plan = planSweep(parsed);
-  const bar = opts.progress === false ? null : trialBar();
-  info(`sweep: ${plan.points.length} point(s) x ${parsed.trials} trial(s) = ${plan.tasks.length} programmings of ${parsed.model} on ${parsed.device}${parsed.insitu ? ', with in-situ training' : ''}`);
-  let result: SweepResult;
+  const folder = claimOutputFolder(parsed.out, { overwrite: opts.overwrite, inputs: [{ flag: '--model', path: parsed.model }] });
   try {
-    bar?.update(0, plan.tasks.length);
-    result = await runSweep({ ...parsed, onInfo: info, onProgress: (d, n) => bar?.update(d, n) });
+    const bar = opts.progress === false ? null : trialBar();
+    info(`sweep: ${plan.points.length} point(s) x ${parsed.trials} trial(s) = ${plan.tasks.length} programmings of ${parsed.model} on ${parsed.device}${parsed.insitu ? ', with in-situ training' : ''}`);
+    let result: SweepResult;
+    try {
+      bar?.update(0, plan.tasks.length);
+      result = await runSweep({ ...parsed, onInfo: info, onProgress: (d, n) => bar?.update(d, n) });
+    } catch (e) {
+      // the library names its own fields; the command line names the flag
+      if (e instanceof ConfigError && e.field === 'testSamples') throw new UsageError(`--test-samples: ${e.problem}`);
+      throw e;
+    } finally {
+      bar?.stop();
+    }
+    const files = writeSweepFiles(folder.staging, result).map((f) => path.join(folder.final, path.basename(f)));
+    folder.commit();
+    info(`wrote ${files.join(' and ')}`);
+    printResult(opts, result, () => formatSweepTable(result));
+    return result;
   } finally {
-    bar?.stop();
+    folder.release();
   }
-  const files = writeSweepFiles(parsed.out, result);
-  info(`wrote ${files.join(' and ')}`);
-  printResult(opts, result, () => formatSweepTable(result));
-  return result;
 }

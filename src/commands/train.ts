@@ -3,7 +3,7 @@ import * as path from 'path';
 import { tf } from '../tf';
 import { writeJsonAtomic } from '../atomic';
 import { SeededRandom } from '../random';
-import { loadDataset, Dataset } from '../data/datasets';
+import { loadDataset, Dataset, SAMPLE_FLAGS } from '../data/datasets';
 import type { BackendInfo } from '../backend';
 import { splitValidation } from '../data/batches';
 import { buildModel, modelNames, modelSpec } from '../../models/registry';
@@ -11,10 +11,11 @@ import type { DeviceVariation } from '../../layers/variation';
 import { quantSummary } from '../../layers/summary';
 import { saveModel } from '../model_io';
 import { fit, evaluateModel, makeOptimizer, OptimizerName } from '../../training/offline';
-import { hasCheckpoint, readCheckpoint } from '../../training/checkpoint';
+import { hasCheckpoint, readCheckpoint, readCheckpointState, checkRunMatches } from '../../training/checkpoint';
+import { claimOutputFolder } from '../output_folder';
 import { barProgress } from '../../training/progress';
 import { ScheduleName } from '../../training/schedule';
-import { UsageError } from '../errors';
+import { FileFormatError, UsageError } from '../errors';
 import { CommonOptions, info, printResult, startBackend, peakRssMB, pct } from './common';
 
 export interface TrainCommandOptions extends CommonOptions {
@@ -30,6 +31,8 @@ export interface TrainCommandOptions extends CommonOptions {
   optimizer: OptimizerName;
   schedule: ScheduleName;
   out: string;
+  /** --overwrite: replace an existing non-empty --out. */
+  overwrite?: boolean;
   resume?: boolean;
   float?: boolean;
   variation?: Partial<DeviceVariation>;
@@ -64,22 +67,30 @@ export interface TrainMetrics {
 
 /**
  * Trains and saves a model (the work of `train`, also the first stage of `hybrid`); `given` passes
- * a backend already started and a dataset already loaded. The caller disposes the model.
+ * a backend already started, a dataset already loaded, and the folder to write (default
+ * opts.out; `train` passes its staging folder). With opts.resume it continues the checkpoint in
+ * that folder, after checking that it was written for the same run (model, dataset, options: a
+ * UsageError names the flag that differs) and that its files are intact. The caller disposes the
+ * model.
  */
 export async function trainModel(
   opts: TrainCommandOptions,
-  given: { backend?: BackendInfo; data?: Dataset } = {},
+  given: { backend?: BackendInfo; data?: Dataset; dir?: string; label?: string } = {},
 ): Promise<{ metrics: TrainMetrics; model: tf.LayersModel; data: Dataset }> {
   if (!modelNames().includes(opts.model)) {
     throw new UsageError(`unknown model '${opts.model}' (choose ${modelNames().join(', ')})`);
   }
-  const batchSize = opts.batchSize ?? modelSpec(opts.model).defaultBatchSize ?? 64;
   const backend = given.backend ?? (await startBackend(opts));
-  const data = given.data ?? loadDataset(opts.dataset, { trainSamples: opts.trainSamples, testSamples: opts.testSamples });
+  const data = given.data ?? loadDataset(opts.dataset, { trainSamples: opts.trainSamples, testSamples: opts.testSamples, names: SAMPLE_FLAGS });
   const rng = new SeededRandom(opts.seed);
   const { train, validation } = splitValidation(data.train, opts.validationSplit, rng.fork('validation'));
+  let batchSize = opts.batchSize ?? modelSpec(opts.model).defaultBatchSize ?? 64;
+  if (batchSize > train.count) {
+    info(`--batch-size ${batchSize} is larger than the ${train.count} training samples: using ${train.count}`);
+    batchSize = train.count;
+  }
   const learningRate = opts.lr ?? 0.01;
-  const out = path.resolve(opts.out);
+  const out = path.resolve(given.dir ?? opts.out);
   const buildOpts = {
     seed: opts.seed,
     inputShape: data.imageShape,
@@ -87,10 +98,33 @@ export async function trainModel(
     float: !!opts.float,
     variation: opts.variation ?? null,
   };
+  // What shapes the run: recorded in every checkpoint, compared on resume.
+  const run = {
+    model: opts.model,
+    dataset: opts.dataset,
+    imageShape: data.imageShape,
+    numClasses: data.numClasses,
+    float: !!opts.float,
+    variation: opts.variation ?? null,
+    validationSplit: opts.validationSplit,
+    trainSamples: train.count,
+    batchSize,
+    learningRate,
+    optimizer: opts.optimizer,
+    schedule: opts.schedule,
+    seed: opts.seed,
+  };
   let resume;
   if (opts.resume) {
     if (!hasCheckpoint(out)) throw new UsageError(`--resume: no checkpoint in ${out}`);
-    resume = await readCheckpoint(out, () => makeOptimizer(opts.optimizer, learningRate));
+    const stepsPerEpoch = Math.ceil(train.count / batchSize);
+    resume = await readCheckpoint(out, () => makeOptimizer(opts.optimizer, learningRate), (state, stateFile) => {
+      checkRunMatches(stateFile, state.run, run, given.label);
+      if (state.epoch > opts.epochs) throw new UsageError(`--epochs ${opts.epochs}: the checkpoint has trained ${state.epoch} epochs already; give --epochs >= ${state.epoch}`);
+      if (state.step !== state.epoch * stepsPerEpoch) {
+        throw new FileFormatError(stateFile, `step ${state.step} does not match epoch ${state.epoch} (${stepsPerEpoch} steps an epoch give ${state.epoch * stepsPerEpoch})`);
+      }
+    });
     info(`resuming after epoch ${resume.state.epoch}`);
   }
   const model = resume ? resume.model : buildModel(opts.model, buildOpts);
@@ -106,6 +140,7 @@ export async function trainModel(
       schedule: opts.schedule,
       seed: opts.seed,
       checkpointDir: out,
+      checkpointRun: run,
       progress: opts.progress === false ? undefined : barProgress(),
       onEpoch: (r) =>
         info(
@@ -150,19 +185,63 @@ export async function trainModel(
 }
 
 export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetrics> {
-  const { metrics, model: trained } = await trainModel(opts);
-  const out = path.resolve(opts.out);
-  printResult(opts, metrics, () =>
-    [
-      `model       ${opts.model} (${opts.float ? 'float' : 'memristor-aware'})`,
-      `dataset     ${opts.dataset}: ${metrics.trainSamples} train / ${metrics.testSamples} test`,
-      `backend     ${metrics.backend}`,
-      `training    ${opts.epochs} epoch(s), ${metrics.trainSamplesPerSec} samples/s, ${metrics.trainSeconds.toFixed(1)} s`,
-      `test acc    ${pct(metrics.testAccuracy)}`,
-      `saved       ${out}/model.json, weights.bin, metrics.json`,
-    ].join('\n'),
-  );
-  trained.dispose();
-  tf.disposeVariables();
-  return metrics;
+  if (!modelNames().includes(opts.model)) throw new UsageError(`unknown model '${opts.model}' (choose ${modelNames().join(', ')})`);
+  // The run is built in .OUT.partial beside --out (kept after a kill or an error, so that --resume
+  // continues it) and renamed into place when complete.
+  const folder = claimOutputFolder(opts.out, { overwrite: opts.overwrite, continues: !!opts.resume, staging: 'resumable' });
+  let seededEpoch: number | null = null;
+  let label = opts.out;
+  try {
+    if (opts.resume) {
+      if (hasCheckpoint(folder.staging)) {
+        info(`--resume: continuing the interrupted run in ${folder.staging}`);
+        label = `${opts.out} (the interrupted run in ${path.basename(folder.staging)})`;
+      } else if (hasCheckpoint(folder.final)) {
+        readCheckpointState(folder.final); // its checksums, naming the user's files, before the copy
+        folder.resetStaging(folder.final);
+        seededEpoch = readCheckpointState(folder.staging).state.epoch;
+      } else throw new UsageError(`--resume: no checkpoint in ${opts.out} (nor an interrupted run beside it)`);
+    } else {
+      if (hasCheckpoint(folder.staging)) info(`discarding the checkpoints of an interrupted run in ${folder.staging} (--resume would continue it)`);
+      folder.resetStaging();
+    }
+    let trained: tf.LayersModel;
+    let metrics: TrainMetrics;
+    try {
+      ({ metrics, model: trained } = await trainModel(opts, { dir: folder.staging, label }));
+    } catch (e) {
+      // A resume of the finished run that failed before a new epoch: drop the copy, keep nothing half.
+      if (seededEpoch !== null) {
+        let epoch: number | null = null;
+        try {
+          epoch = readCheckpointState(folder.staging).state.epoch;
+        } catch {
+          /* the copy is unreadable: drop it */
+        }
+        if (epoch === null || epoch === seededEpoch) folder.resetStaging();
+        // name the user's file, not its copy in the staging folder
+        if (e instanceof FileFormatError && e.file.startsWith(folder.staging + path.sep)) {
+          throw new FileFormatError(path.join(folder.final, path.relative(folder.staging, e.file)), e.problem);
+        }
+      }
+      throw e;
+    }
+    folder.commit();
+    const out = folder.final;
+    printResult(opts, metrics, () =>
+      [
+        `model       ${opts.model} (${opts.float ? 'float' : 'memristor-aware'})`,
+        `dataset     ${opts.dataset}: ${metrics.trainSamples} train / ${metrics.testSamples} test`,
+        `backend     ${metrics.backend}`,
+        `training    ${opts.epochs} epoch(s), ${metrics.trainSamplesPerSec} samples/s, ${metrics.trainSeconds.toFixed(1)} s`,
+        `test acc    ${pct(metrics.testAccuracy)}`,
+        `saved       ${out}/model.json, weights.bin, metrics.json`,
+      ].join('\n'),
+    );
+    trained.dispose();
+    tf.disposeVariables();
+    return metrics;
+  } finally {
+    folder.release();
+  }
 }

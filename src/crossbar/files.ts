@@ -43,6 +43,8 @@ export const MANIFEST_FILE = 'manifest.json';
 /** Mapping schemes an array may use (add a new one here when the mapper gets it). */
 export const MAPPING_SCHEMES = ['differential', 'reference', 'single'] as const;
 export type MappingScheme = (typeof MAPPING_SCHEMES)[number];
+/** Most cells one array file may declare (2^26, 256 MB as float32): larger is refused before allocation. */
+export const MAX_ARRAY_CELLS = 1 << 26;
 /** Relative slack of the window checks (float32 rounding of values at the window's edge). */
 export const WINDOW_SLACK = 1e-6;
 
@@ -229,6 +231,7 @@ export function validateCrossbarManifest(raw: unknown, file: string): CrossbarMa
       ids.add(id);
       const rows = c.int(ao, 'rows', af, 1);
       const cols = c.int(ao, 'cols', af, 1);
+      if (rows * cols > MAX_ARRAY_CELLS) c.fail(`${af}.rows`, `${rows}x${cols} cells, more than the ${MAX_ARRAY_CELLS} an array may hold`);
       const rowStart = c.int(ao, 'rowStart', af, 0);
       const colStart = c.int(ao, 'colStart', af, 0);
       const scheme = ao.scheme;
@@ -321,6 +324,16 @@ export function parseArrayCsv(
   cols: number,
   expectedId?: string,
 ): { data: CrossbarArrayData; lineOf: (row: number) => number } {
+  if (rows * cols > MAX_ARRAY_CELLS) throw new FileFormatError(file, `${rows}x${cols} cells declared, more than the ${MAX_ARRAY_CELLS} an array may hold`);
+  // Every value takes at least two characters (a digit and a separator): check before allocating.
+  if (text.length < 2 * rows * cols) {
+    throw new FileFormatError(file, `holds ${text.length} characters, too few for the ${rows}x${cols} values the manifest declares (a truncated file?)`);
+  }
+  // A file cut mid-number would otherwise read its last value as a shorter number.
+  if (!text.endsWith('\n')) {
+    const last = text.split(/\r?\n/).length;
+    throw new FileFormatError(file, `line ${last}: the file ends without a newline, so its last row may be cut short (a truncated file?)`);
+  }
   const data = new Float32Array(rows * cols);
   const lineNumbers: number[] = [];
   const lines = text.split(/\r?\n/);

@@ -134,7 +134,12 @@ export interface MappingOptions {
   /** Overrides of write-verify (tolerance sweeps). */
   tolerance?: number;
   maxPulses?: number;
+  /** Where lines about clamped options go (replicas beyond a layer's output rows, oversized arrays). */
+  onInfo?: (msg: string) => void;
 }
+
+/** Most cells one mapping may program (about 0.5 GB of conductance arrays): a larger request is refused before allocation. */
+export const MAX_MAPPED_CELLS = 64 * 1024 * 1024;
 
 export interface CrossbarNetwork {
   /** The trained model: the digital layers run through it. */
@@ -334,6 +339,7 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
   const layers = chainLayers(model);
   const steps: NetworkStep[] = [];
   const mappedLayers: MappedLayer[] = [];
+  const replicasOf = planReplicas(layers, replicas, scheme, arrayRows, arrayCols, opts.onInfo);
   layers.forEach((layer, idx) => {
     const geo = layerGeometry(layer);
     if (!geo) {
@@ -346,7 +352,7 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
     const tiles = tileLayer(geo.rows, geo.outputs, arrayRows, arrayCols, scheme);
     const totalCols = geo.outputs * devicesPerWeight(scheme);
     const targets = tiles.map((t) => extractTile(conductances.targets, totalCols, t, conductances.gRef ?? undefined));
-    const nRep = geo.kind === 'conv2d' ? replicas : 1;
+    const nRep = replicasOf.get(layer) ?? 1;
     const arrays: CrossbarArray[] = [];
     const reports: ProgrammingReport[] = [];
     for (let r = 0; r < nRep; r++) {
@@ -398,6 +404,49 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
     mapping: { arrayRows, arrayCols, replicas, seed, scheme },
     runtime: null,
   };
+}
+
+/**
+ * Replicas per mapped layer: a conv layer's output rows are split into one band per replica, so
+ * replicas beyond its output rows would hold nothing to compute and are clamped (with a line);
+ * dense layers have one. Also refuses a mapping of more than MAX_MAPPED_CELLS cells before any
+ * allocation, and says when the arrays are larger than every layer.
+ */
+function planReplicas(
+  layers: readonly tf.layers.Layer[],
+  replicas: number,
+  scheme: Scheme,
+  arrayRows: number,
+  arrayCols: number,
+  onInfo?: (msg: string) => void,
+): Map<tf.layers.Layer, number> {
+  const out = new Map<tf.layers.Layer, number>();
+  let cells = 0;
+  let maxRows = 0;
+  let maxCols = 0;
+  for (const layer of layers) {
+    const geo = layerGeometry(layer);
+    if (!geo) continue;
+    let n = 1;
+    if (geo.kind === 'conv2d') {
+      const shape = layer.outputShape as (number | null)[];
+      const oh = typeof shape[1] === 'number' ? shape[1] : replicas;
+      n = Math.min(replicas, Math.max(1, oh));
+      if (n < replicas) onInfo?.(`replicas: ${layer.name} has ${oh} output rows, so it gets ${n} replica(s), not ${replicas}`);
+    }
+    out.set(layer, n);
+    const cols = geo.outputs * devicesPerWeight(scheme) + (scheme === 'reference' ? 1 : 0);
+    cells += n * geo.rows * cols;
+    maxRows = Math.max(maxRows, geo.rows);
+    maxCols = Math.max(maxCols, cols);
+  }
+  if (cells > MAX_MAPPED_CELLS) {
+    throw new ConfigError('replicas', `the mapping would program ${cells.toLocaleString('en-US')} cells, more than ${MAX_MAPPED_CELLS.toLocaleString('en-US')}; use fewer replicas`);
+  }
+  if (maxRows > 0 && arrayRows > maxRows && arrayCols > maxCols) {
+    onInfo?.(`arrays of ${arrayRows}x${arrayCols} are larger than every layer (the layers need at most ${maxRows} rows and ${maxCols} columns): each array holds only the cells its layer uses`);
+  }
+  return out;
 }
 
 /** The rng of replica r of a layer: its cells and its write-verify noise. */

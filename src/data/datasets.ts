@@ -34,7 +34,12 @@ export interface LoadOptions {
   trainSamples?: number;
   /** Keep only the first N test samples (1..available). */
   testSamples?: number;
+  /** How errors name the two counts (the CLI passes its flags, e.g. '--test-samples'). */
+  names?: { trainSamples?: string; testSamples?: string };
 }
+
+/** The names the CLI's flags give the counts. */
+export const SAMPLE_FLAGS = { trainSamples: '--train-samples', testSamples: '--test-samples' } as const;
 
 const NUM_CLASSES = 10;
 const IDX_NAMES = {
@@ -68,8 +73,8 @@ export function loadDataset(spec: string, opts: LoadOptions = {}): Dataset {
   } else {
     throw new UsageError(`unknown dataset "${spec}": use ${SPEC_FORMS}`);
   }
-  ds.train = takeFirst(ds.train, opts.trainSamples, 'trainSamples', ds.imageShape);
-  ds.test = takeFirst(ds.test, opts.testSamples, 'testSamples', ds.imageShape);
+  ds.train = takeFirst(ds.train, opts.trainSamples, opts.names?.trainSamples ?? 'trainSamples', ds.imageShape);
+  ds.test = takeFirst(ds.test, opts.testSamples, opts.names?.testSamples ?? 'testSamples', ds.imageShape);
   return ds;
 }
 

@@ -215,14 +215,20 @@ function show(v: unknown): string {
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
+/** Which file of an "extends" chain gave a field (dotted path): the file and, for a base, the file that extended it. */
+type SourceOf = (field: string) => { file: string; via?: string };
+
 class Checker {
   constructor(
     private readonly source: string | undefined,
     private readonly prefix: string,
+    private readonly sourceOf?: SourceOf,
   ) {}
 
   fail(field: string, problem: string): never {
     const f = field ? this.prefix + field : this.prefix.replace(/\.$/, '') || 'device config';
+    const from = field && this.sourceOf ? this.sourceOf(field) : null;
+    if (from) throw new FileFormatError(from.file, `${f}: ${problem}${from.via ? ` (reached from ${from.via} through "extends")` : ''}`);
     if (this.source !== undefined) throw new FileFormatError(this.source, `${f}: ${problem}`);
     throw new ConfigError(f, problem);
   }
@@ -434,8 +440,8 @@ function checkConfig(raw: unknown, c: Checker): DeviceConfig {
  * when `source` (a file) is given, FileFormatError "source: field: problem".
  * `fieldPrefix` is put before every field name (e.g. 'device.' for the device inside a manifest).
  */
-export function validateDeviceConfig(obj: unknown, source?: string, fieldPrefix = ''): DeviceConfig {
-  return checkConfig(obj, new Checker(source, fieldPrefix));
+export function validateDeviceConfig(obj: unknown, source?: string, fieldPrefix = '', sourceOf?: SourceOf): DeviceConfig {
+  return checkConfig(obj, new Checker(source, fieldPrefix, sourceOf));
 }
 
 /** A deep copy (configs are plain JSON). */
@@ -485,8 +491,14 @@ function readJsonFile(file: string): unknown {
   }
 }
 
-/** The raw (unvalidated, merged) config of a JSON file, following "extends" chains. */
-function resolveFile(file: string, seen: string[]): unknown {
+/** One file of an "extends" chain and the fields it gives itself. */
+interface ChainLink {
+  file: string;
+  own: Obj;
+}
+
+/** The raw (unvalidated, merged) config of a JSON file, following "extends" chains; `chain` gets every file, the top first. */
+function resolveFile(file: string, seen: string[], chain: ChainLink[] = []): unknown {
   const abs = path.resolve(file);
   if (seen.includes(abs)) throw new FileFormatError(file, `"extends" cycle: ${[...seen, abs].map((f) => path.basename(f)).join(' -> ')}`);
   const raw = readJsonFile(file);
@@ -498,6 +510,7 @@ function resolveFile(file: string, seen: string[]): unknown {
   delete o.extends;
   // rOn/rOff of this file replace the base's gMax/gMin.
   const own = resistancesToConductances(o, new Checker(file, ''));
+  chain.push({ file, own: { ...own } });
   // A file that does not name its device is named after itself (not after the preset it extends).
   if (own.name === undefined) own.name = path.basename(file).replace(/\.json$/, '');
   if (ext === undefined) return own;
@@ -506,11 +519,30 @@ function resolveFile(file: string, seen: string[]): unknown {
   const preset = getPreset(ext);
   if (preset) base = preset;
   else if (ext.endsWith('.json') || ext.includes('/') || ext.includes(path.sep)) {
-    base = resolveFile(path.resolve(path.dirname(abs), ext), [...seen, abs]);
+    base = resolveFile(path.resolve(path.dirname(abs), ext), [...seen, abs], chain);
   } else {
     throw new FileFormatError(file, `extends: '${ext}' is not a preset (${presetNames().join(', ')}) nor a .json file`);
   }
   return mergeDeviceConfig(base, own);
+}
+
+/** The file of a chain that gives `field` (the topmost that sets it or an object above it); the top file when a preset gave it. */
+function sourceInChain(chain: readonly ChainLink[], field: string): { file: string; via?: string } {
+  const parts = field.split('.');
+  for (const link of chain) {
+    let v: unknown = link.own;
+    let found = true;
+    for (const k of parts) {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) break; // a non-object above the field: this file gave it
+      if (!(k in (v as Obj))) {
+        found = false;
+        break;
+      }
+      v = (v as Obj)[k];
+    }
+    if (found) return link === chain[0] ? { file: link.file } : { file: link.file, via: chain[0].file };
+  }
+  return { file: chain[0].file };
 }
 
 /**
@@ -528,5 +560,7 @@ export function loadDeviceConfig(fileOrPreset: string): DeviceConfig {
   if (!looksLikePath && !fs.existsSync(fileOrPreset)) {
     throw new UsageError(`unknown device '${fileOrPreset}': not a preset (${presetNames().join(', ')}) nor a file`);
   }
-  return validateDeviceConfig(resolveFile(fileOrPreset, []), fileOrPreset);
+  const chain: ChainLink[] = [];
+  const merged = resolveFile(fileOrPreset, [], chain);
+  return validateDeviceConfig(merged, fileOrPreset, '', chain.length > 1 ? (f) => sourceInChain(chain, f) : undefined);
 }
