@@ -72,10 +72,12 @@ export function buildProgram(): Command {
     .option('--no-read-noise', 'crossbar: switch the read noise off')
     .option('--drift <seconds>', 'crossbar: read the arrays this long after programming', floatOption(0))
     .option('--compare-software', 'crossbar: also run the software model and report both')
+    .option('--measured <dir>', 'crossbar: conductances read from a chip (one *.programmed.csv per array, the same layout) replace the programmed state')
     .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (opts) => {
       if (!!opts.model === !!opts.crossbar) throw new UsageError('evaluate: give either --model DIR or --crossbar XDIR');
+      if (opts.measured !== undefined && !opts.crossbar) throw new UsageError('--measured needs --crossbar XDIR (the conductances replace its programmed state)');
       if (opts.crossbar) {
         const { crossbarEvaluateCommand } = await import('./commands/crossbar_eval');
         await crossbarEvaluateCommand(opts);
@@ -124,6 +126,7 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of the image choice, read noise and pulse noise (default the mapping seed)', intOption(0))
     .option('--test-samples <n>', 'use the first N test samples', intOption(1))
     .option('--calibration-samples <n>', 'training samples that calibrate the DAC/ADC ranges', intOption(1), 500)
+    .option('--measured <dir>', 'conductances read from a chip (one *.programmed.csv per array, the same layout) replace the programmed state before training')
     .option('--no-progress', 'no progress bar')
     .requiredOption('--out <xdir2>', 'output folder: the tuned conductances, insitu.json and learning_curve.csv')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')

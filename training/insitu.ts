@@ -26,6 +26,8 @@ import { CrossbarNetwork, MappedLayer, deviceInstancesOf } from '../src/crossbar
 import { calibrateCrossbarOn, crossbarRunner, CrossbarRunner } from '../src/crossbar/inference';
 import { applyPulses, pulsesForChange } from '../src/programming/pulse';
 import { STUCK_NONE } from '../src/programming/instances';
+import { FileFormatError } from '../src/errors';
+import { PulseLog, PulseLogBuilder } from '../src/programming/pulse_plan';
 
 export const INSITU_RULES = ['plain', 'manhattan'] as const;
 /** The default learning rate, found on mcnn / yao2020 (0.15-1 give the same recovery there with the cosine decay). */
@@ -85,6 +87,8 @@ export interface InsituResult {
   curve: InsituPoint[];
   /** SET + RESET pulses applied to each cell of each array of the trained layer, by array id. */
   pulsesPerCell: Map<string, Int32Array>;
+  /** Every pulse applied: cell, update and count (pulses.csv; replayInsituPulses applies it again). */
+  pulseLog: PulseLog;
   totalPulses: number;
   setPulses: number;
   resetPulses: number;
@@ -165,6 +169,19 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
   for (const { array, offset } of arrays) G.set(array.programmed, offset);
   const counts = new Int32Array(nCells);
   const dG = new Float32Array(nCells);
+  // Where each cell sits: its array, row and physical column (the pulse plan names cells so).
+  const cellArray = new Int32Array(nCells);
+  const cellRow = new Int32Array(nCells);
+  const cellCol = new Int32Array(nCells);
+  arrays.forEach(({ array, offset }, a) => {
+    const cols = array.tile.arrayCols;
+    for (let k = 0; k < array.programmed.length; k++) {
+      cellArray[offset + k] = a;
+      cellRow[offset + k] = Math.floor(k / cols);
+      cellCol[offset + k] = k % cols;
+    }
+  });
+  const log = new PulseLogBuilder(arrays.map((a) => a.array.id));
   const pulseRng = rng.fork('pulses');
   const roundRng = rng.fork('rounding');
   const stochastic = opts.stochasticRounding ?? true;
@@ -263,6 +280,7 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
         if (p > 0) setPulses += p;
         else resetPulses -= p;
         counts[i] += Math.abs(p);
+        log.push(cellArray[i], cellRow[i], cellCol[i], updates, p);
       }
       totalPulses = setPulses + resetPulses;
       for (const { array, offset } of arrays) array.programmed.set(G.subarray(offset, offset + array.programmed.length));
@@ -285,6 +303,7 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
     rule,
     curve,
     pulsesPerCell,
+    pulseLog: log.build(),
     totalPulses,
     setPulses,
     resetPulses,
@@ -294,6 +313,46 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
     seconds: (performance.now() - t0) / 1000,
     options: { samples, epochs, batchSize, lr, rule, threshold, seed },
   };
+}
+
+/**
+ * Applies a pulse plan (pulses.csv of an `insitu` run, or InsituResult.pulseLog) to the last FC
+ * layer of `net` from its current programmed state, through the device model with the pulse noise
+ * of in-situ seed `seed`: from the state the run started from, it gives the run's tuned
+ * conductances (the same cells: their instances come from the mapping seed; the same pulses,
+ * batch by batch, cells in array order; the same noise draws). Changes the arrays' `programmed`
+ * in place. `source` names the plan in errors (an unknown array, a cell outside its array).
+ */
+export function replayInsituPulses(net: CrossbarNetwork, log: PulseLog, seed: number, source = 'pulse plan'): void {
+  const { mapped: m } = insituLayer(net);
+  const { instances, arrays } = deviceInstancesOf(net, m, 0);
+  const byId = new Map(arrays.map((a) => [a.array.id, a]));
+  const place = log.arrayIds.map((id) => {
+    const a = byId.get(id);
+    if (!a) throw new FileFormatError(source, `array '${id}' is not an array of layer ${m.name} (${arrays.map((x) => x.array.id).join(', ')})`);
+    return a;
+  });
+  const n = instances.count;
+  const G = new Float32Array(n);
+  for (const { array, offset } of arrays) G.set(array.programmed, offset);
+  const rng = new SeededRandom(seed).fork('insitu').fork('pulses');
+  const pulses = new Int32Array(n);
+  let i = 0;
+  while (i < log.length) {
+    const batch = log.batch[i];
+    pulses.fill(0);
+    for (; i < log.length && log.batch[i] === batch; i++) {
+      const { array, offset } = place[log.array[i]];
+      const r = log.row[i];
+      const c = log.col[i];
+      if (r >= array.tile.rows || c >= array.tile.arrayCols) {
+        throw new FileFormatError(source, `entry ${i + 1}: cell (${r}, ${c}) is outside array '${array.id}' (${array.tile.rows}x${array.tile.arrayCols})`);
+      }
+      pulses[offset + r * array.tile.arrayCols + c] += log.count[i];
+    }
+    applyPulses(G, pulses, net.device, instances, rng);
+  }
+  for (const { array, offset } of arrays) array.programmed.set(G.subarray(offset, offset + array.programmed.length));
 }
 
 function evaluateWith(runner: CrossbarRunner, split: Split, imageShape: [number, number, number], numClasses: number): number {

@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from '../src/atomic';
+import { PulseLog, PULSES_FILE, pulsesCsv } from '../src/programming/pulse_plan';
 import { FileFormatError } from '../src/errors';
 import { CrossbarNetwork, saveCrossbar } from '../src/crossbar/network';
 import type { InsituPoint, InsituResult } from './insitu';
@@ -98,18 +99,23 @@ function curveCsv(curve: readonly InsituPoint[]): string {
 }
 
 /** Writes the tuned crossbar (CSVs, manifest), insitu.json and learning_curve.csv into `dir`; returns the paths. */
-export async function writeInsituFiles(net: CrossbarNetwork, record: InsituRecord, dir: string): Promise<string[]> {
+export async function writeInsituFiles(net: CrossbarNetwork, record: InsituRecord, dir: string, log?: PulseLog): Promise<string[]> {
   const written = await saveCrossbar(net, dir);
   writeJsonAtomic(path.join(dir, INSITU_FILE), record);
   writeFileAtomic(path.join(dir, LEARNING_CURVE_FILE), curveCsv(record.curve));
-  return [...written, path.join(dir, INSITU_FILE), path.join(dir, LEARNING_CURVE_FILE)];
+  written.push(path.join(dir, INSITU_FILE), path.join(dir, LEARNING_CURVE_FILE));
+  if (log) {
+    writeFileAtomic(path.join(dir, PULSES_FILE), pulsesCsv(log));
+    written.push(path.join(dir, PULSES_FILE));
+  }
+  return written;
 }
 
 /** Writes the tuned crossbar directory with insitu.json and learning_curve.csv, atomically as a whole. */
-export async function saveInsituDir(net: CrossbarNetwork, record: InsituRecord, dir: string): Promise<string[]> {
+export async function saveInsituDir(net: CrossbarNetwork, record: InsituRecord, dir: string, log?: PulseLog): Promise<string[]> {
   const files: string[] = [];
   await writeDirAtomic(dir, async (tmp) => {
-    for (const f of await writeInsituFiles(net, record, tmp)) files.push(path.join(dir, path.relative(tmp, f)));
+    for (const f of await writeInsituFiles(net, record, tmp, log)) files.push(path.join(dir, path.relative(tmp, f)));
   });
   return files;
 }

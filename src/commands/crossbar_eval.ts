@@ -7,6 +7,7 @@ import { FileFormatError, UsageError } from '../errors';
 import { MANIFEST_FILE } from '../crossbar/files';
 import { loadCrossbar, disposeCrossbar } from '../crossbar/network';
 import { evaluateCrossbar, calibrationOf } from '../crossbar/inference';
+import { applyMeasured, formatMeasured } from '../crossbar/measured';
 import { estimateEnergy, formatEnergy } from '../energy';
 import { evaluateModel } from '../../training/offline';
 import { CommonOptions, info, pct, printResult, startBackend, intFlag } from './common';
@@ -30,6 +31,8 @@ export interface CrossbarEvaluateCommandOptions extends CommonOptions {
   drift?: number | string;
   /** --compare-software: also run the software model and report both. */
   compareSoftware?: boolean;
+  /** --measured DIR: conductances read from a chip replace the programmed state. */
+  measured?: string;
 }
 
 
@@ -48,6 +51,8 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
   const backend = await startBackend(opts);
   const net = await loadCrossbar(opts.crossbar);
   try {
+    const measured = opts.measured !== undefined ? applyMeasured(net, opts.measured) : null;
+    if (measured) info(formatMeasured(measured));
     const data = loadDataset(dataset, { testSamples, names: SAMPLE_FLAGS });
     if (calibrationSamples > data.train.count) info(`--calibration-samples ${calibrationSamples} is more than the ${data.train.count} training samples: calibrating on all of them`);
     const inShape = net.inputShape;
@@ -87,6 +92,7 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
       seed: seed ?? net.mapping.seed,
       counts: r.counts,
       energy: estimateEnergy(net),
+      measured,
       ...(software ?? {}),
     };
     if (r.calibrationSamples) info(`calibrated the converter ranges on ${r.calibrationSamples} training samples`);

@@ -116,7 +116,7 @@ async function runHybrid(
       transferred.accuracy,
       path.join(out, 'crossbar'),
     );
-    await writeInsituFiles(net, record, path.join(staging, 'insitu'));
+    await writeInsituFiles(net, record, path.join(staging, 'insitu'), result.pulseLog);
     const t4 = performance.now();
 
     const software = metrics.testAccuracy;

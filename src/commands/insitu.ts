@@ -11,6 +11,7 @@ import { evaluateCrossbar } from '../crossbar/inference';
 import { insituTrain, INSITU_RULES, InsituResult, InsituRule, DEFAULT_INSITU_LR } from '../../training/insitu';
 import { insituRecord, writeInsituFiles, InsituRecord } from '../../training/insitu_files';
 import { claimOutputFolder } from '../output_folder';
+import { applyMeasured, formatMeasured } from '../crossbar/measured';
 import { barProgress } from '../../training/progress';
 import { CommonOptions, info, pct, printResult, startBackend } from './common';
 
@@ -38,6 +39,8 @@ export interface InsituCommandOptions extends CommonOptions, InsituFlags {
   out: string;
   /** --overwrite: replace an existing non-empty --out. */
   overwrite?: boolean;
+  /** --measured DIR: conductances read from a chip replace the programmed state before training. */
+  measured?: string;
   seed?: number;
   testSamples?: number;
   calibrationSamples?: number;
@@ -97,11 +100,14 @@ export async function insituCommand(opts: InsituCommandOptions) {
   checkRule(opts.rule);
   const dataset = opts.dataset ?? 'mnist';
   // The input folder is only read: an --out that is, holds or lies in it is refused before anything runs.
-  const folder = claimOutputFolder(opts.out, { overwrite: opts.overwrite, inputs: [{ flag: '--crossbar', path: opts.crossbar }] });
+  const inputs = [{ flag: '--crossbar', path: opts.crossbar }, ...(opts.measured ? [{ flag: '--measured', path: opts.measured }] : [])];
+  const folder = claimOutputFolder(opts.out, { overwrite: opts.overwrite, inputs });
   let net: CrossbarNetwork | null = null;
   try {
     const backend = await startBackend(opts);
     net = await loadCrossbar(opts.crossbar);
+    const measured = opts.measured !== undefined ? applyMeasured(net, opts.measured) : null;
+    if (measured) info(formatMeasured(measured));
     const data = loadDataset(dataset, { testSamples: opts.testSamples, names: SAMPLE_FLAGS });
     if (net.inputShape.join('x') !== data.imageShape.join('x')) {
       throw new FileFormatError(path.join(opts.crossbar, MANIFEST_FILE), `the network takes ${net.inputShape.join('x')} inputs, dataset ${dataset} has ${data.imageShape.join('x')}`);
@@ -110,7 +116,7 @@ export async function insituCommand(opts: InsituCommandOptions) {
     const before = evaluateCrossbar(net, data.test, calib);
     info(`before in-situ training: ${pct(before.accuracy)} on ${before.count} test images (${net.device.name})`);
     const { result, record, after } = runInsitu(net, data, opts, before.accuracy, path.resolve(opts.crossbar));
-    const files = await writeInsituFiles(net, record, folder.staging);
+    const files = await writeInsituFiles(net, record, folder.staging, result.pulseLog);
     folder.commit();
     info(`wrote ${files.length} files to ${opts.out}`);
     const out = {
@@ -136,6 +142,7 @@ export async function insituCommand(opts: InsituCommandOptions) {
       resetPulses: result.resetPulses,
       programming: record.programming,
       seconds: record.seconds,
+      measured,
     };
     const device = net.device.name;
     printResult(opts, out, () =>

@@ -38,6 +38,7 @@ import { ConfigError, FileFormatError, UsageError } from '../errors';
 import { SeededRandom } from '../random';
 import { DeviceInstances, ProgrammingReport, combineReports } from '../programming';
 import { loadModel, saveModel, MODEL_JSON } from '../model_io';
+import { writeFileAtomic } from '../atomic';
 import {
   CONV_ROW_ORDER,
   Scheme,
@@ -48,7 +49,8 @@ import {
   unrollConvKernel,
 } from '../mapping/schemes';
 import { TileSpec, checkArraySize, checkCoverage, extractTile, tileLayer } from '../mapping/tiling';
-import { LayerProgrammingReport, programArrays, replicaInstances } from '../mapping/program';
+import { LayerProgrammingReport, WriteVerifyPulses, programArrays, replicaInstances } from '../mapping/program';
+import { WRITE_VERIFY_PULSES_FILE, writeVerifyPulsesCsv } from '../programming/pulse_plan';
 import {
   CrossbarArrayData,
   CrossbarArrayEntry,
@@ -93,6 +95,8 @@ export interface CrossbarArray {
   programmed: Float32Array;
   /** Its programming report (null when read from a directory written without one). */
   report: ProgrammingReport | null;
+  /** The write-verify pulses each cell received (null when read from a directory). */
+  writeVerifyPulses?: WriteVerifyPulses | null;
 }
 
 export interface MappedLayer extends LayerGeometry {
@@ -360,7 +364,7 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
       reports.push(prog.total);
       tiles.forEach((tile, k) => {
         const id = nRep > 1 ? `${layer.name}/r${r}/a${k}` : `${layer.name}/a${k}`;
-        arrays.push({ id, replica: r, tile, files: arrayFileNames(id), target: targets[k], programmed: prog.programmed[k], report: prog.reports[k] });
+        arrays.push({ id, replica: r, tile, files: arrayFileNames(id), target: targets[k], programmed: prog.programmed[k], report: prog.reports[k], writeVerifyPulses: prog.pulses[k] });
       });
     }
     const total = combine(reports);
@@ -548,6 +552,13 @@ export async function saveCrossbar(net: CrossbarNetwork, dir: string): Promise<s
     layers,
   });
   const written = writeCrossbarDir(dir, manifest, arrays);
+  // The pulse plan of the programming: what write-verify gave each cell (where it was run here).
+  const withPulses = net.layers.flatMap((l) => l.arrays).filter((a) => a.writeVerifyPulses);
+  if (withPulses.length) {
+    const f = path.join(dir, WRITE_VERIFY_PULSES_FILE);
+    writeFileAtomic(f, writeVerifyPulsesCsv(withPulses.map((a) => ({ id: a.id, cols: a.tile.arrayCols, pulses: a.writeVerifyPulses! }))));
+    written.push(f);
+  }
   return [path.join(dir, MODEL_SUBDIR, MODEL_JSON), ...written];
 }
 

@@ -19,8 +19,16 @@ export interface ProgrammedArrays {
   programmed: Float32Array[];
   /** The report of each array. */
   reports: ProgrammingReport[];
+  /** The SET and RESET pulses write-verify gave each cell of each array. */
+  pulses: WriteVerifyPulses[];
   /** All arrays together. */
   total: ProgrammingReport;
+}
+
+/** Per cell of an array (row-major, as its conductances): the write-verify pulses it received. */
+export interface WriteVerifyPulses {
+  set: Int32Array;
+  reset: Int32Array;
 }
 
 /**
@@ -49,13 +57,15 @@ export function programArrays(targets: readonly Float32Array[], device: DeviceCo
   const result = writeVerify(all, device, inst, rng.fork('verify'), opts);
   const programmed: Float32Array[] = [];
   const reports: ProgrammingReport[] = [];
+  const pulses: WriteVerifyPulses[] = [];
   o = 0;
   for (const t of targets) {
     programmed.push(result.programmed.slice(o, o + t.length));
+    pulses.push({ set: result.setPulses.slice(o, o + t.length), reset: result.resetPulses.slice(o, o + t.length) });
     reports.push(programmingReport(all, result, inst, { start: o, count: t.length }));
     o += t.length;
   }
-  return { programmed, reports, total: programmingReport(all, result, inst) };
+  return { programmed, reports, pulses, total: programmingReport(all, result, inst) };
 }
 
 /** The programming report of one mapped layer (the map command prints one per layer). */

@@ -31,8 +31,11 @@ export interface WriteVerifyOptions {
 export interface WriteVerifyResult {
   /** The true conductance of each cell after programming, uS (without read noise). */
   programmed: Float32Array;
-  /** Pulses each cell received. */
+  /** Pulses each cell received (SET + RESET). */
   pulses: Int32Array;
+  /** Of them, SET (potentiating) and RESET (depressing) pulses: the pulse plan `map` records. */
+  setPulses: Int32Array;
+  resetPulses: Int32Array;
   /** 1 where the last verify read was within tolerance (what the programmer believes), else 0. */
   converged: Uint8Array;
   /** The tolerance used, uS (tolerance * (gMax - gMin)). */
@@ -74,6 +77,8 @@ export function writeVerify(
     }
   }
   const pulses = new Int32Array(n);
+  const setPulses = new Int32Array(n);
+  const resetPulses = new Int32Array(n);
   const converged = new Uint8Array(n);
 
   if (cfg.writeVerify.mode === 'exact') {
@@ -86,7 +91,7 @@ export function writeVerify(
       }
       converged[i] = abs(g[i] - targets[i]) <= tolUS ? 1 : 0;
     }
-    return { programmed: g, pulses, converged, toleranceUS: tolUS, maxPulses };
+    return { programmed: g, pulses, setPulses, resetPulses, converged, toleranceUS: tolUS, maxPulses };
   }
 
   const s = cfg.read.noiseSigma;
@@ -111,11 +116,13 @@ export function writeVerify(
       if (pulses[i] >= maxPulses) continue;
       pulseCell(g, i, e < 0 ? 1 : -1, cfg, inst, nrm);
       pulses[i]++;
+      if (e < 0) setPulses[i]++;
+      else resetPulses[i]++;
       active[m++] = i;
     }
     nActive = m;
   }
-  return { programmed: g, pulses, converged, toleranceUS: tolUS, maxPulses };
+  return { programmed: g, pulses, setPulses, resetPulses, converged, toleranceUS: tolUS, maxPulses };
 }
 
 /** What programming an array or layer did (ProgrammingReport of the issue: per layer, per array). */
