@@ -1,5 +1,7 @@
-// training/: the offline loop, schedules, checkpoints and progress.
+// training/: the offline loop, schedules, checkpoints, progress, and in-situ training with its files.
 export * from './offline';
 export * from './schedule';
 export * from './checkpoint';
 export * from './progress';
+export * from './insitu';
+export * from './insitu_files';

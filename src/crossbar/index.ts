@@ -3,3 +3,4 @@ export * from './files';
 export * from './ir_drop';
 export * from './network';
 export * from './inference';
+export * from './measured';

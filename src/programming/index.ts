@@ -4,3 +4,4 @@ export * from './instances';
 export * from './pulse';
 export * from './write_verify';
 export * from './normal';
+export * from './pulse_plan';
