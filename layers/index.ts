@@ -11,3 +11,4 @@ export * from './quant_dense';
 export * from './quant_activation';
 export * from './bn_threshold';
 export * from './summary';
+export * from './constraints';

@@ -1,6 +1,7 @@
 // What QuantConv2D and QuantDense share: a float latent kernel (the trainable weight), a kernel
 // quantizer and an input quantizer, an optional weight clip applied after each optimizer step,
 // optional device-variation noise while training, and a seed for everything random.
+import { WeightClip, enforceOnAssign } from './constraints';
 import { tf, Tensor } from '../src/tf';
 import { ConfigError } from '../src/errors';
 import { deriveSeed } from '../src/random';
@@ -126,7 +127,10 @@ export abstract class QuantKernelLayer extends tf.layers.Layer implements NoisyL
   }
 
   protected addKernelAndBias(kernelShape: number[], units: number): void {
-    this.kernel = this.addWeight('kernel', kernelShape, 'float32', makeInitializer(this.kernelInitializer, deriveSeed(this.seed, 'kernel')), undefined, true);
+    // kernelClip is a WeightClip constraint that every assign applies (model.fit included).
+    const clip = this.kernelClip !== null ? new WeightClip({ clipValue: this.kernelClip }) : undefined;
+    this.kernel = this.addWeight('kernel', kernelShape, 'float32', makeInitializer(this.kernelInitializer, deriveSeed(this.seed, 'kernel')), undefined, true, clip as unknown as Parameters<tf.layers.Layer['getWeights']>[0] as never);
+    if (clip) enforceOnAssign(this.kernel.read() as tf.Variable, clip);
     if (this.useBias) this.bias = this.addWeight('bias', [units], 'float32', tf.initializers.zeros(), undefined, true);
   }
 

@@ -41,7 +41,7 @@ export const CROSSBAR_FORMAT = 'memristor-tfjs-crossbar';
 export const CROSSBAR_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 /** Mapping schemes an array may use (add a new one here when the mapper gets it). */
-export const MAPPING_SCHEMES = ['differential', 'reference', 'single'] as const;
+export const MAPPING_SCHEMES = ['differential', 'reference'] as const;
 export type MappingScheme = (typeof MAPPING_SCHEMES)[number];
 /** Most cells one array file may declare (2^26, 256 MB as float32): larger is refused before allocation. */
 export const MAX_ARRAY_CELLS = 1 << 26;
@@ -55,10 +55,14 @@ export interface CrossbarArrayEntry {
   /** Physical crossbar rows and columns of the cells the files hold. */
   rows: number;
   cols: number;
-  /** Where the array's first row / column sits in the layer's weight matrix. */
+  /**
+   * Where the array's first cell sits: row `rowStart` of the layer's weight matrix (= of its
+   * conductance matrix), and column `colStart` of the layer's CONDUCTANCE matrix, which has
+   * devicesPerWeight columns per output (differential: 2, output j in columns 2j and 2j + 1).
+   */
   rowStart: number;
   colStart: number;
-  /** How weights became conductances ('differential': G+ - G- pairs; 'reference': G - G_ref column; 'single'). */
+  /** How weights became conductances ('differential': G+ - G- pairs in columns 2k, 2k+1; 'reference': G - G_ref of the row's reference cell, the array's last column). See FORMAT.md. */
   scheme: MappingScheme;
   /** Weight units per uS of conductance difference: w = weightScale (G+ - G-). > 0. */
   weightScale: number;
@@ -297,10 +301,15 @@ function csvText(entry: CrossbarArrayEntry, layer: string, kind: FileKind, d: Cr
     kind === 'target'
       ? 'target conductances (what write-verify programs towards)'
       : 'programmed conductances (the cells after write-verify, without read noise)';
+  const conventions =
+    entry.scheme === 'differential'
+      ? `columns 2k and 2k+1 are G+ and G- of one weight: w = weightScale (G+ - G-), weightScale ${entry.weightScale} (see FORMAT.md)`
+      : `the last column holds each row's reference cell G_ref: w = weightScale (G - G_ref of its row), weightScale ${entry.weightScale} (see FORMAT.md)`;
   const lines = [
     `# ${CROSSBAR_FORMAT} version ${CROSSBAR_FORMAT_VERSION}`,
     `# array: ${entry.id}`,
-    `# layer: ${layer}, replica ${entry.replica}, scheme ${entry.scheme}, first cell at row ${entry.rowStart}, column ${entry.colStart} of the layer's weight matrix`,
+    `# layer: ${layer}, replica ${entry.replica}, scheme ${entry.scheme}; first cell at row ${entry.rowStart} of the layer's weight matrix and column ${entry.colStart} of its conductance matrix (${entry.scheme === 'differential' ? 2 : 1} columns per output)`,
+    `# ${conventions}`,
     `# holds: ${holds}`,
     `# shape: ${d.rows} rows x ${d.cols} columns (one line per crossbar row, comma-separated)`,
     `# units: microsiemens (uS)`,

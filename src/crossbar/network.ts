@@ -47,6 +47,8 @@ import {
   devicesPerWeight,
   mapWeights,
   unrollConvKernel,
+  conductancesToWeights,
+  LayerConductances,
 } from '../mapping/schemes';
 import { TileSpec, checkArraySize, checkCoverage, extractTile, tileLayer } from '../mapping/tiling';
 import { LayerProgrammingReport, WriteVerifyPulses, programArrays, replicaInstances } from '../mapping/program';
@@ -353,6 +355,7 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
     const t0 = performance.now();
     const { W, bias } = layerWeights(layer, geo);
     const conductances = mapWeights(W, geo.rows, geo.outputs, device, scheme);
+    const levelError = levelRoundingError(W, conductances);
     const tiles = tileLayer(geo.rows, geo.outputs, arrayRows, arrayCols, scheme);
     const totalCols = geo.outputs * devicesPerWeight(scheme);
     const targets = tiles.map((t) => extractTile(conductances.targets, totalCols, t, conductances.gRef ?? undefined));
@@ -393,6 +396,7 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
         arrays: arrays.length,
         replicas: nRep,
         seconds: (performance.now() - t0) / 1000,
+        levelError,
       },
     };
     steps.push({ layer, mapped });
@@ -408,6 +412,19 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
     mapping: { arrayRows, arrayCols, replicas, seed, scheme },
     runtime: null,
   };
+}
+
+/** What rounding the targets to the device's levels did to the weights, as fractions of max|W|. */
+function levelRoundingError(W: ArrayLike<number>, c: LayerConductances): { mean: number; max: number } {
+  const Wq = conductancesToWeights(c.targets, c.rows, c.outputs, c.scheme, c.weightScale, c.gRef);
+  let sum = 0;
+  let max = 0;
+  for (let i = 0; i < Wq.length; i++) {
+    const e = Math.abs(W[i] - Wq[i]);
+    sum += e;
+    if (e > max) max = e;
+  }
+  return { mean: Wq.length ? sum / Wq.length / c.wScale : 0, max: max / c.wScale };
 }
 
 /**

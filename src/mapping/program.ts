@@ -80,6 +80,12 @@ export interface LayerProgrammingReport extends ProgrammingReport {
   replicas: number;
   /** Wall time of the programming of this layer, seconds. */
   seconds: number;
+  /**
+   * The error of rounding the weights to the device's levels (before any programming error): mean
+   * and largest |W - W_levels| as a fraction of max|W| (e.g. 15-level weights on an 8-level
+   * reference scheme lose what 8 levels cannot hold). Absent in folders written before it.
+   */
+  levelError?: { mean: number; max: number };
 }
 
 /** Reports of several layers as one (the whole network). */
@@ -94,13 +100,14 @@ function f3(x: number): string {
 
 /** A printable table of per-layer programming reports, with a total line. */
 export function formatLayerReports(layers: readonly LayerProgrammingReport[]): string {
-  const head = ['layer', 'kind', 'matrix', 'scheme', 'replicas', 'arrays', 'cells', '|dG| mean uS', '|dG| max uS', 'pulses mean', 'pulses max', 'outside tol', 'stuck'];
+  const head = ['layer', 'kind', 'matrix', 'scheme', 'replicas', 'level err %', 'arrays', 'cells', '|dG| mean uS', '|dG| max uS', 'pulses mean', 'pulses max', 'outside tol', 'stuck'];
   const row = (r: LayerProgrammingReport | (ProgrammingReport & { arrays: number }), label: string, kind: string, matrix: string, scheme: string, replicas: string) => [
     label,
     kind,
     matrix,
     scheme,
     replicas,
+    'levelError' in r && r.levelError ? `${f3(100 * r.levelError.mean)}/${f3(100 * r.levelError.max)}` : '',
     String(r.arrays),
     String(r.cells),
     f3(r.meanAbsError),
@@ -117,5 +124,5 @@ export function formatLayerReports(layers: readonly LayerProgrammingReport[]): s
   const line = (cells: string[]) => cells.map((c, j) => (j < 4 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join('  ').trimEnd();
   const tol = layers.length ? f3(layers[0].toleranceUS) : '0';
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.slice(0, -1).map(line), line(widths.map((w) => '-'.repeat(w))), line(rows[rows.length - 1])].join('\n') +
-    `\n(tolerance ${tol} uS; outside tol = cells whose programmed |G - target| exceeds it, stuck cells included; programming took ${f3(total.seconds)} s)`;
+    `\n(level err = mean/max |W - W on the device's levels| in % of max|W|, before programming; tolerance ${tol} uS; outside tol = cells whose programmed |G - target| exceeds it, stuck cells included; programming took ${f3(total.seconds)} s)`;
 }
