@@ -1,11 +1,9 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { runCli as run, STACK } from './helpers';
+import { runCli as run, STACK, tempRoot } from './helpers';
 
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-hybrid-'));
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const root = tempRoot('hybrid');
 
 const small = ['--dataset', 'mnist', '--train-samples', '2000', '--test-samples', '200', '--backend', 'wasm', '--no-progress'];
 

@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { tf } from '../src/tf';
 import { initBackend } from '../src/backend';
@@ -11,12 +10,12 @@ import { pulsesForChange, sampleDeviceInstances, stuckValue, STUCK_NONE } from '
 import { insituTrain, insituLayer } from '../training/insitu';
 import { insituRecord, readInsituRecord, saveInsituDir } from '../training/insitu_files';
 import { writeDirAtomic } from '../src/atomic';
+import { tempRoot } from './helpers';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-insitu-'));
+const root = tempRoot('insitu');
 beforeAll(async () => {
   await initBackend('wasm');
 });
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 // A 4-class task on 6x6 images: a class is a bright 3x3 quadrant block, plus seeded pixel noise.
 const SHAPE: [number, number, number] = [6, 6, 1];
