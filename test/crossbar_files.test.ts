@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import {
   CROSSBAR_FORMAT,
@@ -17,9 +16,9 @@ import { getPreset, variedWindow } from '../src/device/config';
 import { FileFormatError } from '../src/errors';
 import { quantizeToLevels, sampleDeviceInstances, writeVerify } from '../src/programming';
 import { SeededRandom } from '../src/random';
+import { tempRoot } from './helpers';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-xbar-'));
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const root = tempRoot('xbar');
 let dirCount = 0;
 const newDir = () => path.join(root, `x${dirCount++}`);
 

@@ -1,22 +1,21 @@
 // The WebAssembly SIMD kernels of crossbar inference (src/crossbar/simd.ts) against scalar
-// references: the DAC to the bit, the noisy read to the bit (float32, the same xorshift streams),
-// and the statistics of its draws.
+// references: the DAC to the bit (by hand, and against its definition with Math.round), the noisy
+// read to the bit (float32, the same xorshift streams), and the statistics of its draws.
 import { simdAvailable, simdDac, simdNoisyFinish } from '../src/crossbar/simd';
 import { FastNormal } from '../src/crossbar';
 
 const f = Math.fround;
 
-/** inference.ts's JS DAC (dacAnalog), the reference the kernel must equal. */
+/**
+ * The DAC by its definition: code c = min(round(|x| k), N) (Math.round: halves up), the output the
+ * float32 nearest c / N with the sign of x (+0 for -0: a zero input gives code 0), and its square.
+ */
 function dacRef(x: Float32Array, N: number, k: number): { u: Float32Array; u2: Float32Array } {
   const u = new Float32Array(x.length);
   const u2 = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    const a = Math.abs(v) * k;
-    let c = Math.floor(a + 0.5);
-    if (c - 0.5 > a) c -= 1;
-    if (c > N) c = N;
-    const w = f((v < 0 ? -c : c) / N);
+    const c = Math.min(Math.round(Math.abs(x[i]) * k), N);
+    const w = f((x[i] < 0 ? -c : c) / N);
     u[i] = w;
     u2[i] = w * w;
   }
@@ -63,7 +62,21 @@ describe('WebAssembly SIMD kernels', () => {
     expect(simdAvailable()).toBe(true);
   });
 
-  test('the DAC equals the JS one to the bit (ties, zeros of both signs, NaN, infinities, clipping, odd lengths)', () => {
+  test('the DAC by hand: codes, halves rounded up, clipping at full scale, NaN', () => {
+    // 4 bits (N = 15) at full scale 0.9375 (k = 16): 0.40625 -> 6.5 -> code 7 (up, not to even);
+    // 0.25 -> 4; -0.09375 -> -1.5 -> -2; 0.03125 -> 0.5 -> 1; 0.9 (float32 0.899999976) -> 14.4 -> 14;
+    // 2 and -Infinity -> +-15 (clipped); -0 -> +0; NaN stays NaN
+    const x = Float32Array.of(0.40625, 0.25, -0.09375, 0.03125, 0.9, 2, -Infinity, -0, NaN);
+    const u = new Float32Array(x.length);
+    const u2 = new Float32Array(x.length);
+    expect(simdDac(x, u, u2, 15, 16)).toBe(true);
+    const want = [7 / 15, 4 / 15, -2 / 15, 1 / 15, 14 / 15, 1, -1, 0, NaN].map(f);
+    expect(Array.from(u)).toEqual(want);
+    expect(Object.is(u[7], 0)).toBe(true);
+    expect(Array.from(u2)).toEqual(want.map((w) => f(w * w)));
+  });
+
+  test('the DAC equals its definition to the bit (ties, zeros of both signs, NaN, infinities, clipping, odd lengths)', () => {
     for (const [N, xs, n] of [
       [255, 1, 10001],
       [255, 2.5635249614715576, 9000],

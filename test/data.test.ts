@@ -1,11 +1,10 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
 import { ConfigError, FileFormatError, UsageError } from '../src/errors';
-import { errorOf } from './helpers';
+import { errorOf, tempRoot } from './helpers';
 import {
   batchesOf,
   encodeIdx,
@@ -19,13 +18,7 @@ import {
   IdxType,
 } from '../src/data';
 
-let tmp: string;
-beforeAll(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'data-test-'));
-});
-afterAll(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = tempRoot('data');
 
 
 /** A fake IDX folder: sample i of a split has every pixel = (i*3 + k) % 256 and label i % 10. */
@@ -252,17 +245,15 @@ describe('loadDataset', () => {
     expect(first[0]).toBe(0);
   });
 
-  test('mnist: full load is fast', () => {
-    const t0 = performance.now();
+  test('mnist: the full load has every sample, with the known label counts', () => {
+    // (its speed is measured by `npm run bench`)
     const ds = loadDataset('mnist');
-    const ms = performance.now() - t0;
     expect(ds.train.count).toBe(60000);
     expect(ds.test.count).toBe(10000);
     expect(ds.train.images.length).toBe(60000 * 784);
     const hist = new Array(10).fill(0);
     for (const l of ds.train.labels) hist[l]++;
     expect(hist).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-    expect(ms).toBeLessThan(3000); // ~0.1 s alone; generous for a busy machine
   });
 });
 

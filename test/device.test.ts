@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import {
   DeviceConfig,
@@ -12,9 +11,9 @@ import {
 } from '../src/device/config';
 import { PRESETS, formatPresetTable, listPresets } from '../src/device/presets';
 import { ConfigError, FileFormatError, UsageError } from '../src/errors';
+import { tempRoot } from './helpers';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-device-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempRoot('device');
 
 function writeJson(name: string, value: unknown): string {
   const f = path.join(tmp, name);

@@ -2,7 +2,6 @@
 // network and a device table of round numbers, TOPS/W and GOPS, programming cost, printing and
 // the evaluate --crossbar output.
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { tf } from '../src/tf';
 import { initBackend } from '../src/backend';
@@ -15,14 +14,13 @@ import { estimateEnergy, estimateFromWork, formatEnergy, formatNs, formatPJ, lay
 import * as api from '../src';
 import { mapCommand } from '../src/commands/map';
 import { crossbarEvaluateCommand } from '../src/commands/crossbar_eval';
-import { captureOutput } from './helpers';
+import { captureOutput, tempRoot, tinyConvDense } from './helpers';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-energy-'));
+const root = tempRoot('energy');
 
 beforeAll(async () => {
   await initBackend('wasm');
 });
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 /** The ideal device with an 8-bit bit-serial DAC and round energy / latency tables. */
 function roundDevice(): DeviceConfig {
@@ -34,14 +32,6 @@ function roundDevice(): DeviceConfig {
   return c;
 }
 
-/** conv 3x3 (5x5x1 -> 3x3x2, with bias), flatten, dense 18 -> 3 (no bias). */
-function tiny(): tf.LayersModel {
-  const m = tf.sequential();
-  m.add(tf.layers.conv2d({ inputShape: [5, 5, 1], filters: 2, kernelSize: 3, padding: 'valid', name: 'conv', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
-  m.add(tf.layers.flatten({ name: 'flat' }));
-  m.add(tf.layers.dense({ units: 3, useBias: false, name: 'fc', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
-  return m;
-}
 
 describe('estimateEnergy', () => {
   // On 4x4 arrays (2 differential pairs a row), bit-serial 8 reads per input:
@@ -56,7 +46,7 @@ describe('estimateEnergy', () => {
   const pj = (c: typeof conv) => c.cells * 0.5 + c.dac * 1 + c.adc * 2 + c.neurons * 3 + c.adds * 0.25;
 
   test('energy by component equals the counts times the table, per layer and in total', () => {
-    const net = mapModel(tiny(), roundDevice(), { arrayRows: 4, arrayCols: 4 });
+    const net = mapModel(tinyConvDense(), roundDevice(), { arrayRows: 4, arrayCols: 4 });
     const est = estimateEnergy(net);
     expect(est.layers.map((l) => l.layer)).toEqual(['conv', 'fc']);
     const [c, f] = est.layers;
@@ -78,7 +68,7 @@ describe('estimateEnergy', () => {
   });
 
   test('latency: reads, multiplexed ADC, adders and neurons, layers one after another', () => {
-    const net = mapModel(tiny(), roundDevice(), { arrayRows: 4, arrayCols: 4 });
+    const net = mapModel(tinyConvDense(), roundDevice(), { arrayRows: 4, arrayCols: 4 });
     const est = estimateEnergy(net);
     const [c, f] = est.layers;
     // conv: 9 positions x 8 reads x 10 ns; each read converts the 2 pairs of an array (2 ns each);
@@ -99,8 +89,8 @@ describe('estimateEnergy', () => {
   });
 
   test('replicas share a conv layer\'s positions: the same energy, the largest band sets the time', () => {
-    const one = mapModel(tiny(), roundDevice(), { arrayRows: 4, arrayCols: 4 });
-    const two = mapModel(tiny(), roundDevice(), { arrayRows: 4, arrayCols: 4, replicas: 2 });
+    const one = mapModel(tinyConvDense(), roundDevice(), { arrayRows: 4, arrayCols: 4 });
+    const two = mapModel(tinyConvDense(), roundDevice(), { arrayRows: 4, arrayCols: 4, replicas: 2 });
     const a = estimateEnergy(one);
     const b = estimateEnergy(two);
     expect(b.energyPJ).toEqual(a.energyPJ);
@@ -114,7 +104,7 @@ describe('estimateEnergy', () => {
 
   test('a real preset: the estimate is the counts dotted with its table', () => {
     const dev = getPreset('yao2020')!;
-    const net = mapModel(tiny(), dev, { arrayRows: 4, arrayCols: 4, seed: 3 });
+    const net = mapModel(tinyConvDense(), dev, { arrayRows: 4, arrayCols: 4, seed: 3 });
     const est = estimateEnergy(net);
     const t = dev.energy;
     let want = 0;
@@ -164,7 +154,7 @@ describe('estimateEnergy', () => {
 
   test('exact programming (ideal) costs no pulses; a zero table gives null ratios', () => {
     const dev = roundDevice();
-    const net = mapModel(tiny(), dev, { arrayRows: 4, arrayCols: 4 });
+    const net = mapModel(tinyConvDense(), dev, { arrayRows: 4, arrayCols: 4 });
     expect(estimateEnergy(net).programming).toEqual({ pulses: 0, energyPJ: 0, energyUJ: 0, latencyNs: 0 });
     dev.energy = { cellReadPJ: 0, dacPJ: 0, adcPJ: 0, neuronPJ: 0, digitalAddPJ: 0, programmingPulsePJ: 0 };
     dev.latency = { readNs: 0, adcNs: 0, neuronNs: 0, digitalAddNs: 0, programmingPulseNs: 0 };
@@ -174,7 +164,7 @@ describe('estimateEnergy', () => {
   });
 
   test('formatEnergy: a row per layer, the total, the figures beside the operation count', () => {
-    const net = mapModel(tiny(), getPreset('yao2020')!, { arrayRows: 4, arrayCols: 4, seed: 3 });
+    const net = mapModel(tinyConvDense(), getPreset('yao2020')!, { arrayRows: 4, arrayCols: 4, seed: 3 });
     const est = estimateEnergy(net);
     const text = formatEnergy(est);
     const lines = text.split('\n');

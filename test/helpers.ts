@@ -1,6 +1,11 @@
 // Helpers shared by the test files (not a test file itself: jest matches *.test.ts only).
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { tf } from '../src/tf';
 import { main } from '../src/cli';
+import { ConfigError } from '../src/errors';
+import { DeviceConfig, getPreset } from '../src/device/config';
 
 /** Save to memory and load back: the artifacts saveModel writes to disk, JSON-copied as a file would be. */
 export async function roundTrip(m: tf.LayersModel): Promise<tf.LayersModel> {
@@ -60,4 +65,56 @@ export async function captureOutput<T>(f: () => Promise<T>): Promise<{ out: stri
     spyOut.mockRestore();
     spyErr.mockRestore();
   }
+}
+
+/** The field a ConfigError thrown by f names (fails the test when f throws something else or nothing). */
+export function fieldOf(f: () => unknown): string {
+  const e = errorOf(f);
+  expect(e).toBeInstanceOf(ConfigError);
+  return (e as ConfigError).field;
+}
+
+/** A copy of a device preset, changed by `change`. */
+export function device(name: string, change: (c: DeviceConfig) => void = () => {}): DeviceConfig {
+  const c = getPreset(name);
+  if (!c) throw new Error(`no preset '${name}'`);
+  change(c);
+  return c;
+}
+
+/**
+ * max_i |got_i - ref_i| / max_i |ref_i|: the error relative to the reference's scale (Infinity
+ * where a value is NaN). Fails the test when the lengths differ.
+ */
+export function relErr(got: ArrayLike<number> | tf.Tensor, ref: ArrayLike<number> | tf.Tensor): number {
+  const a = got instanceof tf.Tensor ? got.dataSync() : got;
+  const b = ref instanceof tf.Tensor ? ref.dataSync() : ref;
+  expect(a.length).toBe(b.length);
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]));
+    const d = Math.abs(a[i] - b[i]);
+    err = Number.isNaN(d) ? Infinity : Math.max(err, d);
+  }
+  return err / Math.max(scale, 1e-30);
+}
+
+/** conv 3x3 (5x5x1 -> 3x3x2, with bias), flatten, dense 18 -> 3 (no bias), seeded: the counting tests' tiny network. */
+export function tinyConvDense(): tf.LayersModel {
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ inputShape: [5, 5, 1], filters: 2, kernelSize: 3, padding: 'valid', name: 'conv', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
+  m.add(tf.layers.flatten({ name: 'flat' }));
+  m.add(tf.layers.dense({ units: 3, useBias: false, name: 'fc', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
+  return m;
+}
+
+/**
+ * A fresh folder under the system temp folder, removed after the test file's tests (call it at
+ * the top level of a test file, or in a describe block).
+ */
+export function tempRoot(prefix: string): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `mtfjs-${prefix}-`));
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+  return root;
 }

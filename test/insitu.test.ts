@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { tf } from '../src/tf';
 import { initBackend } from '../src/backend';
@@ -11,12 +10,12 @@ import { pulsesForChange, sampleDeviceInstances, stuckValue, STUCK_NONE } from '
 import { insituTrain, insituLayer } from '../training/insitu';
 import { insituRecord, readInsituRecord, saveInsituDir } from '../training/insitu_files';
 import { writeDirAtomic } from '../src/atomic';
+import { tempRoot } from './helpers';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-insitu-'));
+const root = tempRoot('insitu');
 beforeAll(async () => {
   await initBackend('wasm');
 });
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 // A 4-class task on 6x6 images: a class is a bright 3x3 quadrant block, plus seeded pixel noise.
 const SHAPE: [number, number, number] = [6, 6, 1];
@@ -50,13 +49,18 @@ function toTensors(split: Split): { x: tf.Tensor; y: tf.Tensor } {
   };
 }
 
-/** A trained dense network: flatten -> 12 relu -> 4 logits. */
+let trainedWeights: tf.Tensor[] | null = null;
+
+/** A trained dense network: flatten -> 12 relu -> 4 logits (trained once, then copied). */
 async function trainedModel(): Promise<tf.Sequential> {
   const m = tf.sequential();
   m.add(tf.layers.flatten({ name: 'flat', inputShape: SHAPE }));
   m.add(tf.layers.dense({ name: 'hidden', units: 12, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }));
   m.add(tf.layers.dense({ name: 'out', units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }));
-  m.compile({ optimizer: tf.train.adam(0.02), loss: 'categoricalCrossentropy' });
+  if (trainedWeights) {
+    m.setWeights(trainedWeights);
+    return m;
+  }
   const { x, y } = toTensors(train);
   const opt = tf.train.adam(0.02);
   for (let i = 0; i < 150; i++) {
@@ -64,6 +68,7 @@ async function trainedModel(): Promise<tf.Sequential> {
   }
   x.dispose();
   y.dispose();
+  trainedWeights = m.getWeights().map((w) => w.clone());
   return m;
 }
 
@@ -126,6 +131,160 @@ describe('pulse updates for in-situ training', () => {
     }
     expect(stuck).toBeGreaterThan(0);
     disposeCrossbar(net);
+  });
+});
+
+describe('the update arithmetic by hand: 2 inputs, 2 outputs, one batch of 2 images', () => {
+  // flatten -> dense 2 -> 2 (bias 0.1, -0.1, digital) on an ideal device whose window is 0..64 uS
+  // and whose pulses are exact steps of 1/1024 uS (so a cell moves by n / 1024 exactly, n the
+  // nearest whole number of steps). The arrays are set by hand; the model's kernel (max |w| = 1)
+  // only fixes the mapping's scale: differential ws = 1 / (64 - 0), reference ws = 1 / 32 (gRef 32).
+  const STEP = 1 / 1024;
+  const BIAS = [0.1, -0.1];
+  // image A = pixels (255, 51) = (1, 0.2), label 0; image B = (102, 204) = (0.4, 0.8), label 1
+  const X = [
+    [1, 0.2],
+    [0.4, 0.8],
+  ];
+  const LABELS = [0, 1];
+  const split: Split = { images: Uint8Array.of(255, 51, 102, 204), labels: Uint8Array.of(0, 1), count: 2 };
+  // the effective weights the arrays hold, W[input][output] row-major
+  const W0 = [0.25, -0.125, 0.0625, 0.375];
+  const opts = { samples: 2, batchSize: 2, stochasticRounding: false, readNoise: false, imageShape: [1, 2, 1] as [number, number, number], numClasses: 2, seed: 1 };
+
+  function fineDevice(): DeviceConfig {
+    const c = getPreset('ideal')!;
+    c.gMin = 0;
+    c.gMax = 64;
+    c.pulse = { model: 'constantStep', dgSet: STEP, dgReset: STEP, c2cSigma: 0 };
+    c.writeVerify = { mode: 'exact', tolerance: 0, maxPulses: 100000 };
+    return c;
+  }
+  function net2x2(scheme: 'differential' | 'reference'): CrossbarNetwork {
+    const m = tf.sequential();
+    m.add(tf.layers.flatten({ name: 'flat', inputShape: [1, 2, 1] }));
+    m.add(tf.layers.dense({ name: 'fc', units: 2 }));
+    m.getLayer('fc').setWeights([tf.tensor2d([1, -0.5, 0.25, 0.5], [2, 2]), tf.tensor1d(BIAS)]);
+    return mapModel(m, fineDevice(), { scheme });
+  }
+  /** dW = -lr sum_s h_s^T delta_s, delta = (softmax(z) - y) / B, z = x W + b: plain loops. */
+  function handDW(w: number[], lr: number): number[] {
+    const dW = [0, 0, 0, 0];
+    for (let s = 0; s < 2; s++) {
+      const z = [0, 1].map((j) => BIAS[j] + X[s][0] * w[j] + X[s][1] * w[2 + j]);
+      const e = z.map(Math.exp);
+      for (let j = 0; j < 2; j++) {
+        const delta = (e[j] / (e[0] + e[1]) - (LABELS[s] === j ? 1 : 0)) / 2;
+        for (let r = 0; r < 2; r++) dW[r * 2 + j] -= lr * X[s][r] * delta;
+      }
+    }
+    return dW;
+  }
+  /** Signed whole steps nearest a wanted change. */
+  const steps = (dg: number) => Math.sign(dg) * Math.round(Math.abs(dg) / STEP);
+  /** The array's 2 x 4 cells (G+ of output j in column 2j, G- in 2j + 1) for G+- around 32 + -. */
+  const differentialCells = (gp: number[], gm: number[]) => Float32Array.of(gp[0], gm[0], gp[1], gm[1], gp[2], gm[2], gp[3], gm[3]);
+  /** Hand updates of a differential array: +-dG/2 over each pair, dG = dW / ws. */
+  function handDifferential(gp: number[], gm: number[], lrs: number[]): { gp: number[]; gm: number[]; pulses: number } {
+    const ws = 1 / 64;
+    let pulses = 0;
+    for (const lr of lrs) {
+      const w = gp.map((g, k) => ws * (g - gm[k]));
+      const dW = handDW(w, lr);
+      for (let k = 0; k < 4; k++) {
+        const n = steps(dW[k] / ws / 2);
+        gp[k] += n * STEP;
+        gm[k] -= n * STEP;
+        pulses += 2 * Math.abs(n);
+      }
+    }
+    return { gp, gm, pulses };
+  }
+
+  test('differential pair: dW = -lr h^T delta, G+ gets +dG/2 and G- gets -dG/2 (the pair sum stays put)', () => {
+    const net = net2x2('differential');
+    const fc = net.layers[0];
+    expect([fc.scheme, fc.weightScale, fc.arrays.length]).toEqual(['differential', 1 / 64, 1]);
+    // W0 = ws (G+ - G-) = [16, -8, 4, 24] / 64
+    const gp0 = [40, 28, 36, 44];
+    const gm0 = [24, 36, 32, 20];
+    fc.arrays[0].programmed = differentialCells(gp0, gm0);
+    const r = insituTrain(net, split, { ...opts, lr: 1, decay: 'none' });
+    expect(r.updates).toBe(1);
+    // By hand (lr 1): z_A = (0.25 + 0.0125 + 0.1, -0.125 + 0.075 - 0.1) = (0.3625, -0.15),
+    // softmax (0.62539, 0.37461), delta_A = ((0.62539 - 1) / 2, 0.37461 / 2) = (-0.18730, 0.18730);
+    // z_B = (0.1 + 0.05 + 0.1, -0.05 + 0.3 - 0.1) = (0.25, 0.15), softmax (0.52498, 0.47502),
+    // delta_B = (0.26249, -0.26249). dW = -(h_A^T delta_A + h_B^T delta_B):
+    //   dW[0][0] = -(1 (-0.18730) + 0.4 (0.26249)) = 0.082308,  dW[0][1] = -0.082308
+    //   dW[1][0] = -(0.2 (-0.18730) + 0.8 (0.26249)) = -0.172531, dW[1][1] = 0.172531
+    // dG / 2 = dW / ws / 2 = 32 dW = (2.63386, -2.63386, -5.52099, 5.52099) uS
+    expect(handDW(W0, 1).map((v) => Number(v.toFixed(6)))).toEqual([0.082308, -0.082308, -0.172531, 0.172531]);
+    const g = fc.arrays[0].programmed;
+    const gpAfter = [0, 2, 4, 6].map((c) => g[c]);
+    const gmAfter = [1, 3, 5, 7].map((c) => g[c]);
+    const wantP = [42.63386, 25.36614, 30.47901, 49.52099];
+    const wantM = [21.36614, 38.63386, 37.52099, 14.47901];
+    for (let k = 0; k < 4; k++) {
+      expect(Math.abs(gpAfter[k] - wantP[k])).toBeLessThan(STEP / 2 + 1e-5);
+      expect(Math.abs(gmAfter[k] - wantM[k])).toBeLessThan(STEP / 2 + 1e-5);
+      // whole steps, the same count on both devices of the pair
+      expect(gpAfter[k] + gmAfter[k]).toBe(gp0[k] + gm0[k]);
+    }
+    // to the step: the nearest whole numbers of 1/1024 uS
+    const hand = handDifferential(gp0.slice(), gm0.slice(), [1]);
+    expect(gpAfter).toEqual(hand.gp);
+    expect(gmAfter).toEqual(hand.gm);
+    expect(r.totalPulses).toBe(hand.pulses);
+    // SET where the conductance went up: G+ of dW > 0 and G- of dW < 0
+    expect(r.setPulses).toBe(r.resetPulses);
+    expect(r.pulsesPerCell.get(fc.arrays[0].id)).toEqual(Int32Array.from(g, (v, c) => Math.round(Math.abs(v - (c % 2 ? gm0 : gp0)[c >> 1]) / STEP)));
+    disposeCrossbar(net);
+  });
+
+  test("reference scheme: the whole dG on the cell, the reference column untouched", () => {
+    const net = net2x2('reference');
+    const fc = net.layers[0];
+    expect([fc.scheme, fc.gRef, fc.weightScale, fc.arrays[0].tile.arrayCols]).toEqual(['reference', 32, 1 / 32, 3]);
+    // W0 = ws (G - 32) = [8, -4, 2, 12] / 32; column 2 is the reference column at 32
+    const g0 = [40, 28, 34, 44];
+    fc.arrays[0].programmed = Float32Array.of(g0[0], g0[1], 32, g0[2], g0[3], 32);
+    const r = insituTrain(net, split, { ...opts, lr: 1, decay: 'none' });
+    // dG = dW / ws = 32 dW = (2.63386, -2.63386, -5.52099, 5.52099) uS: twice a differential device's share
+    const g = fc.arrays[0].programmed;
+    const after = [g[0], g[1], g[3], g[4]];
+    const want = [42.63386, 25.36614, 28.47901, 49.52099];
+    const dW = handDW(W0, 1);
+    for (let k = 0; k < 4; k++) {
+      expect(Math.abs(after[k] - want[k])).toBeLessThan(STEP / 2 + 1e-5);
+      expect(after[k]).toBe(g0[k] + steps(dW[k] * 32) * STEP);
+    }
+    expect([g[2], g[5]]).toEqual([32, 32]);
+    expect(r.totalPulses).toBe(dW.reduce((a, d) => a + Math.abs(steps(d * 32)), 0));
+    expect(Array.from(r.pulsesPerCell.get(fc.arrays[0].id)!.filter((_, c) => c % 3 === 2))).toEqual([0, 0]);
+    disposeCrossbar(net);
+  });
+
+  test('cosine decay: lr at update u of U is lr (1 + cos(pi u / U)) / 2', () => {
+    const gp0 = [40, 28, 36, 44];
+    const gm0 = [24, 36, 32, 20];
+    const run = (decay: 'cosine' | 'none') => {
+      const net = net2x2('differential');
+      const fc = net.layers[0];
+      fc.arrays[0].programmed = differentialCells(gp0, gm0);
+      // 3 epochs of the one batch: 3 updates
+      const r = insituTrain(net, split, { ...opts, epochs: 3, lr: 0.5, decay });
+      expect(r.updates).toBe(3);
+      const g = Array.from(fc.arrays[0].programmed);
+      disposeCrossbar(net);
+      return { gp: [0, 2, 4, 6].map((c) => g[c]), gm: [1, 3, 5, 7].map((c) => g[c]), pulses: r.totalPulses };
+    };
+    // factors 1, (1 + cos(pi / 3)) / 2 = 0.75, (1 + cos(2 pi / 3)) / 2 = 0.25
+    const cosine = handDifferential(gp0.slice(), gm0.slice(), [0.5, 0.375, 0.125]);
+    expect(run('cosine')).toEqual(cosine);
+    const none = handDifferential(gp0.slice(), gm0.slice(), [0.5, 0.5, 0.5]);
+    expect(run('none')).toEqual(none);
+    // the two schedules are told apart by far more than a step
+    expect(Math.abs(none.gp[3] - cosine.gp[3])).toBeGreaterThan(100 * STEP);
   });
 });
 

@@ -6,6 +6,7 @@ import {
   idealColumnCurrents,
 } from '../src/crossbar/ir_drop';
 import { SeededRandom } from '../src/random';
+import { relErr } from './helpers';
 
 /** G uniform in [lo, hi] uS, row-major, and inputs uniform in [0, vMax] V. */
 function randomArray(rows: number, cols: number, seed: number, lo = 10, hi = 100, vMax = 0.2) {
@@ -66,17 +67,6 @@ function denseReference(G: ArrayLike<number>, R: number, C: number, v: ArrayLike
     x[k] = s / A[k][k];
   }
   return new Float64Array(C).map((_, j) => gw * x[b(R - 1, j)]);
-}
-
-/** max_j |x_j - y_j| / max_j |y_j| */
-function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  let e = 0;
-  let m = 0;
-  for (let j = 0; j < y.length; j++) {
-    e = Math.max(e, Math.abs(x[j] - y[j]));
-    m = Math.max(m, Math.abs(y[j]));
-  }
-  return e / m;
 }
 
 /** The largest relative IR-drop loss of a column: max_j (I_ideal - I) / I_ideal. */

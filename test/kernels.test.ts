@@ -6,6 +6,7 @@ import { fastKernels, registerFastKernels, setWasmFilterGradRoute, unregisterFas
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../src/kernels/conv_js';
 import { convGeometry, poolGeometry } from '../src/kernels/geometry';
 import { maxPoolBackward, maxPoolForward } from '../src/kernels/maxpool';
+import { relErr } from './helpers';
 
 type Padding = 'same' | 'valid';
 
@@ -110,19 +111,6 @@ function randn(rng: SeededRandom, n: number): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = rng.normal();
   return a;
-}
-
-/** max |a - ref| / max |ref|: the error relative to the reference's scale. */
-function relErr(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  expect(a.length).toBe(ref.length);
-  let scale = 0;
-  let err = 0;
-  for (let i = 0; i < ref.length; i++) {
-    scale = Math.max(scale, Math.abs(ref[i]));
-    const d = Math.abs(a[i] - ref[i]);
-    err = Number.isNaN(d) ? Infinity : Math.max(err, d);
-  }
-  return err / Math.max(scale, 1e-30);
 }
 
 const TOL = 1e-4;

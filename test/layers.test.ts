@@ -1,6 +1,5 @@
 // Quantized layers, device-variation noise, BN thresholds and the summary.
 import { tf } from '../src/tf';
-import { ConfigError } from '../src/errors';
 import {
   QuantConv2D,
   QuantDense,
@@ -26,7 +25,8 @@ import {
   VARIATION_KEYS,
   DEFAULT_VARIATION,
 } from '../layers';
-import { roundTrip, arr } from './helpers';
+import { deriveSeed } from '../src/random';
+import { roundTrip, arr, fieldOf } from './helpers';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -36,15 +36,6 @@ const close = (got: ArrayLike<number>, want: ArrayLike<number>, digits = 5) => {
   expect(got.length).toBe(want.length);
   for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i], digits);
 };
-function fieldOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).field;
-  }
-  throw new Error('did not throw');
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -346,10 +337,36 @@ describe('device variation in a layer', () => {
     expect(t1).not.toEqual(inf1);
     expect(t2).not.toEqual(t1);
     expect(getNoiseCounters(m)).toEqual({ noisy: 2 });
-    // the first noisy pass is x . perturb(Q(W), noiseSeed(seed, 0)) + b
-    const q = layer.quantizedKernel();
-    const want = tf.add(tf.matMul(x, perturbValues(q, resolveVariation({ programmingSigma: 0.1 }), noiseSeed(4, 0)) as tf.Tensor2D), layer.biasValues()!);
-    close(t1, arr(want), 6);
+    // The first noisy pass by hand: x . W' + b, W' the 15-level kernel Q(W) on differential pairs
+    // (G_max = 1, G_min = 1/100) with programming noise N(0, 0.1 (G_max - G_min)) on each device,
+    // drawn by tf.randomNormal from the pass's seed deriveSeed(4, 'variation', 0).
+    const [kernel, bias] = layer.getWeights().map((t) => arr(t));
+    const s = Math.max(...kernel.map(Math.abs));
+    const q = kernel.map((w) => (s * 2 * Math.round((w / s + 1) * 7)) / 14 - s);
+    expect(new Set(q.map((v) => Math.round((7 * v) / s))).size).toBeGreaterThan(3);
+    close(arr(layer.quantizedKernel()), q, 6);
+    const passSeed = deriveSeed(4, 'variation', 0);
+    expect(noiseSeed(4, 0)).toBe(passSeed);
+    const gMin = 0.01;
+    const range = 1 - gMin;
+    const noise = (side: string) => arr(tf.randomNormal([5, 3], 0, 0.1 * range, 'float32', deriveSeed(passSeed, side, 'program')));
+    const [nPlus, nMinus] = [noise('plus'), noise('minus')];
+    const qMax = Math.max(...q.map(Math.abs));
+    const wEff = q.map((w, i) => {
+      const gPlus = Math.max(0, gMin + (Math.max(w, 0) / qMax) * range + nPlus[i]);
+      const gMinus = Math.max(0, gMin + (Math.max(-w, 0) / qMax) * range + nMinus[i]);
+      return ((gPlus - gMinus) / range) * qMax;
+    });
+    const xv = arr(x);
+    const want: number[] = [];
+    for (let r = 0; r < 2; r++) {
+      for (let j = 0; j < 3; j++) {
+        let y = bias[j];
+        for (let i = 0; i < 5; i++) y += xv[r * 5 + i] * wEff[i * 3 + j];
+        want.push(y);
+      }
+    }
+    close(t1, want, 5);
   });
 
   test('counters checkpoint and resume the noise sequence', () => {

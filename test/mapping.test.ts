@@ -1,6 +1,5 @@
 import { tf } from '../src/tf';
 import { initBackend } from '../src/backend';
-import { DeviceConfig, getPreset } from '../src/device/config';
 import { SeededRandom } from '../src/random';
 import { levelValues } from '../src/programming';
 import {
@@ -26,6 +25,7 @@ import {
   weightRange,
   SCHEMES,
 } from '../src/mapping';
+import { device } from './helpers';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -36,11 +36,6 @@ function randomMatrix(n: number, seed: number, scale = 1): Float32Array {
   return new Float32Array(n).map(() => scale * (2 * r.next() - 1));
 }
 
-function device(name: string, change: (c: DeviceConfig) => void = () => {}): DeviceConfig {
-  const c = getPreset(name)!;
-  change(c);
-  return c;
-}
 
 describe('mapping schemes', () => {
   test.each(SCHEMES.map((s) => [s]))('%s: weights -> conductances -> weights round trip (continuous levels)', (scheme) => {

@@ -1,25 +1,18 @@
 // The papers' networks: topology, parameter counts, seeding, variants, save/load and options.
 import { tf } from '../src/tf';
-import { ConfigError } from '../src/errors';
+import { initBackend } from '../src/backend';
 import { buildModel, listModels, modelNames } from '../models/registry';
 import { QuantConv2D, QuantDense, QuantActivation, QuantKernelLayer, quantSummary, getNoiseCounters, DEFAULT_VARIATION } from '../layers';
-import { roundTrip, arr } from './helpers';
+import { roundTrip, arr, fieldOf } from './helpers';
 
+// wasm with the package's kernels (src/backend.ts), as the CLI runs: the stock cpu backend's
+// convolutions are naive loops (this file took ~80 s there, ~10 s here).
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('wasm');
 });
 
 const weightsOf = (m: tf.LayersModel) => m.getWeights().map((w) => arr(w));
 const shapes = (m: tf.LayersModel) => m.layers.map((l) => [l.name, (l.outputShape as number[]).slice(1)]);
-function fieldOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).field;
-  }
-  throw new Error('did not throw');
-}
 
 const SMALL = ['mcnn', 'park', 'bnn', 'bmcnn'];
 

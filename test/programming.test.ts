@@ -1,4 +1,4 @@
-import { DeviceConfig, getPreset, variedWindow } from '../src/device/config';
+import { DeviceConfig, variedWindow } from '../src/device/config';
 import {
   DeviceInstances,
   STUCK_AT_GMAX,
@@ -20,13 +20,9 @@ import {
   writeVerify,
 } from '../src/programming';
 import { SeededRandom } from '../src/random';
+import { device } from './helpers';
 
 /** A preset with changes, as a fresh object. */
-function device(name: string, change: (c: DeviceConfig) => void = () => {}): DeviceConfig {
-  const c = getPreset(name)!;
-  change(c);
-  return c;
-}
 
 /** A clean device: no variation, faults or noise (each test turns on what it checks). */
 function clean(change: (c: DeviceConfig) => void = () => {}): DeviceConfig {
@@ -544,22 +540,18 @@ describe('writeVerify', () => {
     expect(formatProgrammingReport('conv1', whole)).toMatch(/^conv1: 2000 cells, \|G - target\| mean [\d.]+ max [\d.]+ uS, pulses mean [\d.]+ max \d+, outside tolerance \(0\.9 uS\) \d+, not converged \d+, stuck \d+ \(\d+ at gMin, \d+ at gMax\)$/);
   });
 
-  test("programming Yao's mcnn (~6,000 cells) and four replicas (25,000) takes well under a second", () => {
+  test("programming Yao's mcnn (~6,000 cells) and four replicas (25,000): fewer than 5% not converged", () => {
+    // (its speed is measured by `npm run bench`)
     const cfg = device('yao2020');
-    const times: Record<number, number> = {};
     for (const n of [6000, 25000]) {
       const rng = new SeededRandom(1);
       const targets = quantizeToLevels(uniformTargets(cfg, n, rng), cfg);
-      const t0 = performance.now();
       const inst: DeviceInstances = sampleDeviceInstances(cfg, n, rng);
       const r = writeVerify(targets, cfg, inst, rng);
-      times[n] = performance.now() - t0;
       const rep = programmingReport(targets, r, inst);
+      expect(rep.cells).toBe(n);
       expect(rep.notConverged).toBeLessThan(0.05 * n);
     }
-    // eslint-disable-next-line no-console
-    console.log(`write-verify yao2020: 6,000 cells ${times[6000].toFixed(1)} ms, 25,000 cells ${times[25000].toFixed(1)} ms`);
-    expect(times[6000]).toBeLessThan(1000);
-    expect(times[25000]).toBeLessThan(1000);
   });
+
 });

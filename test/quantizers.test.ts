@@ -3,6 +3,7 @@
 import { tf } from '../src/tf';
 import { ConfigError } from '../src/errors';
 import { quantizers, getQuantizer, serializeQuantizer, isQuantizer, isFloat, Quantizer } from '../layers/quantizers';
+import { fieldOf } from './helpers';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -122,24 +123,15 @@ describe('steUniform', () => {
   });
 
   test('validation names the field', () => {
-    const field = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(ConfigError);
-        return (e as ConfigError).field;
-      }
-      throw new Error('did not throw');
-    };
-    expect(field(() => quantizers.steUniform({ levels: 1 }))).toBe('steUniform.levels');
-    expect(field(() => quantizers.steUniform({ levels: 2.5 }))).toBe('steUniform.levels');
-    expect(field(() => quantizers.steUniform({ bits: 3, levels: 8 }))).toBe('steUniform.bits');
-    expect(field(() => quantizers.steUniform({ bits: 0 }))).toBe('steUniform.bits');
-    expect(field(() => quantizers.steUniform({}))).toBe('steUniform.levels');
-    expect(field(() => quantizers.steUniform({ levels: 4, scale: 'mean' as 'max' }))).toBe('steUniform.scale');
-    expect(field(() => quantizers.steSign({ clipValue: -1 }))).toBe('steSign.clipValue');
-    expect(field(() => quantizers.steHeaviside({ window: 0 }))).toBe('steHeaviside.window');
-    expect(field(() => quantizers.steSign({ clip: 1 } as never))).toBe('steSign.clip');
+    expect(fieldOf(() => quantizers.steUniform({ levels: 1 }))).toBe('steUniform.levels');
+    expect(fieldOf(() => quantizers.steUniform({ levels: 2.5 }))).toBe('steUniform.levels');
+    expect(fieldOf(() => quantizers.steUniform({ bits: 3, levels: 8 }))).toBe('steUniform.bits');
+    expect(fieldOf(() => quantizers.steUniform({ bits: 0 }))).toBe('steUniform.bits');
+    expect(fieldOf(() => quantizers.steUniform({}))).toBe('steUniform.levels');
+    expect(fieldOf(() => quantizers.steUniform({ levels: 4, scale: 'mean' as 'max' }))).toBe('steUniform.scale');
+    expect(fieldOf(() => quantizers.steSign({ clipValue: -1 }))).toBe('steSign.clipValue');
+    expect(fieldOf(() => quantizers.steHeaviside({ window: 0 }))).toBe('steHeaviside.window');
+    expect(fieldOf(() => quantizers.steSign({ clip: 1 } as never))).toBe('steSign.clip');
   });
 });
 

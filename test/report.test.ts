@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { execFile, spawnSync } from 'child_process';
@@ -32,16 +31,15 @@ import { loadReportInputs } from '../src/report/load';
 import { findBreakdowns, readEnergyEstimate, renderReport, unitOf } from '../src/report/html';
 import { EnergyEstimate, estimateEnergy, formatNs, formatPJ, programmingEnergy } from '../src/energy';
 import { reportCommand } from '../src/commands/report';
-import { runCli as run } from './helpers';
+import { runCli as run, tempRoot } from './helpers';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-report-'));
+const root = tempRoot('report');
 let dirCount = 0;
 const newDir = () => path.join(root, `d${dirCount++}`);
 
 beforeAll(async () => {
   await initBackend('wasm');
 });
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 
 /** Quiet reportCommand (its progress lines go to stderr, the path to stdout). */

@@ -1,3 +1,5 @@
+// Device sweeps (src/sweep/): the grid, the seeds and statistics against direct loops, worker
+// threads, in-situ training (the real one, on a learnable case), the files and the command.
 import * as fs from 'fs';
 import * as path from 'path';
 import { getPreset } from '../src/device/config';
@@ -6,6 +8,7 @@ import { deriveSeed } from '../src/random';
 import { loadModel } from '../src/model_io';
 import { loadDataset } from '../src/data';
 import { CrossbarNetwork, evaluateCrossbar, mapModel } from '../src/crossbar';
+import { insituTrain } from '../training/insitu';
 import {
   SWEEP_FORMAT,
   SweepResult,
@@ -19,23 +22,10 @@ import {
   sweepCsv,
 } from '../src/sweep';
 import { deserializeError, serializeError } from '../src/sweep/pool';
-import { TEST, base, dataset, modelDir, root, setUpSweepFixture } from './sweep_fixture';
+import { TEST, TRAIN, base, dataset, modelDir, root, setUpSweepFixture, softwareAccuracy } from './sweep_fixture';
 import { runCli as run, errorOf, STACK } from './helpers';
 
-// In-situ training is stood in for by a function that programs the last mapped layer exactly to its
-// targets: enough to check the sweep's plumbing of the accuracy after training (the real
-// training/insitu.ts has tests of its own).
-const insituCalls: { seed: number | undefined; samples: number | undefined }[] = [];
-jest.mock('../training/insitu', () => ({
-  insituTrain: (net: CrossbarNetwork, _train: unknown, opts: { seed?: number; samples?: number } = {}) => {
-    insituCalls.push({ seed: opts.seed, samples: opts.samples });
-    for (const a of net.layers[net.layers.length - 1].arrays) a.programmed = a.target.slice();
-    return { curve: [], pulsesPerCell: new Map(), totalPulses: 0, seconds: 0, samples: 0 };
-  },
-}));
-
 setUpSweepFixture();
-
 
 async function rejectionOf(p: Promise<unknown>): Promise<Error> {
   try {
@@ -45,10 +35,6 @@ async function rejectionOf(p: Promise<unknown>): Promise<Error> {
   }
   throw new Error('expected a rejection');
 }
-
-
-
-// A noisy device (large d2d variation, read noise, stuck cells) so that trials differ.
 
 describe('sweep grid', () => {
   const yao = getPreset('yao2020')!;
@@ -229,14 +215,17 @@ describe('sweep runs', () => {
   });
 });
 
-describe('sweep with in-situ training (a stand-in)', () => {
-  test('after: the accuracy after insituTrain, evaluated again, with its statistics and CSV columns', async () => {
-    insituCalls.length = 0;
-    const opts = { ...base, vary: ['d2d=0.05,0.2'], trials: 2, workers: 1, insitu: { samples: 30 } };
-    const r = await runSweep(opts);
-    expect(r.insitu).toBe(true);
-    expect(insituCalls).toHaveLength(4);
-    expect(insituCalls[0]).toEqual({ seed: deriveSeed(deriveSeed(11, 'd2d=0.05', 0), 'insitu'), samples: 30 });
+describe('sweep with in-situ training (the real training/insitu.ts)', () => {
+  // Many stuck cells cost the trained fixture model accuracy; in-situ training of its last layer on
+  // the 400 training images wins it back.
+  const opts = { ...base, vary: ['stuck=0.1,0.2'], trials: 2, insitu: { samples: TRAIN } };
+  let inProcess: SweepResult;
+
+  test('in-process: before and after equal a direct loop of mapModel, evaluateCrossbar, insituTrain, evaluateCrossbar, and after wins back the loss', async () => {
+    expect(softwareAccuracy).toBe(1);
+    inProcess = await runSweep({ ...opts, workers: 1 });
+    expect(inProcess.mode).toBe('in-process');
+    expect(inProcess.insitu).toBe(true);
 
     const { model } = await loadModel(modelDir);
     const data = loadDataset(dataset);
@@ -250,21 +239,54 @@ describe('sweep with in-situ training (a stand-in)', () => {
           const seed = deriveSeed(11, p.key, t);
           const net = mapModel(model, plan.devices[i], { arrayRows: 32, arrayCols: 32, seed });
           before.push(evaluateCrossbar(net, data.test, evalOpts(seed)).accuracy);
+          const res = insituTrain(net, data.train, { samples: TRAIN, seed: deriveSeed(seed, 'insitu') });
+          expect(res.totalPulses).toBeGreaterThan(0);
+          // the cached effective weights are of the conductances before training
           (net.runtime as { dispose(): void }).dispose();
           net.runtime = null;
-          for (const a of net.layers[net.layers.length - 1].arrays) a.programmed = a.target.slice();
           after.push(evaluateCrossbar(net, data.test, evalOpts(seed)).accuracy);
           (net.runtime as { dispose(): void }).dispose();
         }
-        expect(r.points[i].before).toEqual(summarize(before));
-        expect(r.points[i].after).toEqual(summarize(after));
+        expect(inProcess.points[i].before).toEqual(summarize(before));
+        expect(inProcess.points[i].after).toEqual(summarize(after));
       });
     } finally {
       model.dispose();
     }
-    // the stand-in changed the arrays, and the second evaluation saw it (not the cached weights)
-    expect(r.points.some((p) => p.after!.values.some((v, t) => v !== p.before.values[t]))).toBe(true);
-    expect(sweepCsv(r).split('\n')[1]).toBe(`0.05,${r.points[0].before.mean},${r.points[0].before.std},${r.points[0].after!.mean},${r.points[0].after!.std},2`);
+    // the stuck cells cost accuracy (more at 20%), and in-situ training wins most of it back
+    const [p10, p20] = inProcess.points;
+    expect(p10.before.mean).toBeLessThan(0.97);
+    expect(p20.before.mean).toBeLessThan(0.8);
+    for (const p of inProcess.points) {
+      expect(p.after!.mean).toBeGreaterThan(0.95);
+      expect(p.after!.mean - p.before.mean).toBeGreaterThan(0.5 * (1 - p.before.mean));
+    }
+    expect(sweepCsv(inProcess).split('\n')[1]).toBe(`0.1,${p10.before.mean},${p10.before.std},${p10.after!.mean},${p10.after!.std},2`);
+  });
+
+  test('in 2 worker threads: the same numbers', async () => {
+    const two = await runSweep({ ...opts, workers: 2 });
+    expect(two.mode).toBe('worker-threads');
+    expect(two.points).toEqual(inProcess.points);
+  });
+
+  test('sweep --insitu: the after columns in sweep.json, sweep.csv and the table', async () => {
+    const out = path.join(root, 'cli-insitu');
+    const args = ['sweep', '--model', modelDir, '--device', 'yao2020', '--dataset', dataset, '--vary', 'stuck=0.2', '--trials', '2', '--seed', '11', '--array', '32x32', '--calibration-samples', '20'];
+    const r = await run(...args, '--insitu', '--insitu-samples', String(TRAIN), '--workers', '1', '--out', out, '--json', '--no-progress', '--backend', 'wasm');
+    expect(r.err).not.toMatch(STACK);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ insitu: true, trials: 2, workers: 1 });
+    // the point stuck=0.2 is the second point of the in-process sweep above: the same seeds, the same numbers
+    expect(j.points).toEqual([inProcess.points[1]]);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'sweep.json'), 'utf8'))).toEqual(j);
+    const p = j.points[0];
+    expect(fs.readFileSync(path.join(out, 'sweep.csv'), 'utf8')).toBe(`stuck,before_mean,before_std,after_mean,after_std,trials\n0.2,${p.before.mean},${p.before.std},${p.after.mean},${p.after.std},2\n`);
+    const h = await run(...args, '--insitu', '--insitu-samples', String(TRAIN), '--workers', '1', '--out', path.join(root, 'cli-insitu2'), '--no-progress');
+    expect(h.code).toBe(0);
+    expect(h.out).toMatch(/stuck\s+before\s+std\(pp\)\s+after\s+std\(pp\)\n0\.2\s/);
+    expect(h.out).toContain(`${(100 * p.after.mean).toFixed(2)}%`);
   });
 });
 
@@ -272,7 +294,7 @@ describe('sweep command', () => {
   test('writes sweep.json and sweep.csv; --json prints the same object', async () => {
     const out = path.join(root, 'cli-out');
     const r = await run(
-      'sweep', '--model', modelDir, '--device', 'yao2020', '--dataset', dataset, '--vary', 'tolerance=0.02,0.2', '--vary', 'd2d=0.05,0.2',
+      'sweep', '--model', modelDir, '--device', 'yao2020', '--dataset', dataset, '--vary', 'tolerance=0.02,0.2', '--vary', 'stuck=0.05,0.2',
       '--trials', '3', '--seed', '11', '--array', '32x32', '--calibration-samples', '20', '--workers', '2', '--out', out, '--json', '--no-progress', '--backend', 'wasm',
     );
     expect(r.err).not.toMatch(STACK);
@@ -291,7 +313,7 @@ describe('sweep command', () => {
       workers: 2,
       vary: [
         { name: 'tolerance', values: [0.02, 0.2] },
-        { name: 'd2d', values: [0.05, 0.2] },
+        { name: 'stuck', values: [0.05, 0.2] },
       ],
     });
     expect(typeof j.seconds).toBe('number');
@@ -302,7 +324,7 @@ describe('sweep command', () => {
       expect(p.after).toBeNull();
     }
     const csv = fs.readFileSync(path.join(out, 'sweep.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('tolerance,d2d,before_mean,before_std,after_mean,after_std,trials');
+    expect(csv[0]).toBe('tolerance,stuck,before_mean,before_std,after_mean,after_std,trials');
     expect(csv).toHaveLength(5);
     expect(csv[4]).toBe(`0.2,0.2,${j.points[3].before.mean},${j.points[3].before.std},,,3`);
     expect(sweepCsv(j)).toBe(fs.readFileSync(path.join(out, 'sweep.csv'), 'utf8'));

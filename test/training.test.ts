@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { tf } from '../src/tf';
 import { initBackend } from '../src/backend';
@@ -9,6 +8,7 @@ import { fit, evaluateModel, makeOptimizer, TrainConfig } from '../training/offl
 import { learningRateAt } from '../training/schedule';
 import { readCheckpoint, hasCheckpoint, CHECKPOINT_POINTER } from '../training/checkpoint';
 import { saveModel, loadModel } from '../src/model_io';
+import { tempRoot } from './helpers';
 
 const data = loadDataset('mnist', { trainSamples: 4096, testSamples: 500 });
 const input = { train: data.train, validation: null, imageShape: data.imageShape, numClasses: 10 };
@@ -22,7 +22,13 @@ const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => ({
   ...over,
 });
 const weightsOf = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'mtfjs-train-'));
+const root = tempRoot('train');
+let dirCount = 0;
+const tmp = () => {
+  const d = path.join(root, `d${dirCount++}`);
+  fs.mkdirSync(d);
+  return d;
+};
 
 beforeAll(async () => {
   await initBackend('wasm');
