@@ -542,6 +542,15 @@ describe('memristor-tfjs fit-device', () => {
     expect(dev.neuron.kind).toBe('threshold'); // park2024's, through base.json
   });
 
+  test("starting the CLI loads no tf: its option lists are the library's", async () => {
+    // (cli.ts lists the optimizer and variation names itself, so fit-device starts in ~0.1 s)
+    const { OPTIMIZERS } = await import('../training/offline');
+    const { VARIATION_KEYS } = await import('../layers/variation');
+    const h = await runCli('train', '--help');
+    expect(h.out).toContain(`choices: ${OPTIMIZERS.map((o) => `"${o}"`).join(', ')}`);
+    expect(h.out.replace(/\s+/g, ' ')).toContain(`keys: ${VARIATION_KEYS.join(', ')}`);
+  });
+
   test('bad data: one line naming the file, row and column, exit 1; bad flags exit 2', async () => {
     const bad = path.join(tmp, 'bad.csv');
     fs.writeFileSync(bad, 'device,cycle,pulse,polarity,conductance_uS\n' + Array.from({ length: 12 }, (_, k) => `0,0,${k},set,${k === 7 ? 'NaN' : 2 + k}`).join('\n'));
