@@ -5,14 +5,18 @@ import { Command, CommanderError, Option } from 'commander';
 import { UsageError, FileFormatError, ConfigError } from './errors';
 import { FolderBusyError } from './output_folder';
 import { intOption, floatOption, keyValueNumbers } from './cli_options';
-import { OPTIMIZERS } from '../training/offline';
 import { SCHEDULES } from '../training/schedule';
-import { VARIATION_KEYS } from '../layers/variation';
 import { packageVersion } from './version';
 import { VARY_ALIASES } from './sweep/grid';
 
+// Names the options offer, listed here so that starting the CLI loads no tf (a command that needs
+// it imports it): training/offline.ts OPTIMIZERS, layers/variation.ts VARIATION_KEYS.
+const OPTIMIZERS = ['adam', 'sgd', 'momentum'];
+const VARIATION_KEYS = ['gOnOffRatio', 'rOnSigma', 'rOffSigma', 'programmingSigma', 'stuckAtRonRate', 'stuckAtRoffRate'];
 /** The in-situ update rules (training/insitu.ts INSITU_RULES; listed here so --help needs no tf). */
 const INSITU_RULE_NAMES = ['plain', 'manhattan'];
+/** The fit-device models (src/device/fit.ts FIT_MODELS). */
+const FIT_MODEL_NAMES = ['soft-bounds', 'exponential', 'lookup'];
 
 const backendOption = () =>
   new Option('--backend <name>', 'tensorflow (tfjs-node), wasm or cpu; default: the fastest present (env MEMRISTOR_TFJS_BACKEND)');
@@ -227,6 +231,21 @@ Examples:
     .action(async (opts) => {
       const { sweepCommand } = await import('./commands/sweep');
       await sweepCommand(opts);
+    });
+
+  program
+    .command('fit-device')
+    .description('fit a device model to measured pulse trains (window, d2d spread, steps vs G, SET/RESET asymmetry, c2c noise) and write a device JSON that extends a preset')
+    .requiredOption('--data <file.csv>', 'measured pulse trains: columns device,cycle,pulse,polarity,conductance_uS (polarity set or reset), or pulse,conductance_uS (one device, potentiation then depression)')
+    .addOption(new Option('--model <name>', 'soft-bounds (aihwkit SoftBounds), exponential (NeuroSim nonlinear LTP/LTD) or lookup (a table of mean and spread of dG in bins of G)').choices(FIT_MODEL_NAMES).default('soft-bounds'))
+    .option('--extends <preset|file.json>', 'the device the fitted fields go over (periphery, levels, write-verify)', 'yao2020')
+    .option('--bins <n>', 'lookup: bins of G per polarity', intOption(1, 1024), 32)
+    .option('--seed <n>', 'seed of the pulse trains simulated from the fit (the mean curves)', intOption(0), 1)
+    .requiredOption('--out <device.json>', 'the device config to write (extends the preset; use it as --device)')
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      const { fitDeviceCommand } = await import('./commands/fit_device');
+      await fitDeviceCommand(opts);
     });
 
   program

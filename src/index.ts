@@ -14,6 +14,7 @@ export * as models from '../models/registry';
 export * as data from './data';
 export * as training from '../training';
 export * as device from './device';
+export { fitDevice, readPulseCsv, parsePulseCsv, formatDeviceFit } from './device/fit';
 export * as programming from './programming';
 export * as mapping from './mapping';
 export * as crossbar from './crossbar';

@@ -135,7 +135,7 @@ describe('validateDeviceConfig', () => {
     ['levels 1', (c) => (c.levels = 1), 'levels', 'levels: must be in [2, 65536], got 1'],
     ['levels missing', (c) => delete c.levels, 'levels', 'levels: missing (give null for none)'],
     ['levels 3.5', (c) => (c.levels = 3.5), 'levels', 'levels: must be an integer, got 3.5'],
-    ['pulse model', (c) => (c.pulse.model = 'linear'), 'pulse.model', 'pulse.model: must be one of softBounds, constantStep, got "linear"'],
+    ['pulse model', (c) => (c.pulse.model = 'linear'), 'pulse.model', 'pulse.model: must be one of softBounds, constantStep, exponential, lookup, got "linear"'],
     ['dgSet 0', (c) => (c.pulse.dgSet = 0), 'pulse.dgSet', 'pulse.dgSet: must be in (0, 1000000], got 0'],
     ['c2c sigma 3', (c) => (c.pulse.c2cSigma = 3), 'pulse.c2cSigma', 'pulse.c2cSigma: must be in [0, 2], got 3'],
     ['negative rOnSigma', (c) => (c.variation.rOnSigma = -0.1), 'variation.rOnSigma', 'variation.rOnSigma: must be in [0, 2], got -0.1'],

@@ -24,7 +24,7 @@ import type { Split } from '../src/data/datasets';
 import { batchesOf, sampleSize, selectSamples } from '../src/data/batches';
 import { CrossbarNetwork, MappedLayer, deviceInstancesOf } from '../src/crossbar/network';
 import { calibrateCrossbarOn, crossbarRunner, CrossbarRunner } from '../src/crossbar/inference';
-import { applyPulses, pulsesForChange } from '../src/programming/pulse';
+import { applyPulses, meanStep, pulsesForChange } from '../src/programming/pulse';
 import { STUCK_NONE } from '../src/programming/instances';
 import { FileFormatError } from '../src/errors';
 import { PulseLog, PulseLogBuilder } from '../src/programming/pulse_plan';
@@ -125,8 +125,7 @@ function positiveInt(v: number, field: string): number {
 
 /** The mean SET step of the device at mid window (uS): the scale of one pulse. */
 export function meanSetStep(net: CrossbarNetwork): number {
-  const p = net.device.pulse;
-  return p.model === 'softBounds' ? p.dgSet * 0.5 : p.dgSet;
+  return meanStep(net.device, 0.5, 1);
 }
 
 /**

@@ -21,21 +21,79 @@ import { PRESETS } from './presets';
  *                                                  RESET dG = -dgReset * s * x       * (1 + c2cSigma * xi)
  *   'constantStep' (aihwkit ConstantStepDevice):   SET  dG = +dgSet   * s * (1 + c2cSigma * xi)
  *                                                  RESET dG = -dgReset * s * (1 + c2cSigma * xi)
+ *   'exponential' (NeuroSim's nonlinear LTP/LTD):  SET  dG = +dgSet   * s * (1 - nonlinearitySet * x)       * (1 + c2cSigma * xi)
+ *                                                  RESET dG = -dgReset * s * (1 - nonlinearityReset * (1 - x)) * (1 + c2cSigma * xi)
+ *   'lookup' (a measured table, see PulseTable):   SET  dG = s * (setMean(G') + setStd(G') * xi)
+ *                                                  RESET dG = s * (resetMean(G') + resetStd(G') * xi)
+ *     G' = gMin + x (gMax - gMin) is the cell's place mapped onto the nominal window, the table
+ *     interpolated linearly between its bin centres.
  * xi ~ N(0, 1) new for every pulse, s the cell's own step scale (variation.stepSigma), and the
  * result is clipped to [gMinCell, gMaxCell]: a pulse never takes a cell out of its window. The
  * steps shrink towards the bound they push to (soft bounds), and dgSet != dgReset gives the
- * up/down asymmetry.
+ * up/down asymmetry. The exponential model's step changes linearly with G, so a pulse train traces
+ * NeuroSim's G(P) = B (1 - e^{-P/A}) + gMin: nonlinearity 1 is soft bounds, 0 constant steps,
+ * between them a curve that reaches the far bound after Pmax pulses (nonlinearity = 1 - e^{-Pmax/A}),
+ * below 0 steps that grow towards the bound (A < 0).
  */
-export interface PulseConfig {
-  /** Step model, see above. */
-  model: 'softBounds' | 'constantStep';
-  /** Conductance step of one SET (potentiating) pulse at the cell's lower bound, uS. > 0. */
+export type PulseConfig = StepPulseConfig | ExponentialPulseConfig | LookupPulseConfig;
+
+/** The pulse model names, in the order the validation lists them. */
+export const PULSE_MODELS = ['softBounds', 'constantStep', 'exponential', 'lookup'] as const;
+
+/** What every pulse model has. */
+interface PulseStepFields {
+  /**
+   * Conductance step of one SET (potentiating) pulse at the cell's lower bound, uS. > 0.
+   * 'lookup': not read by the pulse; the table's mean SET step in its lowest bin (written by
+   * fit-device), the device's step size for rules that need one (the in-situ manhattan threshold).
+   */
   dgSet: number;
-  /** Conductance step of one RESET (depressing) pulse at the cell's upper bound, uS. > 0. */
+  /** Conductance step of one RESET (depressing) pulse at the cell's upper bound, uS. > 0. 'lookup': as dgSet. */
   dgReset: number;
-  /** Cycle-to-cycle noise: relative sigma of each step (new at every pulse), unitless, in [0, 2]. */
+  /**
+   * Cycle-to-cycle noise: relative sigma of each step (new at every pulse), unitless, in [0, 2].
+   * 'lookup': not read by the pulse (the table holds the spread); the table's mean relative spread.
+   */
   c2cSigma: number;
 }
+
+export interface StepPulseConfig extends PulseStepFields {
+  /** Step model, see PulseConfig. */
+  model: 'softBounds' | 'constantStep';
+}
+
+export interface ExponentialPulseConfig extends PulseStepFields {
+  model: 'exponential';
+  /** How much the SET step shrinks from the lower bound to the upper: 1 soft bounds, 0 constant, < 0 growing. In [-10, 1]. */
+  nonlinearitySet: number;
+  /** How much the RESET step shrinks from the upper bound to the lower. In [-10, 1]. */
+  nonlinearityReset: number;
+}
+
+export interface LookupPulseConfig extends PulseStepFields {
+  model: 'lookup';
+  table: PulseTable;
+}
+
+/**
+ * A measured step table (fit-device writes it): bins of G over the nominal window, per polarity the
+ * mean and the standard deviation of the step of one pulse.
+ */
+export interface PulseTable {
+  /** Bin edges, uS, strictly increasing, from <= gMin to >= gMax; 2 to LOOKUP_MAX_BINS + 1 of them. */
+  edges: number[];
+  /** Mean dG of one SET pulse in each bin, uS (one per bin). */
+  setMean: number[];
+  /** Standard deviation of the SET dG in each bin, uS, >= 0. */
+  setStd: number[];
+  /** Mean dG of one RESET pulse in each bin, uS (normally <= 0). */
+  resetMean: number[];
+  /** Standard deviation of the RESET dG in each bin, uS, >= 0. */
+  resetStd: number[];
+}
+
+/** Most bins a lookup table may have. */
+export const LOOKUP_MAX_BINS = 1024;
 
 /** Closed-loop programming (read, compare, pulse) of every cell to its target conductance. */
 export interface WriteVerifyConfig {
@@ -320,6 +378,69 @@ function resistancesToConductances(o: Obj, c: Checker): Obj {
   return out;
 }
 
+const TABLE_ROWS = ['setMean', 'setStd', 'resetMean', 'resetStd'] as const;
+
+function checkPulse(p: Obj, c: Checker, gMin: number, gMax: number): PulseConfig {
+  const model = c.choice(p, 'model', 'pulse', PULSE_MODELS);
+  const common = ['model', 'dgSet', 'dgReset', 'c2cSigma'];
+  const own = model === 'exponential' ? ['nonlinearitySet', 'nonlinearityReset'] : model === 'lookup' ? ['table'] : [];
+  for (const k of Object.keys(p)) {
+    if (common.includes(k) || own.includes(k)) continue;
+    const forOther = ['nonlinearitySet', 'nonlinearityReset', 'table'].includes(k);
+    c.fail(`pulse.${k}`, forOther ? `not a field of the ${model} model (known: ${[...common, ...own].join(', ')})` : `unknown field (known: ${[...common, ...own].join(', ')})`);
+  }
+  const steps = {
+    dgSet: c.number(p, 'dgSet', 'pulse', { min: 0, minOpen: true, max: 1e6 }),
+    dgReset: c.number(p, 'dgReset', 'pulse', { min: 0, minOpen: true, max: 1e6 }),
+    c2cSigma: c.number(p, 'c2cSigma', 'pulse', { min: 0, max: 2 }),
+  };
+  if (model === 'exponential') {
+    return {
+      model,
+      ...steps,
+      nonlinearitySet: c.number(p, 'nonlinearitySet', 'pulse', { min: -10, max: 1 }),
+      nonlinearityReset: c.number(p, 'nonlinearityReset', 'pulse', { min: -10, max: 1 }),
+    };
+  }
+  if (model === 'lookup') return { model, ...steps, table: checkTable(p.table, c, gMin, gMax) };
+  return { model, ...steps };
+}
+
+function checkTable(raw: unknown, c: Checker, gMin: number, gMax: number): PulseTable {
+  const t = c.object(raw, 'pulse.table');
+  c.known(t, 'pulse.table', ['edges', ...TABLE_ROWS]);
+  const list = (key: string, length?: number): number[] => {
+    const f = `pulse.table.${key}`;
+    const v = t[key];
+    if (v === undefined) c.fail(f, 'missing');
+    if (!Array.isArray(v)) c.fail(f, `must be an array of numbers, got ${show(v)}`);
+    if (length !== undefined && v.length !== length) c.fail(f, `must have ${length} entries (one per bin), got ${v.length}`);
+    v.forEach((x, i) => {
+      if (typeof x !== 'number' || !Number.isFinite(x)) c.fail(`${f}[${i}]`, `must be a finite number, got ${show(x)}`);
+      if (Math.abs(x) > 1e6) c.fail(`${f}[${i}]`, `must be in [-1000000, 1000000], got ${x}`);
+    });
+    return v as number[];
+  };
+  const edges = list('edges');
+  if (edges.length < 2 || edges.length > LOOKUP_MAX_BINS + 1) {
+    c.fail('pulse.table.edges', `must have 2 to ${LOOKUP_MAX_BINS + 1} entries (1 to ${LOOKUP_MAX_BINS} bins), got ${edges.length}`);
+  }
+  for (let i = 1; i < edges.length; i++) {
+    if (!(edges[i] > edges[i - 1])) c.fail(`pulse.table.edges[${i}]`, `must be > edges[${i - 1}] (${edges[i - 1]}): bin edges increase, got ${edges[i]}`);
+  }
+  const slack = 1e-6 * (gMax - gMin);
+  if (edges[0] > gMin + slack) c.fail('pulse.table.edges[0]', `must be <= gMin (${gMin} uS): the table covers the window, got ${edges[0]}`);
+  const last = edges.length - 1;
+  if (edges[last] < gMax - slack) c.fail(`pulse.table.edges[${last}]`, `must be >= gMax (${gMax} uS): the table covers the window, got ${edges[last]}`);
+  const bins = edges.length - 1;
+  const out = { edges } as PulseTable;
+  for (const key of TABLE_ROWS) {
+    out[key] = list(key, bins);
+    if (key.endsWith('Std')) out[key].forEach((x, i) => x < 0 && c.fail(`pulse.table.${key}[${i}]`, `must be >= 0 (a standard deviation), got ${x}`));
+  }
+  return out;
+}
+
 function checkConfig(raw: unknown, c: Checker): DeviceConfig {
   let o = c.object(raw, '');
   o = resistancesToConductances(o, c);
@@ -333,14 +454,7 @@ function checkConfig(raw: unknown, c: Checker): DeviceConfig {
   const levels = c.nullableInt(o, 'levels', '', 2, 65536);
   const defaultScheme = c.choice(o, 'defaultScheme', '', ['differential', 'reference'] as const);
 
-  const p = c.object(o.pulse, 'pulse');
-  c.known(p, 'pulse', ['model', 'dgSet', 'dgReset', 'c2cSigma']);
-  const pulse: PulseConfig = {
-    model: c.choice(p, 'model', 'pulse', ['softBounds', 'constantStep'] as const),
-    dgSet: c.number(p, 'dgSet', 'pulse', { min: 0, minOpen: true, max: 1e6 }),
-    dgReset: c.number(p, 'dgReset', 'pulse', { min: 0, minOpen: true, max: 1e6 }),
-    c2cSigma: c.number(p, 'c2cSigma', 'pulse', { min: 0, max: 2 }),
-  };
+  const pulse = checkPulse(c.object(o.pulse, 'pulse'), c, gMin, gMax);
 
   const w = c.object(o.writeVerify, 'writeVerify');
   c.known(w, 'writeVerify', ['mode', 'tolerance', 'maxPulses']);
@@ -449,10 +563,14 @@ export function cloneDeviceConfig(cfg: DeviceConfig): DeviceConfig {
   return JSON.parse(JSON.stringify(cfg)) as DeviceConfig;
 }
 
+/** Pulse fields that belong to one model only (dropped when a merge changes pulse.model). */
+const PULSE_MODEL_FIELDS = ['nonlinearitySet', 'nonlinearityReset', 'table'];
+
 /**
  * Deep merge of a partial config over a base: objects merge key by key, anything else (numbers,
  * strings, null, arrays) replaces. A union object whose `mode` or `kind` changes (dac:
- * analog <-> bitSerial) is replaced whole, so no field of the other form is left behind.
+ * analog <-> bitSerial) is replaced whole, so no field of the other form is left behind; a pulse
+ * whose `model` changes keeps the base's dgSet/dgReset/c2cSigma but not the other model's own fields.
  */
 export function mergeDeviceConfig(base: unknown, over: unknown): unknown {
   const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x);
@@ -461,7 +579,11 @@ export function mergeDeviceConfig(base: unknown, over: unknown): unknown {
     if (tag in over && tag in base && over[tag] !== base[tag]) return { ...over };
   }
   const out: Obj = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = k in base ? mergeDeviceConfig(base[k], v) : v;
+  // A pulse whose `model` changes keeps the common step fields of the base, not the other model's own.
+  if ('model' in over && 'model' in base && over.model !== base.model) {
+    for (const k of PULSE_MODEL_FIELDS) delete out[k];
+  }
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? mergeDeviceConfig(out[k], v) : v;
   return out;
 }
 

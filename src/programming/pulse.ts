@@ -1,6 +1,6 @@
 // The pulse model, reads, drift and level quantization, vectorized over flat Float32Arrays of
 // conductances (uS) with one entry per cell, aligned with a DeviceInstances.
-import type { DeviceConfig } from '../device/config';
+import type { DeviceConfig, PulseTable } from '../device/config';
 import { variedWindow } from '../device/config';
 import { SeededRandom } from '../random';
 import { DeviceInstances, STUCK_NONE } from './instances';
@@ -12,13 +12,99 @@ function checkCount(name: string, n: number, inst: DeviceInstances): void {
   if (n !== inst.count) throw new RangeError(`${name} has ${n} cells but the device instances have ${inst.count}`);
 }
 
+// A lookup table as flat arrays (bin centres on the nominal window), compiled once per table object.
+interface CompiledTable {
+  centers: Float64Array;
+  setMean: Float64Array;
+  setStd: Float64Array;
+  resetMean: Float64Array;
+  resetStd: Float64Array;
+}
+const compiledTables = new WeakMap<PulseTable, CompiledTable>();
+
+function compiled(t: PulseTable): CompiledTable {
+  let c = compiledTables.get(t);
+  if (!c) {
+    const n = t.edges.length - 1;
+    const centers = new Float64Array(n);
+    for (let k = 0; k < n; k++) centers[k] = 0.5 * (t.edges[k] + t.edges[k + 1]);
+    c = {
+      centers,
+      setMean: Float64Array.from(t.setMean),
+      setStd: Float64Array.from(t.setStd),
+      resetMean: Float64Array.from(t.resetMean),
+      resetStd: Float64Array.from(t.resetStd),
+    };
+    compiledTables.set(t, c);
+  }
+  return c;
+}
+
+// Where a nominal conductance falls among the bin centres: between locJ and locJ + 1 at weight
+// locT (0 at locJ); clamped to the end bins. Module state, so the hot loop allocates nothing.
+let locJ = 0;
+let locT = 0;
+function locate(centers: Float64Array, gn: number): void {
+  const n = centers.length;
+  if (n === 1 || gn <= centers[0]) {
+    locJ = 0;
+    locT = 0;
+    return;
+  }
+  if (gn >= centers[n - 1]) {
+    locJ = n - 1;
+    locT = 0;
+    return;
+  }
+  let a = 0;
+  let b = n - 1; // centers[a] < gn < centers[b]
+  while (b - a > 1) {
+    const m = (a + b) >> 1;
+    if (centers[m] <= gn) a = m;
+    else b = m;
+  }
+  locJ = a;
+  locT = (gn - centers[a]) / (centers[b] - centers[a]);
+}
+
+function at(v: Float64Array): number {
+  return locT === 0 ? v[locJ] : v[locJ] + locT * (v[locJ + 1] - v[locJ]);
+}
+
+/**
+ * The noise-free step of one pulse (uS, signed: > 0 for a SET) of a cell with step scale 1 at the
+ * place x in [0, 1] of its window: the mean of the pulse model (PulseConfig). dir > 0 a SET pulse,
+ * dir < 0 a RESET. The scale of one pulse for rules and plans that need one (pulsesForChange,
+ * the in-situ manhattan threshold, fit-device's simulated trains).
+ */
+export function meanStep(cfg: Pick<DeviceConfig, 'gMin' | 'gMax' | 'pulse'>, x: number, dir: number): number {
+  const p = cfg.pulse;
+  x = x < 0 ? 0 : x > 1 ? 1 : x;
+  switch (p.model) {
+    case 'softBounds':
+      return dir > 0 ? p.dgSet * (1 - x) : -p.dgReset * x;
+    case 'constantStep':
+      return dir > 0 ? p.dgSet : -p.dgReset;
+    case 'exponential':
+      return dir > 0 ? p.dgSet * (1 - p.nonlinearitySet * x) : -p.dgReset * (1 - p.nonlinearityReset * (1 - x));
+    case 'lookup': {
+      const t = compiled(p.table);
+      locate(t.centers, cfg.gMin + x * (cfg.gMax - cfg.gMin));
+      return at(dir > 0 ? t.setMean : t.resetMean);
+    }
+  }
+}
+
 /**
  * One pulse on cell i, in place: dir > 0 a SET (potentiating) pulse, dir < 0 a RESET pulse.
  * The step (PulseConfig): x = (G - lo) / (hi - lo) in the cell's own window [lo, hi],
  *   softBounds:   SET  dG = +dgSet s (1 - x) (1 + c2c xi),  RESET dG = -dgReset s x (1 + c2c xi)
  *   constantStep: SET  dG = +dgSet s (1 + c2c xi),          RESET dG = -dgReset s (1 + c2c xi)
- * then G is clipped to [lo, hi]. A stuck cell does not move. Draws one normal when c2cSigma > 0
- * (`rng`: a SeededRandom, or a normalStream of one for speed in loops).
+ *   exponential:  SET  dG = +dgSet s (1 - nlSet x) (1 + c2c xi), RESET dG = -dgReset s (1 - nlReset (1 - x)) (1 + c2c xi)
+ *   lookup:       dG = s (mean(G') + std(G') xi) of the pulse's polarity, G' = gMin + x (gMax - gMin)
+ * then G is clipped to [lo, hi]. A stuck cell does not move. Draws one normal when the step is
+ * noisy (c2cSigma > 0; lookup: std > 0) (`rng`: a SeededRandom, or a normalStream of one for
+ * speed in loops).
  */
 export function pulseCell(g: Float32Array, i: number, dir: number, cfg: DeviceConfig, inst: DeviceInstances, rng: NormalSource): void {
   if (inst.stuck[i] !== STUCK_NONE || dir === 0) return;
@@ -27,10 +113,26 @@ export function pulseCell(g: Float32Array, i: number, dir: number, cfg: DeviceCo
   const p = cfg.pulse;
   const gi = g[i];
   let dG: number;
+  if (p.model === 'lookup') {
+    let x = (gi - lo) / (hi - lo);
+    x = x < 0 ? 0 : x > 1 ? 1 : x;
+    const t = compiled(p.table);
+    locate(t.centers, cfg.gMin + x * (cfg.gMax - cfg.gMin));
+    dG = at(dir > 0 ? t.setMean : t.resetMean);
+    const sd = at(dir > 0 ? t.setStd : t.resetStd);
+    if (sd > 0) dG += sd * rng.normal();
+    const v = gi + dG * inst.stepScale[i];
+    g[i] = v < lo ? lo : v > hi ? hi : v;
+    return;
+  }
   if (p.model === 'softBounds') {
     let x = (gi - lo) / (hi - lo);
     x = x < 0 ? 0 : x > 1 ? 1 : x;
     dG = dir > 0 ? p.dgSet * (1 - x) : -p.dgReset * x;
+  } else if (p.model === 'exponential') {
+    let x = (gi - lo) / (hi - lo);
+    x = x < 0 ? 0 : x > 1 ? 1 : x;
+    dG = dir > 0 ? p.dgSet * (1 - p.nonlinearitySet * x) : -p.dgReset * (1 - p.nonlinearityReset * (1 - x));
   } else {
     dG = dir > 0 ? p.dgSet : -p.dgReset;
   }
@@ -173,10 +275,13 @@ export function quantizeToLevels(targets: Float32Array, cfg: DeviceConfig, out?:
 /**
  * Signed pulse counts that move each cell by deltaG[i] uS on the noise-free pulse model (for
  * in-situ training: the wanted conductance change of each cell -> SET / RESET pulses). Inverts
- * the model exactly: soft bounds, n SET pulses take G to hi - (hi - G)(1 - a)^n with
+ * the model: soft bounds, n SET pulses take G to hi - (hi - G)(1 - a)^n with
  * a = dgSet s / (hi - lo), n RESET pulses to lo + (G - lo)(1 - b)^n with b = dgReset s / (hi - lo);
- * constant steps, n = |deltaG| / (dg s). A change reaching past the cell's bound aims at the bound
- * (soft bounds: at 1% of the cell's window from it, which they approach only asymptotically).
+ * constant steps, n = |deltaG| / (dg s); exponential, the same geometric form about the step's
+ * fixed point x* = 1 / nonlinearity; lookup, the mean table stepped pulse by pulse (the last pulse
+ * counted in part). A change reaching past the cell's bound aims at the bound (soft bounds, and
+ * the others where the steps vanish there: at 1% of the cell's window from it, which they
+ * approach only asymptotically).
  * n is rounded to the nearest integer (or, with `stochastic`, down or up with the probability
  * that makes the expected count n: small wanted changes then still move the cell on average, as
  * stochastic rounding does for low-precision SGD) and capped at maxCount (default writeVerify.maxPulses);
@@ -211,11 +316,50 @@ export function pulsesForChange(
       const rest = max(room - abs(d), 0.01 * w); // distance to the bound left after the change
       const step = min(((d > 0 ? p.dgSet : p.dgReset) * s) / w, 1 - 1e-12);
       n = rest >= room ? 0 : log(rest / room) / log(1 - step);
-    } else {
+    } else if (p.model === 'constantStep') {
       n = min(abs(d), room) / ((d > 0 ? p.dgSet : p.dgReset) * s);
+    } else if (p.model === 'exponential') {
+      n = exponentialCount(room / (hi - lo), abs(d) / (hi - lo), ((d > 0 ? p.dgSet : p.dgReset) * s) / (hi - lo), d > 0 ? p.nonlinearitySet : p.nonlinearityReset);
+    } else {
+      n = lookupCount(cfg, gi, d, lo, hi, s, maxCount);
     }
     const k = min(floor(n + (stochastic ? stochastic.next() : 0.5)), maxCount);
     out[i] = d > 0 ? k : -k;
   }
   return out;
+}
+
+/**
+ * Pulses of the exponential model for a wanted move `want` (> 0) towards the bound `room` away
+ * (both as fractions of the window), step a (1 - nl y) at distance y from the starting bound
+ * (y = 1 - room): y* = 1 / nl is the step's fixed point, and y* - y shrinks (nl > 0) or grows
+ * (nl < 0) by the factor 1 - a nl a pulse.
+ */
+function exponentialCount(room: number, want: number, a: number, nl: number): number {
+  const y0 = 1 - room;
+  let yt = y0 + min(want, room);
+  if (abs(nl) < 1e-9) return (yt - y0) / a;
+  const yStar = 1 / nl;
+  if (nl > 0 && yStar <= 1.01) yt = min(yt, yStar - 0.01); // the steps vanish at the bound: aim 1% short
+  if (yt <= y0) return 0;
+  const f = 1 - a * nl;
+  if (f <= 1e-12) return 1; // one pulse overshoots the fixed point
+  return log((yStar - yt) / (yStar - y0)) / log(f);
+}
+
+/** Pulses of the lookup model for the change d from gi: the mean table stepped until it passes the target. */
+function lookupCount(cfg: DeviceConfig, gi: number, d: number, lo: number, hi: number, s: number, maxCount: number): number {
+  const w = hi - lo;
+  const dir = d > 0 ? 1 : -1;
+  const target = min(max(gi + d, lo + 0.01 * w), hi - 0.01 * w);
+  let gNow = gi;
+  for (let k = 0; k <= maxCount; k++) {
+    const rest = (target - gNow) * dir;
+    if (rest <= 0) return k;
+    const step = meanStep(cfg, (gNow - lo) / w, dir) * s * dir;
+    if (!(step > 1e-9 * w)) return k; // the table does not move the cell this way here
+    if (step >= rest) return k + rest / step;
+    gNow += step * dir;
+  }
+  return maxCount + 1;
 }

@@ -1,0 +1,80 @@
+// `memristor-tfjs fit-device`: fit a device model to measured pulse trains (src/device/fit.ts) and
+// write a device JSON that extends a preset; print the fitted values and the fit quality.
+import * as path from 'path';
+import { writeJsonAtomic } from '../atomic';
+import { UsageError } from '../errors';
+import { getPreset, loadDeviceConfig, presetNames } from '../device/config';
+import { FIT_MODELS, FitModel, fitDevice, formatDeviceFit, readPulseCsv } from '../device/fit';
+import { info, intFlag, printResult } from './common';
+
+export interface FitDeviceCommandOptions {
+  /** The measured pulse trains (CSV). */
+  data: string;
+  /** soft-bounds (default), exponential or lookup. */
+  model?: string;
+  /** The preset (or device JSON file) the fitted fields go over; default yao2020. */
+  extends?: string;
+  /** Lookup bins; default 32. */
+  bins?: number | string;
+  /** Seed of the simulated trains behind the mean curves; default 1. */
+  seed?: number | string;
+  /** Where to write the device JSON. */
+  out: string;
+  json?: boolean;
+}
+
+export async function fitDeviceCommand(opts: FitDeviceCommandOptions) {
+  const model = (opts.model ?? 'soft-bounds') as FitModel;
+  if (!FIT_MODELS.includes(model)) throw new UsageError(`--model must be one of ${FIT_MODELS.join(', ')}, got '${opts.model}'`);
+  if (!opts.data) throw new UsageError('fit-device: give --data FILE.csv');
+  if (!opts.out) throw new UsageError('fit-device: give --out DEVICE.json');
+  const ext = opts.extends ?? 'yao2020';
+  const preset = getPreset(ext);
+  if (!preset && !(ext.endsWith('.json') || ext.includes('/') || ext.includes(path.sep))) {
+    throw new UsageError(`--extends '${ext}' is not a preset (${presetNames().join(', ')}) nor a .json file`);
+  }
+  const base = preset ?? loadDeviceConfig(ext);
+  const bins = intFlag(opts.bins, '--bins', 1);
+  const seed = intFlag(opts.seed, '--seed', 0);
+
+  const t0 = performance.now();
+  const data = readPulseCsv(opts.data);
+  const fit = fitDevice(data, { model, base, bins, seed });
+  // The file extends the preset by name, or the base file by its path from the output's folder.
+  const outDir = path.dirname(path.resolve(opts.out));
+  let extendsValue = ext;
+  if (!preset) {
+    extendsValue = path.relative(outDir, path.resolve(ext)).split(path.sep).join('/');
+    if (!extendsValue.startsWith('.')) extendsValue = `./${extendsValue}`;
+  }
+  const device = {
+    extends: extendsValue,
+    description:
+      `fitted by memristor-tfjs fit-device (${model}) to ${path.basename(opts.data)}: ${data.readings} readings of ` +
+      `${data.devices.length} device(s) over ${base.name}`,
+    ...fit.fields,
+  };
+  writeJsonAtomic(opts.out, device);
+  const ms = Math.round(performance.now() - t0);
+
+  const result = {
+    data: opts.data,
+    form: fit.form,
+    readings: fit.readings,
+    devices: data.devices.length,
+    trains: data.trains.length,
+    model,
+    extends: extendsValue,
+    out: opts.out,
+    ms,
+    device,
+    asymmetry: fit.asymmetry,
+    quality: fit.quality,
+    warnings: fit.warnings,
+    perDevice: fit.devices,
+    curves: fit.curves,
+  };
+  if (opts.json) for (const w of fit.warnings) info(`warning: ${w}`);
+  printResult(opts, result, () => `${formatDeviceFit(fit)}\nwrote ${opts.out} (extends ${extendsValue}) in ${ms} ms`);
+  return result;
+}
