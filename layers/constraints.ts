@@ -2,7 +2,7 @@
 // weights inside the straight-through estimator's window. tfjs-layers applies a weight's
 // constraint only in LayerVariable.write, and its optimizers assign to the underlying tf.Variable
 // directly, so under a plain model.fit a constraint is silently ignored; enforceOnAssign makes the
-// variable apply it after every assign (an optimizer step, setWeights, a checkpoint load).
+// variable apply it after every optimizer step (setWeights and model loading set values as given).
 import { tf, Tensor } from '../src/tf';
 import { ConfigError } from '../src/errors';
 
@@ -37,23 +37,39 @@ export class WeightClip extends tf.serialization.Serializable {
 tf.serialization.registerClass(WeightClip);
 
 const HOOKED = Symbol('memristor-tfjs.constraint');
-type Hooked = tf.Variable & { [HOOKED]?: { apply(w: Tensor): Tensor } };
+const WRITING = Symbol('memristor-tfjs.writing');
+type Hooked = tf.Variable & { [HOOKED]?: { apply(w: Tensor): Tensor }; [WRITING]?: boolean };
+type Writable = { write(x: Tensor): unknown; read(): Tensor; [WRITING]?: boolean };
 
 /**
- * Makes `v` apply `constraint` after every assign. Idempotent (a second call replaces the
- * constraint). Returns `v`.
+ * Makes `v` apply `constraint` after every assign by an optimizer, as Keras applies constraints
+ * after each update. `owner`, the LayerVariable holding `v`: its write (setWeights, loading a
+ * model) sets values as given, as Keras' set_weights does, and is not constrained here.
+ * Idempotent (a second call replaces the constraint). Returns `v`.
  */
-export function enforceOnAssign(v: tf.Variable, constraint: { apply(w: Tensor): Tensor }): tf.Variable {
+export function enforceOnAssign(v: tf.Variable, constraint: { apply(w: Tensor): Tensor }, owner?: Writable): tf.Variable {
   const h = v as Hooked;
   if (!h[HOOKED]) {
     const assign = v.assign.bind(v);
     v.assign = (x: Tensor) => {
       assign(x);
       const c = h[HOOKED];
-      if (c) {
+      if (c && !h[WRITING]) {
         const y = tf.tidy(() => c.apply(v));
         assign(y);
         y.dispose();
+      }
+    };
+  }
+  if (owner && !owner[WRITING]) {
+    owner[WRITING] = false;
+    const write = owner.write.bind(owner);
+    owner.write = (x: Tensor) => {
+      h[WRITING] = true;
+      try {
+        return write(x);
+      } finally {
+        h[WRITING] = false;
       }
     };
   }
@@ -76,7 +92,7 @@ export function enforceConstraints(model: WithWeights): number {
   const visit = (l: WithWeights) => {
     for (const w of l.weights ?? []) {
       if (w.constraint) {
-        enforceOnAssign(w.read() as tf.Variable, w.constraint);
+        enforceOnAssign(w.read() as tf.Variable, w.constraint, w as unknown as Writable);
         n++;
       }
     }

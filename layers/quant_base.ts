@@ -127,10 +127,10 @@ export abstract class QuantKernelLayer extends tf.layers.Layer implements NoisyL
   }
 
   protected addKernelAndBias(kernelShape: number[], units: number): void {
-    // kernelClip is a WeightClip constraint that every assign applies (model.fit included).
+    // kernelClip is a WeightClip constraint applied after every optimizer step (model.fit included).
     const clip = this.kernelClip !== null ? new WeightClip({ clipValue: this.kernelClip }) : undefined;
-    this.kernel = this.addWeight('kernel', kernelShape, 'float32', makeInitializer(this.kernelInitializer, deriveSeed(this.seed, 'kernel')), undefined, true, clip as unknown as Parameters<tf.layers.Layer['getWeights']>[0] as never);
-    if (clip) enforceOnAssign(this.kernel.read() as tf.Variable, clip);
+    this.kernel = this.addWeight('kernel', kernelShape, 'float32', makeInitializer(this.kernelInitializer, deriveSeed(this.seed, 'kernel')), undefined, true);
+    if (clip) enforceOnAssign(this.kernel.read() as tf.Variable, clip, this.kernel);
     if (this.useBias) this.bias = this.addWeight('bias', [units], 'float32', tf.initializers.zeros(), undefined, true);
   }
 

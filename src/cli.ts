@@ -242,6 +242,7 @@ Examples:
     .option('--bins <n>', 'lookup: bins of G per polarity', intOption(1, 1024), 32)
     .option('--seed <n>', 'seed of the pulse trains simulated from the fit (the mean curves)', intOption(0), 1)
     .requiredOption('--out <device.json>', 'the device config to write (extends the preset; use it as --device)')
+    .option('--overwrite', 'replace --out when it exists (without it, that is refused)')
     .addOption(jsonOption())
     .action(async (opts) => {
       const { fitDeviceCommand } = await import('./commands/fit_device');

@@ -343,3 +343,39 @@ export async function writeOutputFolder<T>(out: string | undefined, opts: ClaimO
     folder.release();
   }
 }
+
+/**
+ * Checks the path of an output FILE (fit-device's device JSON, written atomically): not empty, not
+ * a folder, not under a file, not one of the inputs, and an existing file is replaced only with
+ * `overwrite`. UsageErrors name the flag.
+ */
+export function checkOutputFile(out: string | undefined, opts: { flag?: string; overwrite?: boolean; inputs?: readonly { flag: string; path: string }[] } = {}): string {
+  const flag = opts.flag ?? '--out';
+  if (out === undefined || out.trim() === '') throw new UsageError(`${flag} must name a file, got '${out ?? ''}'`);
+  const abs = path.resolve(out);
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    /* absent: fine */
+  }
+  if (st?.isDirectory()) throw new UsageError(`${flag} ${out} is a folder; name the file to write`);
+  for (let p = path.dirname(abs); ; p = path.dirname(p)) {
+    let pst: fs.Stats | null = null;
+    try {
+      pst = fs.statSync(p);
+    } catch {
+      /* absent or under a file: look further up */
+    }
+    if (pst && !pst.isDirectory()) throw new UsageError(`${flag} ${out} lies under ${p}, which is a file, not a folder`);
+    if (pst || path.dirname(p) === p) break;
+  }
+  const o = realish(abs);
+  for (const input of opts.inputs ?? []) {
+    if (input.path && fs.existsSync(input.path) && realish(input.path) === o) {
+      throw new UsageError(`${flag} ${out} is the input ${input.flag} ${input.path}: write the result to another file`);
+    }
+  }
+  if (st && !opts.overwrite) throw new UsageError(`${flag} ${out} already exists; give --overwrite to replace it, or choose another ${flag}`);
+  return abs;
+}

@@ -40,7 +40,17 @@ describe('kernelClip under model.fit', () => {
     expect(await fitted(mk(), true)).toBeCloseTo(0.1, 6);
   });
 
-  test('enforceOnAssign: assign, setWeights and a changed constraint', () => {
+  test('setWeights sets values as given (as Keras set_weights); the next optimizer step clips', () => {
+    const l = new QuantDense({ units: 1, inputShape: [2], kernelClip: 1, useBias: false, kernelQuantizer: null });
+    const m = tf.sequential({ layers: [l] });
+    l.setWeights([tf.tensor2d([[0.5], [2]])]);
+    expect(Array.from(l.getWeights()[0].dataSync())).toEqual([0.5, 2]);
+    const opt = tf.train.sgd(0.01);
+    opt.minimize(() => (m.apply(tf.tensor2d([[1, 1]])) as tf.Tensor).sum() as tf.Scalar);
+    expect(Array.from(l.getWeights()[0].dataSync()).map((v) => Number(v.toFixed(4)))).toEqual([0.49, 1]);
+  });
+
+  test('enforceOnAssign: assign, and a changed constraint', () => {
     const v = tf.variable(tf.tensor1d([0.5, -2, 3]));
     enforceOnAssign(v, new WeightClip({ clipValue: 1 }));
     v.assign(tf.tensor1d([4, -0.25, -9]));

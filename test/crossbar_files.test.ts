@@ -209,18 +209,18 @@ describe('writeCrossbarDir refuses what it could not read back', () => {
 
 describe('readCrossbarDir rejects each kind of bad file, naming it', () => {
   const csvCases: [string, string, (t: string) => string, RegExp][] = [
-    ['NaN', 'conv1_r1_a0.programmed.csv', (t) => setValue(t, 2, 1, 'NaN'), /conv1_r1_a0\.programmed\.csv: line 9 \(row 3\), column 2: 'NaN' is not a finite number$/],
-    ['Infinity', 'conv1_r0_a0.target.csv', (t) => setValue(t, 0, 0, 'Infinity'), /conv1_r0_a0\.target\.csv: line 7 \(row 1\), column 1: 'Infinity' is not a finite number$/],
-    ['text', 'fc_a0.target.csv', (t) => setValue(t, 6, 4, 'abc'), /fc_a0\.target\.csv: line 13 \(row 7\), column 5: 'abc' is not a number$/],
-    ['an empty value', 'fc_a0.target.csv', (t) => setValue(t, 1, 2, ''), /fc_a0\.target\.csv: line 8 \(row 2\), column 3: empty value$/],
-    ['a float32 overflow', 'fc_a0.target.csv', (t) => setValue(t, 1, 2, '1e39'), /fc_a0\.target\.csv: line 8 \(row 2\), column 3: '1e39' is not a finite float32$/],
+    ['NaN', 'conv1_r1_a0.programmed.csv', (t) => setValue(t, 2, 1, 'NaN'), /conv1_r1_a0\.programmed\.csv: line 10 \(row 3\), column 2: 'NaN' is not a finite number$/],
+    ['Infinity', 'conv1_r0_a0.target.csv', (t) => setValue(t, 0, 0, 'Infinity'), /conv1_r0_a0\.target\.csv: line 8 \(row 1\), column 1: 'Infinity' is not a finite number$/],
+    ['text', 'fc_a0.target.csv', (t) => setValue(t, 6, 4, 'abc'), /fc_a0\.target\.csv: line 14 \(row 7\), column 5: 'abc' is not a number$/],
+    ['an empty value', 'fc_a0.target.csv', (t) => setValue(t, 1, 2, ''), /fc_a0\.target\.csv: line 9 \(row 2\), column 3: empty value$/],
+    ['a float32 overflow', 'fc_a0.target.csv', (t) => setValue(t, 1, 2, '1e39'), /fc_a0\.target\.csv: line 9 \(row 2\), column 3: '1e39' is not a finite float32$/],
     ['a missing row', 'fc_a0.programmed.csv', (t) => t.replace(/\n[^#\n][^\n]*\n$/, '\n'), /fc_a0\.programmed\.csv: 6 rows of values, the manifest says 7 rows$/],
     ['an extra row', 'fc_a0.programmed.csv', (t) => t + '3,3,3,3,3\n3,3,3,3,3\n', /fc_a0\.programmed\.csv: 9 rows of values, the manifest says 7 rows$/],
-    ['a missing column', 'conv1_r0_a0.programmed.csv', (t) => t.replace(/\n([^#\n][^\n]*),[^,\n]*\n/, '\n$1\n'), /conv1_r0_a0\.programmed\.csv: line 7 \(row 1\): 3 values, the manifest says 4 columns$/],
-    ['an extra column', 'conv1_r0_a0.programmed.csv', (t) => setValue(t, 4, 3, '5,5'), /conv1_r0_a0\.programmed\.csv: line 11 \(row 5\): 5 values, the manifest says 4 columns$/],
-    ['a target outside the window', 'fc_a0.target.csv', (t) => setValue(t, 3, 0, '20.5'), /fc_a0\.target\.csv: line 10, row 4, column 1: 20\.5 uS is outside the device window 2\.\.20 uS \(targets lie in the nominal window\)$/],
-    ['a negative conductance', 'fc_a0.target.csv', (t) => setValue(t, 3, 0, '-1'), /fc_a0\.target\.csv: line 10, row 4, column 1: -1 uS is outside the device window/],
-    ['a programmed value outside the varied window', 'fc_a0.programmed.csv', (t) => setValue(t, 0, 4, '24.5'), /fc_a0\.programmed\.csv: line 7, row 1, column 5: 24\.5 uS is outside the window of the varied device 1\.3406401\.\.24\.428055 uS/],
+    ['a missing column', 'conv1_r0_a0.programmed.csv', (t) => t.replace(/\n([^#\n][^\n]*),[^,\n]*\n/, '\n$1\n'), /conv1_r0_a0\.programmed\.csv: line 8 \(row 1\): 3 values, the manifest says 4 columns$/],
+    ['an extra column', 'conv1_r0_a0.programmed.csv', (t) => setValue(t, 4, 3, '5,5'), /conv1_r0_a0\.programmed\.csv: line 12 \(row 5\): 5 values, the manifest says 4 columns$/],
+    ['a target outside the window', 'fc_a0.target.csv', (t) => setValue(t, 3, 0, '20.5'), /fc_a0\.target\.csv: line 11, row 4, column 1: 20\.5 uS is outside the device window 2\.\.20 uS \(targets lie in the nominal window\)$/],
+    ['a negative conductance', 'fc_a0.target.csv', (t) => setValue(t, 3, 0, '-1'), /fc_a0\.target\.csv: line 11, row 4, column 1: -1 uS is outside the device window/],
+    ['a programmed value outside the varied window', 'fc_a0.programmed.csv', (t) => setValue(t, 0, 4, '24.5'), /fc_a0\.programmed\.csv: line 8, row 1, column 5: 24\.5 uS is outside the window of the varied device 1\.3406401\.\.24\.428055 uS/],
     ['the header of another array', 'fc_a0.programmed.csv', (t) => t.replace('# array: fc/a0', '# array: conv1/r0/a0'), /fc_a0\.programmed\.csv: line 2: holds array 'conv1\/r0\/a0', the manifest expects 'fc\/a0' here$/],
   ];
   test.each(csvCases)('%s', (_label, file, edit, message) => {
@@ -261,7 +261,7 @@ describe('readCrossbarDir rejects each kind of bad file, naming it', () => {
     ['a duplicate array id', (m) => (m.layers[1].arrays[0].id = 'conv1/r0/a0'), "layers[1].arrays[0].id: duplicate array id 'conv1/r0/a0'"],
     ['zero rows', (m) => (m.layers[0].arrays[1].rows = 0), 'layers[0].arrays[1].rows: must be an integer >= 1, got 0'],
     ['a negative colStart', (m) => (m.layers[0].arrays[0].colStart = -1), 'layers[0].arrays[0].colStart: must be an integer >= 0, got -1'],
-    ['an unknown scheme', (m) => (m.layers[0].arrays[0].scheme = 'quad'), 'layers[0].arrays[0].scheme: must be one of differential, reference, single, got "quad"'],
+    ['an unknown scheme', (m) => (m.layers[0].arrays[0].scheme = 'quad'), 'layers[0].arrays[0].scheme: must be one of differential, reference, got "quad"'],
     ['a zero weight scale', (m) => (m.layers[0].arrays[0].weightScale = 0), 'layers[0].arrays[0].weightScale: must be a finite number > 0, got 0'],
     ['a file outside the directory', (m) => (m.layers[0].arrays[0].files.target = '../x.csv'), `layers[0].arrays[0].files.target: must be a plain .csv file name inside the directory (letters, digits, '.', '_', '-'), got "../x.csv"`],
     ['a file named twice', (m) => (m.layers[1].arrays[0].files.target = m.layers[0].arrays[0].files.target), "layers[1].arrays[0].files.target: file 'conv1_r0_a0.target.csv' is named twice in the manifest"],

@@ -12,6 +12,7 @@ import {
   FolderBusyError,
   processAlive,
   siblingPaths,
+  checkOutputFile,
   writeOutputFolder,
 } from '../src/output_folder';
 import { writeDirAtomic } from '../src/atomic';
@@ -232,5 +233,29 @@ describe('output paths', () => {
     expect(processAlive(DEAD_PID)).toBe(false);
     expect(processAlive(DEAD_PID, 'some-other-host')).toBe(true);
     expect(processAlive(-1)).toBe(false);
+  });
+
+  test('checkOutputFile: an output file is not a folder, not an input, and replaced only with overwrite', () => {
+    const dir = fresh();
+    fs.mkdirSync(dir);
+    const data = path.join(dir, 'pulses.csv');
+    fs.writeFileSync(data, 'x');
+    const out = path.join(dir, 'dev.json');
+    expect(checkOutputFile(out, { inputs: [{ flag: '--data', path: data }] })).toBe(out);
+    const cases: [string, { overwrite?: boolean }, string][] = [
+      ['', {}, "--out must name a file, got ''"],
+      [dir, {}, `--out ${dir} is a folder; name the file to write`],
+      [path.join(data, 'x.json'), {}, `--out ${path.join(data, 'x.json')} lies under ${data}, which is a file, not a folder`],
+      [data, { overwrite: true }, `--out ${data} is the input --data ${data}: write the result to another file`],
+      [data, {}, `--out ${data} is the input --data ${data}`],
+    ];
+    for (const [p, o, msg] of cases) {
+      const e = errorOf(() => checkOutputFile(p, { ...o, inputs: [{ flag: '--data', path: data }] }));
+      expect(e).toBeInstanceOf(UsageError);
+      expect(e.message).toContain(msg);
+    }
+    fs.writeFileSync(out, '{}');
+    expect(errorOf(() => checkOutputFile(out)).message).toBe(`--out ${out} already exists; give --overwrite to replace it, or choose another --out`);
+    expect(checkOutputFile(out, { overwrite: true })).toBe(out);
   });
 });

@@ -6,6 +6,7 @@ import { UsageError } from '../errors';
 import { getPreset, loadDeviceConfig, presetNames } from '../device/config';
 import { FIT_MODELS, FitModel, fitDevice, formatDeviceFit, readPulseCsv } from '../device/fit';
 import { info, intFlag, printResult } from './common';
+import { checkOutputFile } from '../output_folder';
 
 export interface FitDeviceCommandOptions {
   /** The measured pulse trains (CSV). */
@@ -20,6 +21,8 @@ export interface FitDeviceCommandOptions {
   seed?: number | string;
   /** Where to write the device JSON. */
   out: string;
+  /** --overwrite: replace an existing --out file. */
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -28,6 +31,7 @@ export async function fitDeviceCommand(opts: FitDeviceCommandOptions) {
   if (!FIT_MODELS.includes(model)) throw new UsageError(`--model must be one of ${FIT_MODELS.join(', ')}, got '${opts.model}'`);
   if (!opts.data) throw new UsageError('fit-device: give --data FILE.csv');
   if (!opts.out) throw new UsageError('fit-device: give --out DEVICE.json');
+  checkOutputFile(opts.out, { overwrite: opts.overwrite, inputs: [{ flag: '--data', path: opts.data }, ...(opts.extends ? [{ flag: '--extends', path: opts.extends }] : [])] });
   const ext = opts.extends ?? 'yao2020';
   const preset = getPreset(ext);
   if (!preset && !(ext.endsWith('.json') || ext.includes('/') || ext.includes(path.sep))) {
