@@ -35,6 +35,7 @@ import { FileFormatError } from '../errors';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic';
 import type { DeviceConfig } from '../device/config';
 import { validateDeviceConfig, variedWindow } from '../device/config';
+import { readTextFile } from '../input_files';
 
 export const CROSSBAR_FORMAT = 'memristor-tfjs-crossbar';
 /** The version this code writes and the newest it reads. */
@@ -459,13 +460,7 @@ export function readCrossbarDir(dir: string): { manifest: CrossbarManifest; arra
       for (const kind of ['target', 'programmed'] as const) {
         const name = entry.files[kind];
         const file = path.join(dir, name);
-        let csv: string;
-        try {
-          csv = fs.readFileSync(file, 'utf8');
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          throw new FileFormatError(file, code === 'ENOENT' ? `missing (the ${kind} conductances of array '${entry.id}' named in ${MANIFEST_FILE})` : `cannot be read (${code})`);
-        }
+        const csv = readTextFile(file, `missing (the ${kind} conductances of array '${entry.id}' named in ${MANIFEST_FILE})`);
         const { data, lineOf } = parseArrayCsv(file, csv, entry.rows, entry.cols, entry.id);
         checkValues(file, data, manifest.device, kind, lineOf);
         arrays.set(name, data);

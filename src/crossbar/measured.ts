@@ -3,11 +3,11 @@
 // simulated programmed state of a loaded network, so that evaluation and in-situ training start
 // from what the chip holds. Cells that read at a bound of the window while their target is far
 // from it are reported as likely stuck.
-import * as fs from 'fs';
 import * as path from 'path';
 import { FileFormatError } from '../errors';
 import { parseArrayCsv } from './files';
 import type { CrossbarNetwork } from './network';
+import { readTextFile, requireFolder } from '../input_files';
 
 /** A cell reads "at a bound" within this fraction of the nominal window (gMax - gMin). */
 export const STUCK_BOUND_FRACTION = 0.02;
@@ -40,13 +40,7 @@ export interface MeasuredReport {
  * id named), another shape than the manifest's, a value that is not a finite number >= 0.
  */
 export function applyMeasured(net: CrossbarNetwork, dir: string): MeasuredReport {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(dir);
-  } catch {
-    throw new FileFormatError(dir, 'no such folder of measured conductances');
-  }
-  if (!st.isDirectory()) throw new FileFormatError(dir, 'not a folder (it should hold one *.programmed.csv per array)');
+  requireFolder(dir, 'the measured conductances: one *.programmed.csv per array');
   const { gMin, gMax } = net.device;
   const win = gMax - gMin;
   const reports: MeasuredArrayReport[] = [];
@@ -55,13 +49,7 @@ export function applyMeasured(net: CrossbarNetwork, dir: string): MeasuredReport
   for (const layer of net.layers) {
     for (const a of layer.arrays) {
       const file = path.join(dir, a.files.programmed);
-      let text: string;
-      try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new FileFormatError(file, code === 'ENOENT' ? `missing: the measured conductances of array '${a.id}' (layer ${layer.name}, ${a.tile.rows}x${a.tile.arrayCols})` : `cannot be read (${code})`);
-      }
+      const text = readTextFile(file, `missing: the measured conductances of array '${a.id}' (layer ${layer.name}, ${a.tile.rows}x${a.tile.arrayCols})`);
       const { data } = parseArrayCsv(file, text, a.tile.rows, a.tile.arrayCols, a.id);
       for (let i = 0; i < data.data.length; i++) {
         if (data.data[i] < 0) {

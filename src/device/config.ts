@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ConfigError, FileFormatError, UsageError } from '../errors';
 import { PRESETS } from './presets';
+import { readTextFile } from '../input_files';
 
 /**
  * Per-pulse conductance change of a cell (the same model serves write-verify and in-situ training).
@@ -599,13 +600,7 @@ export function getPreset(name: string): DeviceConfig | undefined {
 }
 
 function readJsonFile(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FileFormatError(file, code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? String(e)})`);
-  }
+  const text = readTextFile(file);
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -21,7 +21,6 @@
 // lognormal d2d model), rOnSigma, rOffSigma = the standard deviations of their logs less the part
 // that estimation noise explains; each device's step scale s (stepSigma the same way); c2cSigma
 // the relative spread of the steps around the model, steps clipped at a bound left out.
-import * as fs from 'fs';
 import { FileFormatError } from '../errors';
 import { SeededRandom } from '../random';
 import type { DeviceConfig, PulseConfig, PulseTable } from './config';
@@ -29,6 +28,7 @@ import { D2D_TRUNCATION, LOOKUP_MAX_BINS, mergeDeviceConfig, validateDeviceConfi
 import { meanStep, pulseCell } from '../programming/pulse';
 import { normalStream } from '../programming/normal';
 import type { DeviceInstances } from '../programming/instances';
+import { readTextFile } from '../input_files';
 
 const { abs, exp, log, max, min, sqrt, round, floor, ceil } = Math;
 
@@ -229,14 +229,7 @@ export function parsePulseCsv(text: string, source: string): PulseData {
 
 /** Reads and parses a pulse-train CSV file (parsePulseCsv); a missing file is a FileFormatError. */
 export function readPulseCsv(file: string): PulseData {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FileFormatError(file, code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? String(e)})`);
-  }
-  return parsePulseCsv(text, file);
+  return parsePulseCsv(readTextFile(file), file);
 }
 
 interface Piece { device: string; cycle: string; polarity: Polarity; pulse: number[]; g: number[]; rows: number[] }

@@ -12,9 +12,9 @@
 // row and col are the cell's row and physical column in its array CSV (0-based, the layout of
 // *.programmed.csv). Replaying pulses.csv from the programmed state through the device model
 // (training/insitu.ts replayInsituPulses, with the in-situ seed) gives the tuned conductances.
-import * as fs from 'fs';
 import { FileFormatError } from '../errors';
 import type { WriteVerifyPulses } from '../mapping/program';
+import { readTextFile } from '../input_files';
 
 export const WRITE_VERIFY_PULSES_FILE = 'write_verify_pulses.csv';
 export const PULSES_FILE = 'pulses.csv';
@@ -101,12 +101,7 @@ export function pulsesCsv(log: PulseLog): string {
  * Array ids are checked by the replay, which knows the arrays.
  */
 export function readPulsesCsv(file: string): PulseLog {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new FileFormatError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const text = readTextFile(file);
   if (text.length > 0 && !text.endsWith('\n')) throw new FileFormatError(file, 'the file ends without a newline, so its last line may be cut short (a truncated file?)');
   const lines = text.split(/\r?\n/);
   if (lines[0].trim() !== PULSES_HEADER) throw new FileFormatError(file, `line 1: the header must be '${PULSES_HEADER}', got '${lines[0].slice(0, 60)}'`);
