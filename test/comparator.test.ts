@@ -363,13 +363,15 @@ describe('the comparator in the crossbar folder', () => {
 
 describe('bnn through map and evaluate --crossbar', () => {
   test('on the ideal device (digital BN) and with comparators: the software predictions, sample by sample', async () => {
-    // bnn briefly trained, so that its BN statistics are those of data
+    // bnn briefly trained (seeded, in order: the same weights every run), so that its BN
+    // statistics are those of data
     const m = buildModel('bnn', { seed: 1 });
-    const data = loadDataset('mnist', { trainSamples: 512, testSamples: 300 });
-    const xs = tf.tensor4d(Float32Array.from(data.train.images, (v) => v / 255), [512, 28, 28, 1]);
+    const n = 1536;
+    const data = loadDataset('mnist', { trainSamples: n, testSamples: 300 });
+    const xs = tf.tensor4d(Float32Array.from(data.train.images, (v) => v / 255), [n, 28, 28, 1]);
     const ys = tf.oneHot(tf.tensor1d(Array.from(data.train.labels), 'int32'), 10);
     m.compile({ optimizer: tf.train.adam(0.01), loss: tf.losses.softmaxCrossEntropy });
-    await m.fit(xs, ys, { epochs: 1, batchSize: 64, verbose: 0 });
+    await m.fit(xs, ys, { epochs: 1, batchSize: 64, shuffle: false, verbose: 0 });
     xs.dispose();
     ys.dispose();
     const modelDir = newDir();
@@ -388,6 +390,7 @@ describe('bnn through map and evaluate --crossbar', () => {
       const ev = await captureOutput(() => crossbarEvaluateCommand({ crossbar: out, dataset: 'mnist', testSamples: 300, json: true, backend: 'wasm', compareSoftware: true }));
       const r = JSON.parse(ev.out);
       expect(r.accuracy).toBe(r.softwareAccuracy);
+      // (68% here: a trained network, not a constant guess)
       expect(r.accuracy).toBeGreaterThan(0.5);
       const net = await loadCrossbar(out);
       const pred = tf.argMax(predictCrossbar(net, xt), -1).dataSync();
