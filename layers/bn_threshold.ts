@@ -147,12 +147,12 @@ export class ThresholdActivation extends tf.layers.Layer {
       const x = oneInput(inputs);
       const c = x.shape[x.rank - 1];
       if (c !== this.threshold.length) throw new ConfigError(`${this.name}.threshold`, `has ${this.threshold.length} channels, the input ${c}`);
-      const t = tf.tensor1d(this.threshold);
-      const f = tf.tensor1d(this.flip, 'bool');
-      const on =
-        this.mode === 'sign'
-          ? tf.where(f, tf.lessEqual(x, t), tf.greaterEqual(x, t))
-          : tf.where(f, tf.less(x, t), tf.greater(x, t));
+      // A flipped comparison as the plain one of -x with -threshold (negation is exact): no
+      // tf.where on booleans, which the wasm backend (4.22) computes wrongly and past its output.
+      const s = tf.tensor1d(Float32Array.from(this.flip, (f) => (f ? -1 : 1)));
+      const t = tf.tensor1d(Float32Array.from(this.threshold, (v, c2) => (this.flip[c2] ? -v : v)));
+      const u = tf.mul(x, s);
+      const on = this.mode === 'sign' ? tf.greaterEqual(u, t) : tf.greater(u, t);
       const b = tf.cast(on, 'float32');
       return this.mode === 'sign' ? tf.sub(tf.mul(b, 2), 1) : b;
     });

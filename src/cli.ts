@@ -74,7 +74,17 @@ export function buildProgram(): Command {
     .option('--calibration-samples <n>', 'crossbar: training samples that calibrate the DAC/ADC ranges', intOption(1), 500)
     .option('--seed <n>', 'crossbar: seed of the read noise (default the mapping seed)', intOption(0))
     .option('--no-read-noise', 'crossbar: switch the read noise off')
-    .option('--drift <seconds>', 'crossbar: read the arrays this long after programming', floatOption(0))
+    .option('--drift <seconds>', 'crossbar: read the arrays this long after programming (the converter ranges stay those calibrated at programming time)', floatOption(0))
+    .addOption(
+      new Option(
+        '--drift-compensation <mode>',
+        "crossbar, with --drift (aihwkit's terms): none = the raw drifted reads; global = one factor per layer, " +
+          'the ratio of a reference read-out at programming time to the same read-out now, applied digitally to the layer output (aihwkit\'s default); ' +
+          'per-column = one such factor per output column',
+      )
+        .choices(['none', 'global', 'per-column'])
+        .default('global'),
+    )
     .option('--compare-software', 'crossbar: also run the software model and report both')
     .option('--measured <dir>', 'crossbar: conductances read from a chip (one *.programmed.csv per array, the same layout) replace the programmed state')
     .addOption(backendOption())

@@ -5,6 +5,7 @@ import { initBackend } from '../src/backend';
 import { FileFormatError, UsageError } from '../src/errors';
 import { SeededRandom } from '../src/random';
 import { saveModel } from '../src/model_io';
+import type { DeviceConfig } from '../src/device/config';
 import { QuantConv2D } from '../layers/quant_conv2d';
 import { QuantDense } from '../layers/quant_dense';
 import { QuantActivation } from '../layers/quant_activation';
@@ -14,6 +15,7 @@ import {
   FastNormal,
   crossbarCounts,
   disposeCrossbar,
+  driftFactorsOf,
   evaluateCrossbar,
   layerCounts,
   loadCrossbar,
@@ -23,9 +25,11 @@ import {
   saveCrossbar,
 } from '../src/crossbar';
 import { conductancesToWeights } from '../src/mapping';
+import { drift } from '../src/programming';
 import { mapCommand } from '../src/commands/map';
 import { devicesCommand } from '../src/commands/devices';
 import { crossbarEvaluateCommand } from '../src/commands/crossbar_eval';
+import { insituCommand } from '../src/commands/insitu';
 import { arr, captureOutput, tempRoot, device, relErr, tinyConvDense } from './helpers';
 
 const root = tempRoot('xinf');
@@ -345,11 +349,113 @@ describe('periphery', () => {
     const net = mapModel(m, dev, { arrayRows: 4, arrayCols: 4 });
     const x = randomInput([6, 8], 18);
     const now = predictCrossbar(net, x).dataSync().slice();
-    const later = predictCrossbar(net, x, { driftSeconds: 3600 }).dataSync();
+    const later = predictCrossbar(net, x, { driftSeconds: 3600, driftCompensation: 'none' }).dataSync();
     const f = Math.pow(3600, -0.05);
     for (let i = 0; i < now.length; i++) expect(later[i]).toBeCloseTo(now[i] * f, 4);
+    // one nu for every cell: global compensation (the default) undoes the drift
+    const compensated = predictCrossbar(net, x, { driftSeconds: 3600 }).dataSync();
+    for (let i = 0; i < now.length; i++) expect(compensated[i]).toBeCloseTo(now[i], 4);
     (net.runtime as { dispose(): void }).dispose();
     net.runtime = null;
+  });
+
+  describe('drift compensation none / global / per-column against a direct computation', () => {
+    const t = 1e5;
+    // per-cell nu (nuSigma > 0): the columns drift by different factors
+    const driftDevice = (change: (c: DeviceConfig) => void = () => {}) => device('ideal', (c) => {
+      c.drift = { nu: 0.05, nuSigma: 0.01, t0: 1 };
+      change(c);
+    });
+
+    /**
+     * Plain loops: the weights of the programmed and of the drifted conductances of every pair,
+     * the reference read-outs sum_i |w_ij| at t0 and t, and the layer output
+     * alpha_j sum_tiles ADC(x . w_t)_j + b_j: every row tile's column currents converted, with the
+     * ADC range of t0 (max |x . w_0| of a row tile over the batch).
+     */
+    function direct(net: CrossbarNetwork, x: tf.Tensor, bias: Float32Array, mode: 'none' | 'global' | 'per-column', adcBits: number | null) {
+      const m = net.layers[0];
+      const [F, O] = [m.rows, m.outputs];
+      const w0 = new Float64Array(F * O);
+      const wt = new Float64Array(F * O);
+      for (const a of m.arrays) {
+        const gt = drift(a.programmed, net.device, t, new SeededRandom(`${net.mapping.seed}/drift/${a.id}`));
+        const C = a.tile.arrayCols;
+        for (let i = 0; i < a.tile.rows; i++) {
+          for (let j = 0; j < a.tile.outs; j++) {
+            const k = (a.tile.rowStart + i) * O + a.tile.outStart + j;
+            w0[k] = m.weightScale * (a.programmed[i * C + 2 * j] - a.programmed[i * C + 2 * j + 1]);
+            wt[k] = m.weightScale * (gt[i * C + 2 * j] - gt[i * C + 2 * j + 1]);
+          }
+        }
+      }
+      const ref0 = new Float64Array(O);
+      const refT = new Float64Array(O);
+      for (let i = 0; i < F; i++) {
+        for (let j = 0; j < O; j++) {
+          ref0[j] += Math.abs(w0[i * O + j]);
+          refT[j] += Math.abs(wt[i * O + j]);
+        }
+      }
+      const sum = (v: Float64Array) => v.reduce((p, q) => p + q, 0);
+      const alpha = Array.from({ length: O }, (_, j) => (mode === 'none' ? 1 : mode === 'global' ? sum(ref0) / sum(refT) : ref0[j] / refT[j]));
+      const xv = x.dataSync();
+      const n = xv.length / F;
+      const tiles = [...new Set(m.arrays.map((a) => `${a.tile.rowStart}:${a.tile.rows}`))].map((k) => k.split(':').map(Number));
+      const dot = (w: Float64Array, s: number, j: number, r0: number, rows: number) => {
+        let z = 0;
+        for (let i = r0; i < r0 + rows; i++) z += xv[s * F + i] * w[i * O + j];
+        return z;
+      };
+      let range = 0;
+      for (let s = 0; s < n; s++) for (let j = 0; j < O; j++) for (const [r0, rows] of tiles) range = Math.max(range, Math.abs(dot(w0, s, j, r0, rows)));
+      const maxCode = adcBits === null ? 0 : 2 ** (adcBits - 1) - 1;
+      const y = new Float64Array(n * O);
+      for (let s = 0; s < n; s++) {
+        for (let j = 0; j < O; j++) {
+          let acc = 0;
+          for (const [r0, rows] of tiles) {
+            let z = dot(wt, s, j, r0, rows);
+            if (adcBits !== null) z = Math.max(-maxCode, Math.min(maxCode, Math.round(z / (range / maxCode)))) * (range / maxCode);
+            acc += z;
+          }
+          y[s * O + j] = alpha[j] * acc + bias[j];
+        }
+      }
+      return { y, alpha };
+    }
+
+    test.each([
+      ['ideal converters (the fast path)', null],
+      ['a 5-bit ADC, its range calibrated at t0 (the periphery path)', 5],
+    ] as const)('%s', (_, adcBits) => {
+      const m = tf.sequential();
+      m.add(tf.layers.dense({ inputShape: [10], units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 31 }), biasInitializer: tf.initializers.constant({ value: 0.1 }), name: 'dense' }));
+      const bias = m.getLayer('dense').getWeights()[1].dataSync() as Float32Array;
+      const dev = driftDevice((c) => (c.adc = { bits: adcBits, range: 'auto' }));
+      // 3 outputs on arrays of 4 rows x 4 columns: 3 row tiles x 2 column tiles
+      const net = mapModel(m, dev, { arrayRows: 4, arrayCols: 4 });
+      expect(net.layers[0].arrays.length).toBe(6);
+      const x = randomInput([7, 10], 32);
+      const results: Record<string, Float32Array> = {};
+      for (const mode of ['none', 'global', 'per-column'] as const) {
+        const got = predictCrossbar(net, x, { driftSeconds: t, driftCompensation: mode }).dataSync() as Float32Array;
+        const want = direct(net, x, bias, mode, adcBits);
+        for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(want.y[i], 4);
+        const factors = driftFactorsOf(net)[0].factors;
+        if (mode === 'none') expect(factors).toBeNull();
+        else want.alpha.forEach((a, j) => expect(factors![j]).toBeCloseTo(a, 5));
+        results[mode] = got;
+      }
+      // the factors differ by column, and undo most of the loss: (1e5)^-0.05 = 0.56
+      const f = driftFactorsOf(net)[0].factors!;
+      expect(Math.max(...f) - Math.min(...f)).toBeGreaterThan(0.01);
+      const now = predictCrossbar(net, x).dataSync();
+      const err = (v: Float32Array) => v.reduce((p, q, i) => Math.max(p, Math.abs(q - now[i])), 0);
+      expect(err(results['per-column'])).toBeLessThan(err(results.global));
+      expect(err(results.global)).toBeLessThan(err(results.none) / 2);
+      disposeCrossbar(net);
+    });
   });
 });
 
@@ -666,6 +772,31 @@ describe('commands', () => {
     expect(dt.out).toMatch(/yao2020/);
   });
 
+  test('insitu, then evaluate --drift on the tuned folder: its programmed state (the end of in-situ training) drifts', async () => {
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, strides: 2, activation: 'relu', name: 'conv', kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }) }));
+    m.add(tf.layers.flatten({ name: 'flat' }));
+    m.add(tf.layers.dense({ units: 10, name: 'fc', kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }) }));
+    const modelDir = newDir();
+    await saveModel(m, modelDir);
+    const mapped = newDir();
+    await captureOutput(() => mapCommand({ model: modelDir, device: 'park2024', array: '32x32', out: mapped, json: true, backend: 'wasm' }));
+    const tuned = newDir();
+    await captureOutput(() => insituCommand({ crossbar: mapped, dataset: 'mnist', samples: 200, testSamples: 100, evalSamples: 100, calibrationSamples: 100, progress: false, out: tuned, json: true, backend: 'wasm' }));
+    const evaluate = async (crossbar: string, driftCompensation: string) =>
+      JSON.parse((await captureOutput(() => crossbarEvaluateCommand({ crossbar, testSamples: 100, calibrationSamples: 100, drift: 3e7, driftCompensation, json: true, backend: 'wasm' }))).out);
+    const raw = await evaluate(tuned, 'none');
+    expect(raw).toMatchObject({ driftSeconds: 3e7, driftCompensation: 'none', driftFactors: [{ layer: 'conv', factors: null }, { layer: 'fc', factors: null }] });
+    const global = await evaluate(tuned, 'global');
+    expect(global.driftCompensation).toBe('global');
+    // (t / t0)^-nu with nu ~ 0.005: the factors undo a few percent
+    for (const f of global.driftFactors) expect(f.factors).toBeGreaterThan(1.02);
+    // the reference of the tuned layer is read from the tuned conductances, not from the mapped ones
+    const fcTuned = global.driftFactors[1].factors;
+    const fcMapped = (await evaluate(mapped, 'global')).driftFactors[1].factors;
+    expect(fcTuned).not.toBe(fcMapped);
+  });
+
   test('bad flags are usage errors naming the flag', async () => {
     const base = { model: 'm', device: 'ideal', out: 'o' };
     await expect(mapCommand({ ...base, array: '128' })).rejects.toThrow(new UsageError("--array must be RxC like 128x16, got '128'"));
@@ -675,6 +806,9 @@ describe('commands', () => {
     await expect(mapCommand({ ...base, array: '8x1' })).rejects.toThrow(/--array/);
     await expect(mapCommand({ ...base, device: 'nosuch' })).rejects.toThrow(UsageError);
     await expect(crossbarEvaluateCommand({ crossbar: 'x', testSamples: 0 })).rejects.toThrow(/--test-samples/);
+    await expect(crossbarEvaluateCommand({ crossbar: 'x', drift: 10, driftCompensation: 'perColumn' })).rejects.toThrow(
+      new UsageError("--drift-compensation must be one of none, global, per-column, got 'perColumn'"),
+    );
     await expect(crossbarEvaluateCommand({ crossbar: path.join(root, 'none') })).rejects.toThrow(FileFormatError);
   });
 });

@@ -6,7 +6,7 @@ import { loadDataset, SAMPLE_FLAGS } from '../data/datasets';
 import { FileFormatError, UsageError } from '../errors';
 import { MANIFEST_FILE } from '../crossbar/files';
 import { loadCrossbar, disposeCrossbar } from '../crossbar/network';
-import { evaluateCrossbar, calibrationOf } from '../crossbar/inference';
+import { DRIFT_COMPENSATIONS, DriftCompensation, evaluateCrossbar, calibrationOf, driftFactorsOf } from '../crossbar/inference';
 import { applyMeasured, formatMeasured } from '../crossbar/measured';
 import { estimateEnergy, formatEnergy } from '../energy';
 import { evaluateModel } from '../../training/offline';
@@ -29,6 +29,8 @@ export interface CrossbarEvaluateCommandOptions extends CommonOptions {
   readNoise?: boolean;
   /** --drift SECONDS: read the arrays this long after programming. */
   drift?: number | string;
+  /** --drift-compensation none|global|per-column (default global): see src/crossbar/inference.ts. */
+  driftCompensation?: string;
   /** --compare-software: also run the software model and report both. */
   compareSoftware?: boolean;
   /** --measured DIR: conductances read from a chip replace the programmed state. */
@@ -46,6 +48,10 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
   if (opts.drift !== undefined) {
     driftSeconds = Number(opts.drift);
     if (!(driftSeconds >= 0) || !Number.isFinite(driftSeconds)) throw new UsageError(`--drift must be a time in seconds >= 0, got '${opts.drift}'`);
+  }
+  const driftCompensation = (opts.driftCompensation ?? 'global') as DriftCompensation;
+  if (!(DRIFT_COMPENSATIONS as readonly string[]).includes(driftCompensation)) {
+    throw new UsageError(`--drift-compensation must be one of ${DRIFT_COMPENSATIONS.join(', ')}, got '${opts.driftCompensation}'`);
   }
   const dataset = opts.dataset ?? 'mnist';
   const backend = await startBackend(opts);
@@ -66,6 +72,7 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
       seed,
       readNoise: opts.readNoise ?? true,
       driftSeconds,
+      driftCompensation,
       imageShape: data.imageShape,
       numClasses: data.numClasses,
     });
@@ -89,6 +96,12 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
       calibration: calibrationOf(net),
       readNoise: opts.readNoise ?? true,
       driftSeconds: driftSeconds ?? 0,
+      driftCompensation: driftSeconds ? driftCompensation : 'none',
+      // per mapped layer: the factor (global) or the factor of each output column (per-column)
+      driftFactors: driftFactorsOf(net).map(({ layer, factors }) => ({
+        layer,
+        factors: factors === null ? null : driftCompensation === 'global' ? factors[0] : Array.from(factors),
+      })),
       seed: seed ?? net.mapping.seed,
       counts: r.counts,
       energy: estimateEnergy(net),
@@ -102,6 +115,7 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
         `crossbar test accuracy ${pct(r.accuracy)} on ${r.count} samples (${net.device.name}, ${result.samplesPerSec} samples/s, ${backend.name})`,
         `per inference: ${c.arrayReads} array reads, ${c.cellsRead} cell reads, ${c.dacConversions} DAC and ${c.adcConversions} ADC conversions, ${c.neuronEvaluations} neuron evaluations, ${c.digitalAdds} digital additions`,
       ];
+      if (driftSeconds) lines.push(driftLine(driftSeconds, driftCompensation, result.driftFactors));
       if (software) lines.push(`software accuracy ${pct(software.softwareAccuracy)}; crossbar / software time ${software.timeRatio}x`);
       lines.push('', formatEnergy(result.energy));
       return lines.join('\n');
@@ -110,4 +124,16 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
   } finally {
     disposeCrossbar(net);
   }
+}
+
+function driftLine(t: number, mode: DriftCompensation, factors: { layer: string; factors: number | number[] | null }[]): string {
+  const head = `read ${t} s after programming, drift compensation ${mode}`;
+  if (mode === 'none') return `${head} (raw reads; converter ranges of programming time)`;
+  const f = (v: number) => v.toFixed(4);
+  const parts = factors.map(({ layer, factors: v }) => {
+    if (v === null) return `${layer} -`;
+    if (typeof v === 'number') return `${layer} x${f(v)}`;
+    return `${layer} x${f(Math.min(...v))}..${f(Math.max(...v))}`;
+  });
+  return `${head}: ${parts.join(', ')}`;
 }

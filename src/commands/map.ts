@@ -81,13 +81,19 @@ export async function mapCommand(opts: MapCommandOptions) {
       scheme: net.mapping.scheme,
       out: folder.final,
       backend: backend.name,
-      layers: layers.map((l) => ({ ...l, inputEncoding: net!.layers.find((m) => m.name === l.layer)!.inputEncoding, neuron: net!.layers.find((m) => m.name === l.layer)!.neuron })),
+      layers: layers.map((l) => {
+        const m = net!.layers.find((k) => k.name === l.layer)!;
+        // comparator: the digital layers a threshold neuron's comparators stand for (null: none)
+        return { ...l, inputEncoding: m.inputEncoding, neuron: m.neuron, comparator: m.comparator ? m.comparator.layers : null };
+      }),
       total,
       programmingSeconds: Number(programmingSeconds.toFixed(3)),
       files: files.length,
     };
     info(`wrote ${files.length} files to ${opts.out}`);
-    printResult(opts, result, () => `${device.name} on ${result.array} arrays, ${net!.mapping.scheme} scheme, ${parsed.replicas} replica(s) per conv layer, seed ${parsed.seed}\n` + formatLayerReports(layers));
+    const comparators = result.layers.filter((l) => l.comparator).map((l) => `${l.layer} (${l.comparator!.join(', ')})`);
+    const cmpLine = comparators.length ? `\ncomparators (thresholds in manifest.json) replace: ${comparators.join('; ')}` : '';
+    printResult(opts, result, () => `${device.name} on ${result.array} arrays, ${net!.mapping.scheme} scheme, ${parsed.replicas} replica(s) per conv layer, seed ${parsed.seed}\n` + formatLayerReports(layers) + cmpLine);
     return result;
   } finally {
     folder.release();

@@ -4,3 +4,4 @@ export * from './ir_drop';
 export * from './network';
 export * from './inference';
 export * from './measured';
+export * from './comparator';

@@ -12,8 +12,8 @@
 //     inputBits reads, bit k of the code -> a read pulse (0/1, with the sign for negative inputs).
 //  3. the arrays: the effective weights of every array come from its PROGRAMMED conductances, with
 //     IR drop folded in once per array (effectiveConductances: I = v . Geff), and drift to
-//     driftSeconds if asked: w = weightScale (Geff+ - Geff-) (reference scheme: Geff - Geff_ref of
-//     the array's reference column). The partial sum of each row tile (the arrays sharing a range
+//     driftSeconds if asked (see Drift below): w = weightScale (Geff+ - Geff-) (reference scheme:
+//     Geff - Geff_ref of the array's reference column). The partial sum of each row tile (the arrays sharing a range
 //     of rows) is a tf.conv2d over the slice of input channels the tile holds (channel-major rows,
 //     src/mapping/schemes.ts) or a tf.matMul over the slice of input features.
 //  4. read noise, new at every read: the relative conductance noise sigma of every cell read gives a
@@ -25,11 +25,37 @@
 //     [-range, +range] (range 'auto': max |ideal current| of the calibration batch, per layer; or a
 //     fixed current in uA), clipping outside; none for an ideal ADC (bits null) or where a threshold
 //     neuron (comparator) takes the analog current. Bit-serial: each read is converted, then the
-//     codes are shifted by their bit weight and added digitally.
+//     codes are shifted by their bit weight and added digitally. The DAC and ADC ranges are those
+//     calibrated at programming time (see Drift below).
 //  6. partial sums of the row tiles added digitally, the constant-sign offset (2 w.b - sum w),
-//     the bias, then the neuron/activation: the layer's activation (ReLU at a Mott neuron or after
-//     the ADC). A threshold neuron's decision is the comparison the following digital layers (BN +
-//     binary activation, or ThresholdActivation) make: they compute it, on the analog sums.
+//     the drift compensation factor (below), the bias, then the neuron/activation: the layer's
+//     activation (ReLU at a Mott neuron or after the ADC), or a threshold neuron's comparator:
+//     where the manifest gives the layer a comparator (the following max pools, BN and binary
+//     activation folded into per-column thresholds, src/crossbar/comparator.ts), each column's
+//     pre-activation is compared with its threshold (sign: +-1, step: 1/0; flipped where gamma < 0),
+//     the decisions are pooled as the replaced max pools pool (an AND where the comparison after
+//     the pool decreases), and the BN and activation layers are not run. A threshold neuron without
+//     a comparator (a chain that does not fold; a folder written before comparators) leaves the
+//     decision to the following digital layers, on the analog sums.
+//
+// Drift (aihwkit's lifecycle: program, drift to t, read; its compensation terms):
+//   At programming time t0 (the state in the programmed CSVs: after write-verify for `map`, after
+//   the last pulse for `insitu`) two things are measured and kept: the converter ranges (the
+//   calibration above, on the arrays as programmed) and, per layer, a reference read-out: every
+//   row read alone at the full read voltage (aihwkit's identity read-out), giving |I+ - I-| of each
+//   column pair per row; the reference of a column is the sum of those over the layer's rows (all
+//   row tiles and replicas), of the layer the sum over its columns. Read noise is left out of the
+//   reference (think of it as averaged over many reads). A read at driftSeconds = t sees every cell
+//   at G(t) = G(t0) (t / t0)^-nu (per-cell nu, src/programming/pulse.ts drift), and:
+//     'none'       the raw drifted reads: outputs shrink, and the ADC ranges stay those of t0;
+//     'global'     the same read-out repeated at t; the layer's array outputs (after the ADC and the
+//                  shift-and-add, before the bias) are multiplied digitally by ref(t0) / ref(t), one
+//                  factor per layer (aihwkit's default GlobalDriftCompensation);
+//     'per-column' one factor per output column, ref_j(t0) / ref_j(t) (PerColumnDriftCompensation).
+//   The ADC ranges stay those of t0 in every mode (the compensation is digital, after the ADC, as in
+//   aihwkit): a drifted current uses fewer ADC codes, and the compensation does not win them back.
+//   A comparator compares the compensated pre-activation with its threshold, i.e. its reference
+//   current is scaled by 1 / factor.
 //  Spatial parallelism: a conv layer's output rows are split into `replicas` bands; band r is
 //  computed by replica r's arrays (its own programmed conductances) from the input rows it needs.
 //  Without read noise and without an active ADC the layer is linear in its DAC output: one conv
@@ -54,6 +80,7 @@ import { effectiveConductances } from './ir_drop';
 import { simdDac, simdNoisyFinish } from './simd';
 import { rollConvKernel, rowTileKernel } from '../mapping/schemes';
 import type { CrossbarArray, CrossbarNetwork, MappedLayer } from './network';
+import { Comparator, applyReplaced, compareTensor } from './comparator';
 
 // ---------------------------------------------------------------------------------------------
 // Fast seeded normals: xoshiro128** and the ziggurat method (Marsaglia & Tsang 2000, 128 strips,
@@ -174,10 +201,27 @@ export interface CrossbarInferenceOptions {
   readNoise?: boolean;
   /** Read the arrays this many seconds after programming (conductance drift); default 0 (no drift). */
   driftSeconds?: number;
+  /**
+   * With driftSeconds: how the periphery compensates the drift (aihwkit's terms; see the top of
+   * this file): 'none' (the raw drifted reads), 'global' (one factor per layer, the default, as
+   * aihwkit's) or 'per-column' (one factor per output column).
+   */
+  driftCompensation?: DriftCompensation;
   /** IR-drop model of effectiveConductances: 'approx' (default) or 'exact'. */
   irDrop?: 'approx' | 'exact';
   /** Samples per batch; default 500. */
   batchSize?: number;
+}
+
+/** Drift compensation modes (aihwkit's GlobalDriftCompensation and PerColumnDriftCompensation, and none). */
+export const DRIFT_COMPENSATIONS = ['none', 'global', 'per-column'] as const;
+export type DriftCompensation = (typeof DRIFT_COMPENSATIONS)[number];
+
+/** The drift compensation of the options: checked, default 'global'. */
+export function driftCompensationOf(o: CrossbarInferenceOptions): DriftCompensation {
+  const c = o.driftCompensation ?? 'global';
+  if (!(DRIFT_COMPENSATIONS as readonly string[]).includes(c)) throw new ConfigError('driftCompensation', `must be one of ${DRIFT_COMPENSATIONS.join(', ')}, got ${JSON.stringify(c)}`);
+  return c;
 }
 
 export interface EvaluateCrossbarOptions extends CrossbarInferenceOptions {
@@ -257,6 +301,11 @@ interface LayerRT {
   colSums: Float64Array[];
   xScale: number | null;
   zRange: number | null;
+  /**
+   * Drift compensation: the factor of each output column, applied digitally to the array part of
+   * the layer's output (before the bias); null when there is none (no drift, or 'none').
+   */
+  comp: Float32Array | null;
   /** Conv constant-sign offsets by input shape: [oh*ow*cout] and as a tensor [1, oh, ow, cout]. */
   offsets: Map<string, { data: Float32Array; tensor: Tensor }>;
 }
@@ -270,7 +319,8 @@ interface Runtime {
 }
 
 function runtimeKey(net: CrossbarNetwork, o: CrossbarInferenceOptions): string {
-  return JSON.stringify([o.driftSeconds ?? 0, o.irDrop ?? 'approx', o.driftSeconds ? o.seed ?? net.mapping.seed : 0]);
+  const t = o.driftSeconds ?? 0;
+  return JSON.stringify([t, o.irDrop ?? 'approx', t ? o.seed ?? net.mapping.seed : 0, t ? driftCompensationOf(o) : 'none']);
 }
 
 /** Effective weights (rows x outs) and squared effective conductances times weightScale^2 of one array. */
@@ -312,6 +362,10 @@ function buildLayerRT(m: MappedLayer, device: DeviceConfig, o: CrossbarInference
   const ktotal: Tensor[] = [];
   const colSums: Float64Array[] = [];
   const noise = device.read.noiseSigma > 0;
+  // Drift compensation: the reference read-out of every column at programming time (t0) and now.
+  const compensation = o.driftSeconds && o.driftSeconds > 0 ? driftCompensationOf(o) : 'none';
+  const ref0 = compensation === 'none' ? null : new Float64Array(cout);
+  const refT = compensation === 'none' ? null : new Float64Array(cout);
   for (let r = 0; r < m.replicas; r++) {
     const arrays = m.arrays.filter((a) => a.replica === r);
     const keys = [...new Set(arrays.map((a) => `${a.tile.rowStart}:${a.tile.rows}`))];
@@ -326,6 +380,15 @@ function buildLayerRT(m: MappedLayer, device: DeviceConfig, o: CrossbarInference
         const rng = o.driftSeconds ? new SeededRandom(`${seed}/drift/${a.id}`) : undefined;
         const { w, sq } = arrayEffectiveWeights(a, m, device, { driftSeconds: o.driftSeconds, irDrop: o.irDrop, rng });
         const outs = a.tile.outs;
+        if (ref0 && refT) {
+          const w0 = arrayEffectiveWeights(a, m, device, { irDrop: o.irDrop }).w;
+          for (let i = 0; i < rows; i++) {
+            for (let j = 0; j < outs; j++) {
+              ref0[a.tile.outStart + j] += Math.abs(w0[i * outs + j]);
+              refT[a.tile.outStart + j] += Math.abs(w[i * outs + j]);
+            }
+          }
+        }
         for (let i = 0; i < rows; i++) {
           for (let j = 0; j < outs; j++) {
             wg[i * cout + a.tile.outStart + j] = w[i * outs + j];
@@ -367,7 +430,30 @@ function buildLayerRT(m: MappedLayer, device: DeviceConfig, o: CrossbarInference
     for (let i = 0; i < m.rows; i++) for (let j = 0; j < cout; j++) cs[j] += wTotal[i * cout + j];
     colSums.push(cs);
   }
-  return { m, groups, ktotal, colSums, xScale: null, zRange: null, offsets: new Map() };
+  return { m, groups, ktotal, colSums, xScale: null, zRange: null, comp: compensationFactors(compensation, ref0, refT), offsets: new Map() };
+}
+
+/**
+ * The factor of each output column: the reference read-out at programming time over the same
+ * read-out now, ref(t0) / ref(t), each the mean |I+ - I-| of the unit reads of every row (the
+ * sums of |w| over the rows of a column, over all arrays and replicas of the layer); 'global'
+ * takes the ratio of the sums over all columns. A read-out of 0 (nothing left to compensate)
+ * gives 1.
+ */
+function compensationFactors(mode: DriftCompensation, ref0: Float64Array | null, refT: Float64Array | null): Float32Array | null {
+  if (mode === 'none' || !ref0 || !refT) return null;
+  const n = ref0.length;
+  const out = new Float32Array(n);
+  if (mode === 'global') {
+    let a = 0;
+    let b = 0;
+    for (let j = 0; j < n; j++) {
+      a += ref0[j];
+      b += refT[j];
+    }
+    out.fill(b > 0 ? a / b : 1);
+  } else for (let j = 0; j < n; j++) out[j] = refT[j] > 0 ? ref0[j] / refT[j] : 1;
+  return out;
 }
 
 function disposeLayerRT(l: LayerRT): void {
@@ -1036,7 +1122,11 @@ function convOffsets(rt: LayerRT, g: ConvGeo): { data: Float32Array; tensor: Ten
 /** Values (floats) a chunk of the slow path may hold per conv output. */
 const CHUNK_VALUES = 1 << 21;
 
-function forwardMapped(rt: LayerRT, x: Tensor, ctx: Ctx): Tensor {
+/**
+ * One mapped layer on x: its outputs in layer units (activation applied), or with `cmp` its
+ * comparator's decisions on the pre-activation outputs (the columns' comparators).
+ */
+function forwardMapped(rt: LayerRT, x: Tensor, ctx: Ctx, cmp: Comparator | null): Tensor {
   const m = rt.m;
   const d = ctx.device;
   // 1. digital input stage
@@ -1064,10 +1154,14 @@ function forwardMapped(rt: LayerRT, x: Tensor, ctx: Ctx): Tensor {
       outShape = [...lead, m.outputs];
       if (xb.rank !== 2) x2 = tf.reshape(xb, [-1, F]);
     }
-    const act = getActivation(m.activation);
+    // A comparator compares the pre-activation with its thresholds (a ReLU is folded into them).
+    const act = getActivation(cmp ? 'linear' : m.activation);
     const noise = ctx.noise && d.read.noiseSigma > 0;
-    if (!noise && !adcActive(m, d)) return fastPath(rt, x2, geo, outShape, ctx, act.fn);
-    return slowPath(rt, x2, geo, pos, outShape, ctx, act);
+    const y = !noise && !adcActive(m, d) ? fastPath(rt, x2, geo, outShape, ctx, act.fn) : slowPath(rt, x2, geo, pos, outShape, ctx, act);
+    if (!cmp) return y;
+    const decisions = compareTensor(y, cmp);
+    y.dispose();
+    return decisions;
   } finally {
     if (x2 !== xb) x2.dispose();
     if (xb !== x) xb.dispose();
@@ -1103,7 +1197,10 @@ function slowPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, pos: number, out
     } else off = Float32Array.from(rt.colSums[0]);
   }
   const relu = act.name === 'relu';
-  const fin: Finish = { off, offPerPos, bias: m.bias, relu };
+  // With drift compensation the periphery pass stops before the bias: factor, bias and
+  // activation follow as tf ops (below).
+  const comp = rt.comp;
+  const fin: Finish = { off, offPerPos, bias: comp ? null : m.bias, relu: relu && !comp };
   const std = d.read.noiseSigma;
   try {
     // Two passes when calibrating the ADC range: the ideal currents first, then the reads.
@@ -1178,6 +1275,15 @@ function slowPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, pos: number, out
   }
   // The cpu backend keeps the array it is given: hand it a copy of the scratch buffer.
   const t = outT ?? tf.tensor(outScratch!.slice(), outShape);
+  if (comp) {
+    const y = tf.tidy(() => {
+      let v = tf.mul(t, tf.tensor1d(comp));
+      if (m.bias) v = tf.add(v, tf.tensor1d(m.bias));
+      return act.fn(v);
+    });
+    t.dispose();
+    return y;
+  }
   if (relu || act.name === 'linear') return t;
   const y = tf.tidy(() => act.fn(t));
   t.dispose();
@@ -1199,16 +1305,34 @@ function fastPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, outShape: number
       if (m.inputEncoding === 'signedBinary') y = tf.sub(tf.mul(y, 2), tf.tensor1d(Float32Array.from(rt.colSums[0])));
       if (y.shape.join() !== outShape.join()) y = tf.reshape(y, outShape);
     }
+    if (rt.comp) y = tf.mul(y, tf.tensor1d(rt.comp));
     if (m.bias) y = tf.add(y, tf.tensor1d(m.bias));
     return act(y);
   });
 }
 
-function runNetwork(net: CrossbarNetwork, rt: Runtime, x: Tensor, ctx: Ctx): Tensor {
+/**
+ * Steps [from, to) of the network on x (the output of step from - 1). A mapped layer with a
+ * comparator whose replaced layers all lie in the range outputs its column decisions, which the
+ * replaced max pools pool (src/crossbar/comparator.ts); its BN and activation are not run. Where the
+ * range ends inside them, the layer gives its analog sums and the digital layers decide.
+ * Returns x itself for an empty range.
+ */
+function runSteps(net: CrossbarNetwork, rt: Runtime, x: Tensor, ctx: Ctx, from = 0, to = net.steps.length): Tensor {
   let h = x;
-  for (const step of net.steps) {
+  for (let i = from; i < to; i++) {
+    const step = net.steps[i];
     let next: Tensor;
-    if (step.mapped) next = forwardMapped(rt.layers.get(step.mapped)!, h, ctx);
+    const cmp = step.mapped?.comparator ?? null;
+    if (step.mapped && cmp && i + cmp.layers.length < to) {
+      next = forwardMapped(rt.layers.get(step.mapped)!, h, ctx, cmp);
+      for (let k = 1; k <= cmp.layers.length; k++) {
+        const pooled = applyReplaced(net.steps[i + k].layer, next, cmp);
+        if (pooled !== next) next.dispose();
+        next = pooled;
+      }
+      i += cmp.layers.length;
+    } else if (step.mapped) next = forwardMapped(rt.layers.get(step.mapped)!, h, ctx, null);
     else next = tf.tidy(() => step.layer.apply(h, { training: false }) as Tensor);
     if (h !== x) h.dispose();
     h = next;
@@ -1231,16 +1355,35 @@ function contextFor(net: CrossbarNetwork, rt: Runtime, o: CrossbarInferenceOptio
   return { device: net.device, noise: o.readNoise ?? true, gen: new FastNormal(deriveSeed(seed, label)), calibrate, scratch: rt.scratch };
 }
 
+/** Whether the network's current runtime is the one of these options and is calibrated. */
+function isCalibrated(net: CrossbarNetwork, o: CrossbarInferenceOptions): boolean {
+  const cur = net.runtime as Runtime | null;
+  return !!cur && cur.key === runtimeKey(net, o) && cur.calibrated;
+}
+
 /**
  * Calibrates the DAC input range of every mapped layer (max|x| of its input) and the 'auto' ADC
  * ranges (max |ideal column current|) on a batch of inputs, layer by layer through the crossbar
  * itself (each layer's input comes from the crossbar layers before it, read with noise).
+ * The ranges are those of programming time: with driftSeconds > 0 they are calibrated on the
+ * arrays as programmed (t0) and kept for the drifted reads (whatever the compensation: it is
+ * digital, after the ADC).
  */
 export function calibrateCrossbar(net: CrossbarNetwork, x: Tensor, opts: CrossbarInferenceOptions = {}): void {
+  if ((opts.driftSeconds ?? 0) > 0) {
+    calibrateCrossbar(net, x, { ...opts, driftSeconds: 0 });
+    const t0 = net.runtime as Runtime;
+    const ranges = new Map<string, { xScale: number | null; zRange: number | null }>();
+    for (const [m, l] of t0.layers) ranges.set(m.name, { xScale: l.xScale, zRange: l.zRange });
+    const rt = runtimeOf(net, opts);
+    for (const [m, l] of rt.layers) Object.assign(l, ranges.get(m.name));
+    rt.calibrated = true;
+    return;
+  }
   const rt = runtimeOf(net, opts);
   const ctx = contextFor(net, rt, opts, 'calibration-noise', true);
   tf.tidy(() => {
-    runNetwork(net, rt, x, ctx).dispose();
+    runSteps(net, rt, x, ctx).dispose();
   });
   rt.calibrated = true;
 }
@@ -1260,10 +1403,16 @@ export function calibrationOf(net: CrossbarNetwork): { layer: string; inputRange
  * calibrated ranges and none were calibrated yet, x itself calibrates them first.
  */
 export function predictCrossbar(net: CrossbarNetwork, x: Tensor, opts: CrossbarInferenceOptions = {}): Tensor {
+  if (!isCalibrated(net, opts) && needsCalibration(net, opts.readNoise ?? true)) calibrateCrossbar(net, x, opts);
   const rt = runtimeOf(net, opts);
-  if (!rt.calibrated && needsCalibration(net, opts.readNoise ?? true)) calibrateCrossbar(net, x, opts);
   const ctx = contextFor(net, rt, opts, 'read-noise', false);
-  return runNetwork(net, rt, x, ctx);
+  return runSteps(net, rt, x, ctx);
+}
+
+/** Per mapped layer, the drift compensation factors of the runtime last used (null without compensation). */
+export function driftFactorsOf(net: CrossbarNetwork): { layer: string; factors: Float32Array | null }[] {
+  const rt = net.runtime as Runtime | null;
+  return net.layers.map((m) => ({ layer: m.name, factors: rt?.layers.get(m)?.comp ?? null }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1331,8 +1480,7 @@ export function calibrateCrossbarOn(
   split: Split,
   opts: CrossbarInferenceOptions & { samples?: number; imageShape?: [number, number, number]; numClasses?: number } = {},
 ): number {
-  const rt = runtimeOf(net, opts);
-  if (rt.calibrated || !needsCalibration(net, opts.readNoise ?? true)) return 0;
+  if (isCalibrated(net, opts) || !needsCalibration(net, opts.readNoise ?? true)) return 0;
   const imageShape = opts.imageShape ?? (net.inputShape as [number, number, number]);
   const cal = firstSamples(split, opts.samples ?? 500);
   for (const b of batchesOf(cal, { batchSize: Math.max(1, cal.count), numClasses: opts.numClasses ?? 10 })) {
@@ -1359,7 +1507,7 @@ export function evaluateCrossbar(net: CrossbarNetwork, split: Split, opts: Evalu
   let correct = 0;
   for (const b of batchesOf(split, { batchSize, numClasses })) {
     const x = tf.tensor(b.x, [b.size, ...imageShape]);
-    const logits = runNetwork(net, rt, x, ctx);
+    const logits = runSteps(net, rt, x, ctx);
     const pred = tf.tidy(() => tf.argMax(logits, -1).dataSync() as Int32Array);
     for (let i = 0; i < b.size; i++) if (pred[i] === b.labels[i]) correct++;
     logits.dispose();
@@ -1396,28 +1544,23 @@ export interface CrossbarRunner {
  * choose the samples).
  */
 export function crossbarRunner(net: CrossbarNetwork, opts: CrossbarInferenceOptions = {}, label = 'read-noise'): CrossbarRunner {
-  const rt = runtimeOf(net, opts);
-  const ctx = contextFor(net, rt, opts, label, false);
+  const ctx = contextFor(net, runtimeOf(net, opts), opts, label, false);
   const seed = opts.seed ?? net.mapping.seed;
   return {
     run(x: Tensor, from = 0, to = net.steps.length) {
       if (!(from >= 0 && to <= net.steps.length && from <= to)) throw new RangeError(`steps [${from}, ${to}) outside the network's ${net.steps.length}`);
-      if (!rt.calibrated && needsCalibration(net, opts.readNoise ?? true)) {
+      if (!isCalibrated(net, opts) && needsCalibration(net, opts.readNoise ?? true)) {
         if (from !== 0) throw new ConfigError('calibration', 'the network is not calibrated: run calibrateCrossbar (or the whole network) first');
         calibrateCrossbar(net, x, opts);
       }
-      let h = x;
-      for (let i = from; i < to; i++) {
-        const step = net.steps[i];
-        let next: Tensor;
-        if (step.mapped) next = forwardMapped(rt.layers.get(step.mapped)!, h, ctx);
-        else next = tf.tidy(() => step.layer.apply(h, { training: false }) as Tensor);
-        if (h !== x) h.dispose();
-        h = next;
-      }
+      // (calibrating with drift builds the runtime anew: take the current one at every call)
+      const rt = runtimeOf(net, opts);
+      ctx.scratch = rt.scratch;
+      const h = runSteps(net, rt, x, ctx, from, to);
       return h === x ? tf.clone(x) : h;
     },
     refresh(m: MappedLayer) {
+      const rt = runtimeOf(net, opts);
       const old = rt.layers.get(m);
       if (!old) throw new RangeError(`layer ${m.name} is not a mapped layer of this network`);
       const fresh = buildLayerRT(m, net.device, opts, seed);

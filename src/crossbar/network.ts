@@ -20,8 +20,10 @@
 //   rowOrder, layers: [{name, className, mapped}] } and each manifest layer entry carries, besides
 // name/kind/arrays, the layer's geometry (className, kernelShape, rows, outputs, strides, padding,
 // activation, useBias), the mapping (scheme, wScale, weightScale, gRef, devicesPerWeight,
-// arrayRows, arrayCols, replicas), the periphery decisions (inputEncoding, neuron) and the
-// programming report. loadCrossbar checks all of it against the model and the CSVs.
+// arrayRows, arrayCols, replicas), the periphery decisions (inputEncoding, neuron), for a threshold
+// neuron that folds the following BN + binary activation its comparator (thresholds, flip,
+// referenceUA, layers, units: src/crossbar/comparator.ts) and the programming report.
+// loadCrossbar checks all of it against the model and the CSVs.
 import * as fs from 'fs';
 import * as path from 'path';
 import { tf } from '../tf';
@@ -63,6 +65,7 @@ import {
   readCrossbarDir,
   writeCrossbarDir,
 } from './files';
+import { Comparator, comparatorEntry, comparatorReferenceUA, planComparator, readComparatorEntry } from './comparator';
 
 export type MappedKind = 'conv2d' | 'dense';
 /** How a mapped layer's input reaches the rows: 'signedBinary' = +-1 inputs applied as 0/1 (Chen et al.). */
@@ -116,6 +119,12 @@ export interface MappedLayer extends LayerGeometry {
   bias: Float32Array | null;
   /** The layer's own input quantizer, applied digitally before the DAC (Quant layers), or null. */
   inputQuantizer: Quantizer | null;
+  /**
+   * A threshold neuron's comparator: the following BN + binary activation (through max pools)
+   * folded into per-column thresholds (src/crossbar/comparator.ts). Null or absent: the digital
+   * layers decide (on the analog sums for a threshold neuron).
+   */
+  comparator?: Comparator | null;
   /** Every array of every replica. */
   arrays: CrossbarArray[];
   report: LayerProgrammingReport;
@@ -322,6 +331,21 @@ function neuronFor(device: DeviceConfig, layers: readonly tf.layers.Layer[], idx
   return 'linear';
 }
 
+/** The comparator of a threshold neuron (the following BN + binary activation folded), or null with a line saying why. */
+function comparatorOf(layers: readonly tf.layers.Layer[], idx: number, geo: LayerGeometry, onInfo?: (msg: string) => void): Comparator | null {
+  const plan = planComparator(layers, idx, geo.outputs, geo.activation);
+  if (!plan.comparator) onInfo?.(`comparator: ${layers[idx].name} keeps the digital decision on its analog sums: ${plan.reason}`);
+  return plan.comparator;
+}
+
+/** The manifest field of a mapped layer's comparator: thresholds, flips and the reference currents (uA). */
+function comparatorJson(net: CrossbarNetwork, l: MappedLayer): Record<string, unknown> {
+  const layer = net.steps.find((s) => s.mapped === l)!.layer;
+  const { W } = layerWeights(layer, l);
+  const c = l.comparator!;
+  return comparatorEntry(c, comparatorReferenceUA(c, W, l.rows, l.outputs, l.bias, l.inputEncoding === 'signedBinary', l.weightScale, net.device.read.voltage));
+}
+
 function checkInt(v: unknown, field: string, min: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ConfigError(field, `must be an integer >= ${min}, got ${String(v)}`);
   return v;
@@ -371,6 +395,7 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
       });
     }
     const total = combine(reports);
+    const neuron = neuronFor(device, layers, idx, geo);
     const mapped: MappedLayer = {
       ...geo,
       name: layer.name,
@@ -382,9 +407,10 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
       arrayCols,
       replicas: nRep,
       inputEncoding: detectSignedBinaryInput(layers, idx) ? 'signedBinary' : 'real',
-      neuron: neuronFor(device, layers, idx, geo),
+      neuron,
       bias,
       inputQuantizer: quantizerOf(layer),
+      comparator: neuron === 'threshold' ? comparatorOf(layers, idx, geo, opts.onInfo) : null,
       arrays,
       report: {
         ...total,
@@ -552,6 +578,7 @@ export async function saveCrossbar(net: CrossbarNetwork, dir: string): Promise<s
       replicas: l.replicas,
       inputEncoding: l.inputEncoding,
       neuron: l.neuron,
+      ...(l.comparator ? { comparator: comparatorJson(net, l) } : {}),
       programming: l.report,
       arrays: entries,
     };
@@ -587,7 +614,9 @@ type Obj = Record<string, unknown>;
 export interface LoadCrossbarOptions {
   /**
    * Check that every target CSV equals the mapping of the model's weights (default true): catches a
-   * model directory that is not the one mapped. Turn off for target files edited on purpose.
+   * model directory that is not the one mapped, as does the check that a comparator's thresholds
+   * and flips are what the model's BN and binary activation give. Turn off for target files (or
+   * comparator thresholds) edited on purpose.
    */
   checkTargets?: boolean;
 }
@@ -748,6 +777,14 @@ function buildFromManifest(
         }
       }
     }
+    let comparator: Comparator | null = null;
+    if (e.comparator !== undefined && e.comparator !== null) {
+      if (neuron !== 'threshold') fail(`${lf}.comparator`, `a ${neuron} neuron has no comparator (a 'threshold' neuron has)`);
+      const plan = planComparator(layers, idx, geo.outputs, geo.activation);
+      const signed = inputEncoding === 'signedBinary';
+      const refUA = (c: Pick<Comparator, 'thresholds'>) => comparatorReferenceUA(c, W, geo.rows, geo.outputs, bias, signed, weightScale, device.read.voltage);
+      comparator = readComparatorEntry(e.comparator, `${lf}.comparator`, plan, refUA, fail, opts.checkTargets ?? true);
+    }
     const rep = e.programming as LayerProgrammingReport | undefined;
     const report: LayerProgrammingReport =
       rep && typeof rep === 'object'
@@ -777,6 +814,7 @@ function buildFromManifest(
       neuron,
       bias,
       inputQuantizer: quantizerOf(layer),
+      comparator,
       arrays: crossArrays,
       report,
     };
