@@ -7,6 +7,7 @@ import { getPreset, loadDeviceConfig, presetNames } from '../device/config';
 import { FIT_MODELS, FitModel, fitDevice, formatDeviceFit, readPulseCsv } from '../device/fit';
 import { info, intFlag, printResult } from './common';
 import { checkOutputFile } from '../output_folder';
+import { formatCount, formatDuration } from '../../training/progress';
 
 export interface FitDeviceCommandOptions {
   /** The measured pulse trains (CSV). */
@@ -24,6 +25,8 @@ export interface FitDeviceCommandOptions {
   /** --overwrite: replace an existing --out file. */
   overwrite?: boolean;
   json?: boolean;
+  /** --no-progress: false. */
+  progress?: boolean;
 }
 
 export async function fitDeviceCommand(opts: FitDeviceCommandOptions) {
@@ -42,8 +45,14 @@ export async function fitDeviceCommand(opts: FitDeviceCommandOptions) {
   const seed = intFlag(opts.seed, '--seed', 0);
 
   const t0 = performance.now();
+  // a line as each stage starts, with the time so far (the stages run without a break)
+  const stage = (what: string) => {
+    if (opts.progress !== false) info(`fit-device: ${what} (${formatDuration((performance.now() - t0) / 1000)})`);
+  };
+  stage(`reading ${opts.data}`);
   const data = readPulseCsv(opts.data);
-  const fit = fitDevice(data, { model, base, bins, seed });
+  stage(`read ${formatCount(data.readings)} readings of ${formatCount(data.devices.length)} device(s)`);
+  const fit = fitDevice(data, { model, base, bins, seed, onStage: stage });
   // The file extends the preset by name, or the base file by its path from the output's folder.
   const outDir = path.dirname(path.resolve(opts.out));
   let extendsValue = ext;
