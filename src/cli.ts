@@ -176,10 +176,11 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description('write one self-contained HTML page (plots as inline SVG, no network) of a hybrid run or a sweep')
-    .argument('<dir>', 'a run directory written by `hybrid` (summary.json), or a sweep directory (sweep.json)')
-    .option('--out <file.html>', 'where to write the page (default DIR/report.html)')
-    .option('--sweep <sweepdir>', 'a sweep directory to show with the run (default DIR/sweep/ when it exists)')
+    .description('write one self-contained HTML page (plots as inline SVG, no network) of any run folder, with the sections that apply to it')
+    .argument('<dir>', 'a folder written by hybrid (summary.json), sweep (sweep.json), map or insitu (manifest.json), train (metrics.json), or a fit record of fit-device (DEVICE.fit.json, or a folder holding one)')
+    .option('--out <file.html>', 'where to write the page (default DIR/report.html; for a fit record DEVICE.fit.html beside it)')
+    .option('--sweep <sweepdir>', 'a hybrid run: a sweep directory to show with it (default DIR/sweep/ when it exists)')
+    .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (dir: string, opts) => {
       const { reportCommand } = await import('./commands/report');

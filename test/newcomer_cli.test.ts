@@ -157,5 +157,26 @@ describe('piped progress on every long command, and summary', () => {
       'fit-device: fitting soft-bounds to 1440 steps of 6 device(s)',
       'fit-device: simulating the 36 measured trains on the fitted device (the mean curves)',
     ]);
+    // the fit record beside the device, which report draws
+    const record = path.join(root, 'dev.fit.json');
+    expect(f.out).toContain(`and its fit record ${record}`);
+    expect(JSON.parse(fs.readFileSync(record, 'utf8'))).toMatchObject({ format: 'memristor-tfjs-device-fit', version: 1, model: 'soft-bounds', readings: 1476, devices: 6 });
+    const quiet = await run('fit-device', '--data', path.join(root, 'pulses.csv'), '--out', path.join(root, 'dev.json'), '--overwrite');
+    expect(quiet.err).not.toMatch(/^fit-device: /m); // a small file: no stage lines at the default interval
+  });
+
+  test('report works on every run folder the commands wrote (map, insitu, train, sweep, a fit record)', async () => {
+    for (const [target, title] of [
+      [xb, /<title>Crossbar: /],
+      [path.join(root, 'x2'), /<title>In-situ training: /],
+      [model, /<title>Training: mcnn on mnist<\/title>/],
+      [path.join(root, 'sw'), /<title>Sweep: /],
+      [path.join(root, 'dev.fit.json'), /<title>Device fit: soft-bounds to pulses\.csv<\/title>/],
+    ] as const) {
+      const r = await run('report', target, '--json');
+      expect([target, r.code, r.err]).toEqual([target, 0, expect.not.stringMatching(/warning/)]);
+      const page = fs.readFileSync(JSON.parse(r.out).report, 'utf8');
+      expect(page).toMatch(title);
+    }
   });
 });

@@ -47,7 +47,8 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
 }
 
-function defaultInterval(): number {
+/** Seconds between piped progress lines: MEMRISTOR_TFJS_PROGRESS_SECONDS, default 5. */
+export function progressIntervalSeconds(): number {
   const env = process.env.MEMRISTOR_TFJS_PROGRESS_SECONDS;
   const v = env === undefined || env.trim() === '' ? NaN : Number(env);
   return Number.isFinite(v) && v >= 0 ? v : 5;
@@ -70,7 +71,7 @@ export function barProgress(stream: NodeJS.WriteStream = process.stderr, opts: P
   const unit = opts.unit ?? 'samples';
   const now = opts.now ?? (() => performance.now());
   if (stream.isTTY === true) return ttyBar(stream, unit);
-  const intervalMs = 1000 * (opts.intervalSeconds ?? defaultInterval());
+  const intervalMs = 1000 * (opts.intervalSeconds ?? progressIntervalSeconds());
   let label = '';
   let total = 0;
   let running = false;
