@@ -146,3 +146,15 @@ test('the default stream is stderr', () => {
     out.mockRestore();
   }
 });
+
+test('on a terminal: the cli-progress bar, counts with thousands separators, the rate from the clock when none is given', () => {
+  const { stream, text } = pipe();
+  Object.assign(stream, { isTTY: true, columns: 200, cursorTo: () => true, clearLine: () => true, moveCursor: () => true, clearScreenDown: () => true });
+  const c = clock();
+  const p = barProgress(stream, { now: c.now });
+  p.start('test', 3000);
+  c.advance(2);
+  p.update(1500, { acc: 0.5 });
+  p.stop();
+  expect(text()).toMatch(/test \[={12} {12}\] 50% \| 1,500\/3,000 samples \| 750 samples\/s \| ETA \S+ \| acc 0\.5000/);
+});

@@ -70,7 +70,7 @@ function extras(info: Record<string, string | number>): string {
 export function barProgress(stream: NodeJS.WriteStream = process.stderr, opts: ProgressOptions = {}): ProgressReporter {
   const unit = opts.unit ?? 'samples';
   const now = opts.now ?? (() => performance.now());
-  if (stream.isTTY === true) return ttyBar(stream, unit);
+  if (stream.isTTY === true) return ttyBar(stream, unit, now);
   const intervalMs = 1000 * (opts.intervalSeconds ?? progressIntervalSeconds());
   let label = '';
   let total = 0;
@@ -120,10 +120,12 @@ export function barProgress(stream: NodeJS.WriteStream = process.stderr, opts: P
 }
 
 /** The terminal bar (cli-progress), counts with thousands separators. */
-function ttyBar(stream: NodeJS.WriteStream, unit: string): ProgressReporter {
+function ttyBar(stream: NodeJS.WriteStream, unit: string, now: () => number): ProgressReporter {
   let bar: SingleBar | null = null;
+  let t0 = 0;
   return {
     start(label, total) {
+      t0 = now();
       bar = new SingleBar({
         format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted} | {extra}`,
         barCompleteChar: '=',
@@ -138,8 +140,9 @@ function ttyBar(stream: NodeJS.WriteStream, unit: string): ProgressReporter {
       bar.start(total, 0, { rate: '-', extra: '' });
     },
     update(done, info) {
-      const rate = typeof info.rate === 'number' ? formatCount(info.rate) : '-';
-      bar?.update(done, { rate, extra: extras(info) });
+      const secs = (now() - t0) / 1000;
+      const r = typeof info.rate === 'number' && Number.isFinite(info.rate) ? info.rate : done > 0 && secs > 0 ? done / secs : null;
+      bar?.update(done, { rate: r === null ? '-' : formatCount(r), extra: extras(info) });
     },
     stop() {
       bar?.stop();
