@@ -31,6 +31,11 @@
 //                        serves the whole array. Nothing is outside the clip range then, so the
 //                        gradient is dy everywhere.
 // Ties (x exactly half-way between levels) follow tf.round, which rounds half to even.
+//
+// Call forms (Larq has both ste_sign(x) and SteSign()): every factory takes options and returns a
+// quantizer, steSign({clipValue: 0.5})(x), or takes a tensor and applies the quantizer to it,
+// steSign(x) (default options) or steSign(x, {clipValue: 0.5}). `quantizers` also answers to
+// Larq's names (ste_sign, SteSign, approx_sign, ...), the same functions.
 import { tf, Tensor } from '../src/tf';
 import { ConfigError } from '../src/errors';
 
@@ -81,6 +86,34 @@ function checkKeys(name: string, opts: object, allowed: string[]): void {
   }
 }
 
+/** A tfjs tensor (of this package's tfjs, or duck-typed: one of another copy of tfjs). */
+function isTensor(v: unknown): v is Tensor {
+  if (v instanceof tf.Tensor) return true;
+  const o = v as { dataId?: unknown; shape?: unknown; dtype?: unknown } | null;
+  return typeof o === 'object' && o !== null && o.dataId !== undefined && Array.isArray(o.shape) && typeof o.dtype === 'string';
+}
+
+function describeArg(v: unknown): string {
+  if (Array.isArray(v)) return 'an array (wrap it: tf.tensor(...))';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
+}
+
+/**
+ * Both call forms of a quantizer factory: make(opts) -> a quantizer; a tensor x (optionally with
+ * options after it) -> the quantizer with those options applied to x.
+ */
+function callForms<O extends object>(name: string, make: (opts: O) => Quantizer): (arg?: O | Tensor, opts?: O) => Quantizer | Tensor {
+  return (arg?: O | Tensor, opts?: O) => {
+    if (isTensor(arg)) return make((opts ?? {}) as O)(arg);
+    if (opts !== undefined) throw new ConfigError(name, `a second argument goes after a tensor: ${name}(x, opts); got ${name}(${describeArg(arg)}, ...)`);
+    if (arg !== undefined && (typeof arg !== 'object' || arg === null || Array.isArray(arg))) {
+      throw new ConfigError(name, `takes options or a tensor: ${name}(x) quantizes the tensor x, ${name}(opts) makes a quantizer to call on x later; got ${describeArg(arg)}`);
+    }
+    return make((arg ?? {}) as O);
+  };
+}
+
 /** sign with sign(0) = +1, as float32 (no gradient of its own). */
 function signPlus(x: Tensor): Tensor {
   return tf.tidy(() => tf.sub(tf.mul(tf.cast(tf.greaterEqual(x, 0), 'float32'), 2), 1));
@@ -118,15 +151,21 @@ export interface SteSignOptions {
   clipValue?: number;
 }
 
-/** Binary sign quantizer (+-1, sign(0) = +1) with the straight-through estimator. */
-export function steSign(opts: SteSignOptions = {}): Quantizer {
+const makeSteSign = (opts: SteSignOptions): Quantizer => {
   checkKeys('steSign', opts, ['clipValue']);
   const clip = checkPositive('steSign.clipValue', opts.clipValue ?? 1);
   return makeQuantizer('SteSign', { clipValue: clip }, 2, steOp(signPlus, (x) => window(x, 0, clip)));
+};
+const steSignForms = callForms('steSign', makeSteSign);
+
+/** Binary sign quantizer (+-1, sign(0) = +1) with the straight-through estimator: steSign(opts)(x), or steSign(x[, opts]). */
+export function steSign(x: Tensor, opts?: SteSignOptions): Tensor;
+export function steSign(opts?: SteSignOptions): Quantizer;
+export function steSign(arg?: SteSignOptions | Tensor, opts?: SteSignOptions): Quantizer | Tensor {
+  return steSignForms(arg, opts);
 }
 
-/** Binary sign quantizer with the ApproxSign (Bi-Real Net) gradient dy * max(0, 2 - 2|x|). */
-export function approxSign(opts: Record<string, never> = {}): Quantizer {
+const approxSignForms = callForms('approxSign', (opts: Record<string, never>): Quantizer => {
   checkKeys('approxSign', opts, []);
   return makeQuantizer(
     'ApproxSign',
@@ -134,6 +173,13 @@ export function approxSign(opts: Record<string, never> = {}): Quantizer {
     2,
     steOp(signPlus, (x) => tf.tidy(() => tf.relu(tf.sub(2, tf.mul(tf.abs(x), 2))))),
   );
+});
+
+/** Binary sign quantizer with the ApproxSign (Bi-Real Net) gradient dy * max(0, 2 - 2|x|): approxSign()(x) or approxSign(x). */
+export function approxSign(x: Tensor): Tensor;
+export function approxSign(opts?: Record<string, never>): Quantizer;
+export function approxSign(arg?: Record<string, never> | Tensor, opts?: Record<string, never>): Quantizer | Tensor {
+  return approxSignForms(arg, opts);
 }
 
 export interface SteHeavisideOptions {
@@ -143,8 +189,16 @@ export interface SteHeavisideOptions {
   window?: number;
 }
 
-/** Binary 0/1 step at a threshold with a windowed straight-through gradient. */
-export function steHeaviside(opts: SteHeavisideOptions = {}): Quantizer {
+const steHeavisideForms = callForms('steHeaviside', (opts: SteHeavisideOptions): Quantizer => makeSteHeaviside(opts));
+
+/** Binary 0/1 step at a threshold with a windowed straight-through gradient: steHeaviside(opts)(x) or steHeaviside(x[, opts]). */
+export function steHeaviside(x: Tensor, opts?: SteHeavisideOptions): Tensor;
+export function steHeaviside(opts?: SteHeavisideOptions): Quantizer;
+export function steHeaviside(arg?: SteHeavisideOptions | Tensor, opts?: SteHeavisideOptions): Quantizer | Tensor {
+  return steHeavisideForms(arg, opts);
+}
+
+function makeSteHeaviside(opts: SteHeavisideOptions): Quantizer {
   checkKeys('steHeaviside', opts, ['threshold', 'window']);
   const t = checkFinite('steHeaviside.threshold', opts.threshold ?? 0.5);
   const w = checkPositive('steHeaviside.window', opts.window ?? 0.5);
@@ -172,8 +226,16 @@ export interface SteUniformOptions {
 
 const MAX_LEVELS = 65536;
 
-/** Uniform multi-level quantizer with a straight-through gradient inside the clip range. */
-export function steUniform(opts: SteUniformOptions = {}): Quantizer {
+const steUniformForms = callForms('steUniform', (opts: SteUniformOptions): Quantizer => makeSteUniform(opts));
+
+/** Uniform multi-level quantizer with a straight-through gradient inside the clip range: steUniform(opts)(x) or steUniform(x, opts). */
+export function steUniform(x: Tensor, opts?: SteUniformOptions): Tensor;
+export function steUniform(opts?: SteUniformOptions): Quantizer;
+export function steUniform(arg?: SteUniformOptions | Tensor, opts?: SteUniformOptions): Quantizer | Tensor {
+  return steUniformForms(arg, opts);
+}
+
+function makeSteUniform(opts: SteUniformOptions): Quantizer {
   checkKeys('steUniform', opts, ['bits', 'levels', 'signed', 'scale']);
   if (opts.bits != null && opts.levels != null) throw new ConfigError('steUniform.bits', 'give bits or levels, not both');
   let levels: number;
@@ -226,8 +288,16 @@ export interface MagnitudeAwareSignOptions {
   clipValue?: number;
 }
 
-/** mean|x| per output channel (the last axis) times steSign(x) (XNOR-Net / Larq). */
-export function magnitudeAwareSign(opts: MagnitudeAwareSignOptions = {}): Quantizer {
+const magnitudeAwareSignForms = callForms('magnitudeAwareSign', (opts: MagnitudeAwareSignOptions): Quantizer => makeMagnitudeAwareSign(opts));
+
+/** mean|x| per output channel (the last axis) times steSign(x) (XNOR-Net / Larq): magnitudeAwareSign(opts)(x) or magnitudeAwareSign(x[, opts]). */
+export function magnitudeAwareSign(x: Tensor, opts?: MagnitudeAwareSignOptions): Tensor;
+export function magnitudeAwareSign(opts?: MagnitudeAwareSignOptions): Quantizer;
+export function magnitudeAwareSign(arg?: MagnitudeAwareSignOptions | Tensor, opts?: MagnitudeAwareSignOptions): Quantizer | Tensor {
+  return magnitudeAwareSignForms(arg, opts);
+}
+
+function makeMagnitudeAwareSign(opts: MagnitudeAwareSignOptions): Quantizer {
   checkKeys('magnitudeAwareSign', opts, ['clipValue']);
   const clip = checkPositive('magnitudeAwareSign.clipValue', opts.clipValue ?? 1);
   const channelScale = (x: Tensor): Tensor => {
@@ -247,18 +317,23 @@ export function magnitudeAwareSign(opts: MagnitudeAwareSignOptions = {}): Quanti
   return makeQuantizer('MagnitudeAwareSign', { clipValue: clip }, 2, (x) => op(x));
 }
 
-/** The float pass-through. Layers treat it like no quantizer. */
-export function identity(opts: Record<string, never> = {}): Quantizer {
+const identityForms = callForms('identity', (opts: Record<string, never>): Quantizer => {
   checkKeys('identity', opts, []);
   return makeQuantizer('Identity', {}, null, (x) => tf.clone(x));
+});
+
+/** The float pass-through. Layers treat it like no quantizer. identity()(x) or identity(x) (a copy). */
+export function identity(x: Tensor): Tensor;
+export function identity(opts?: Record<string, never>): Quantizer;
+export function identity(arg?: Record<string, never> | Tensor, opts?: Record<string, never>): Quantizer | Tensor {
+  return identityForms(arg, opts);
 }
 
 // ---------------------------------------------------------------------------------------------
 
-type Factory = (opts?: never) => Quantizer;
+type Factory = (opts?: object) => Quantizer;
 
-/** The quantizer factories by their camelCase names. */
-export const quantizers = {
+const FACTORIES = {
   steSign,
   approxSign,
   steHeaviside,
@@ -267,7 +342,43 @@ export const quantizers = {
   identity,
 } as const;
 
-export type QuantizerName = keyof typeof quantizers;
+/** Larq's names for the same factories (Larq: larq.quantizers.ste_sign and SteSign, ...). */
+export interface LarqQuantizerNames {
+  ste_sign: typeof steSign;
+  SteSign: typeof steSign;
+  approx_sign: typeof approxSign;
+  ApproxSign: typeof approxSign;
+  ste_heaviside: typeof steHeaviside;
+  SteHeaviside: typeof steHeaviside;
+  magnitude_aware_sign: typeof magnitudeAwareSign;
+  MagnitudeAwareSign: typeof magnitudeAwareSign;
+  SteUniform: typeof steUniform;
+  NoOp: typeof identity;
+}
+
+const LARQ_NAMES: LarqQuantizerNames = {
+  ste_sign: steSign,
+  SteSign: steSign,
+  approx_sign: approxSign,
+  ApproxSign: approxSign,
+  ste_heaviside: steHeaviside,
+  SteHeaviside: steHeaviside,
+  magnitude_aware_sign: magnitudeAwareSign,
+  MagnitudeAwareSign: magnitudeAwareSign,
+  SteUniform: steUniform,
+  NoOp: identity,
+};
+
+/**
+ * The quantizer factories by their camelCase names (the enumerable keys), and by Larq's names
+ * (non-enumerable aliases of the same functions).
+ */
+export const quantizers: typeof FACTORIES & LarqQuantizerNames = Object.defineProperties(
+  { ...FACTORIES },
+  Object.fromEntries(Object.entries(LARQ_NAMES).map(([k, f]) => [k, { value: f, enumerable: false }])),
+) as typeof FACTORIES & LarqQuantizerNames;
+
+export type QuantizerName = keyof typeof FACTORIES;
 
 const BY_CLASS: Record<string, Factory> = {
   SteSign: steSign as Factory,
@@ -298,7 +409,7 @@ export function getQuantizer(identifier: QuantizerIdentifier, field = 'quantizer
   if (isQuantizer(identifier)) return identifier;
   if (typeof identifier === 'string') {
     const cls = BY_NORMALIZED[normalizeName(identifier)];
-    if (!cls) throw new ConfigError(field, `unknown quantizer '${identifier}' (known: ${Object.keys(quantizers).join(', ')})`);
+    if (!cls) throw new ConfigError(field, `unknown quantizer '${identifier}' (known: ${Object.keys(FACTORIES).join(', ')})`);
     return BY_CLASS[cls]();
   }
   if (typeof identifier === 'object' && typeof (identifier as QuantizerSpec).className === 'string') {
@@ -308,7 +419,7 @@ export function getQuantizer(identifier: QuantizerIdentifier, field = 'quantizer
     const config = { ...(spec.config ?? {}) } as Record<string, unknown>;
     // Stored configs carry explicit nulls for options at their default.
     for (const k of Object.keys(config)) if (config[k] === null) delete config[k];
-    return BY_CLASS[cls](config as never);
+    return BY_CLASS[cls](config);
   }
   throw new ConfigError(field, `expected a quantizer name, {className, config} or a quantizer, got ${JSON.stringify(identifier)}`);
 }

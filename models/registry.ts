@@ -1,5 +1,5 @@
 // The registry of the papers' networks: buildModel(name, opts) and listModels().
-import { tf } from '../src/tf';
+import { tf, requireBackend } from '../src/tf';
 import { ConfigError } from '../src/errors';
 // Registers every custom layer class (QuantConv2D, QuantDense, QuantActivation,
 // ThresholdActivation) so that saved models load.
@@ -44,5 +44,7 @@ export function modelSpec(name: string): ModelSpec {
  */
 export function buildModel(name: string, opts: BuildOptions): tf.LayersModel {
   const spec = modelSpec(name);
-  return spec.build(resolveBuildOptions(spec, opts));
+  const resolved = resolveBuildOptions(spec, opts);
+  requireBackend(`buildModel('${name}')`);
+  return spec.build(resolved);
 }

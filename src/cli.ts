@@ -17,6 +17,9 @@ const VARIATION_KEYS = ['gOnOffRatio', 'rOnSigma', 'rOffSigma', 'programmingSigm
 const INSITU_RULE_NAMES = ['plain', 'manhattan'];
 /** The fit-device models (src/device/fit.ts FIT_MODELS). */
 const FIT_MODEL_NAMES = ['soft-bounds', 'exponential', 'lookup'];
+/** The in-situ learning rate's default (training/insitu.ts DEFAULT_INSITU_LR; test/cli_help.test.ts checks they agree). */
+export const INSITU_LR_DEFAULT = 0.3;
+const progressOption = () => new Option('--no-progress', 'no progress output (by default a bar on a terminal, a line every few seconds when piped)');
 
 const backendOption = () =>
   new Option('--backend <name>', 'tensorflow (tfjs-node), wasm or cpu; default: the fastest present (env MEMRISTOR_TFJS_BACKEND)');
@@ -40,8 +43,8 @@ export function buildProgram(): Command {
     .option('--epochs <n>', 'training epochs', intOption(1), 1)
     .option('--batch-size <n>', "batch size (default: the model's, 64 or 32 for mcnn)", intOption(1))
     .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
-    .option('--train-samples <n>', 'use the first N training samples', intOption(1))
-    .option('--test-samples <n>', 'use the first N test samples', intOption(1))
+    .option('--train-samples <n>', 'use the first N training samples (default: all)', intOption(1))
+    .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--validation-split <f>', 'fraction of the training samples held out for validation', floatOption(0, 0.9), 0)
     .option('--lr <f>', 'initial learning rate (default 0.01)', floatOption(0, 10, { exclusiveMin: true }))
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('adam'))
@@ -49,10 +52,10 @@ export function buildProgram(): Command {
     .option('--float', 'train the float version of the network (no quantizers, no noise)')
     .option(
       '--variation <k=v,...>',
-      `device-variation noise during training, keys: ${VARIATION_KEYS.join(', ')}`,
+      `device-variation noise during training, keys: ${VARIATION_KEYS.join(', ')} (default: none)`,
       keyValueNumbers(VARIATION_KEYS),
     )
-    .option('--no-progress', 'no progress bar')
+    .addOption(progressOption())
     .requiredOption('--out <dir>', 'output folder (model.json, weights.bin, metrics.json, checkpoints)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .option('--resume', 'continue from the checkpoint in --out')
@@ -66,15 +69,15 @@ export function buildProgram(): Command {
   program
     .command('evaluate')
     .description('test accuracy of a trained model (--model DIR) or of a network programmed on crossbar arrays (--crossbar XDIR)')
-    .option('--model <dir>', 'a trained model folder (model.json + weights.bin): software inference')
-    .option('--crossbar <xdir>', 'a crossbar folder written by `map`: inference through the programmed conductances')
+    .option('--model <dir>', 'a trained model folder (model.json + weights.bin): software inference (give either --model or --crossbar)')
+    .option('--crossbar <xdir>', 'a crossbar folder written by `map`: inference through the programmed conductances (give either --model or --crossbar)')
     .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
-    .option('--test-samples <n>', 'use the first N test samples', intOption(1))
+    .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--batch-size <n>', 'inference batch size', intOption(1), 500)
     .option('--calibration-samples <n>', 'crossbar: training samples that calibrate the DAC/ADC ranges', intOption(1), 500)
     .option('--seed <n>', 'crossbar: seed of the read noise (default the mapping seed)', intOption(0))
     .option('--no-read-noise', 'crossbar: switch the read noise off')
-    .option('--drift <seconds>', 'crossbar: read the arrays this long after programming (the converter ranges stay those calibrated at programming time)', floatOption(0))
+    .option('--drift <seconds>', 'crossbar: read the arrays this long after programming (default 0: right after; the converter ranges stay those calibrated at programming time)', floatOption(0))
     .addOption(
       new Option(
         '--drift-compensation <mode>',
@@ -86,7 +89,8 @@ export function buildProgram(): Command {
         .default('global'),
     )
     .option('--compare-software', 'crossbar: also run the software model and report both')
-    .option('--measured <dir>', 'crossbar: conductances read from a chip (one *.programmed.csv per array, the same layout) replace the programmed state')
+    .option('--measured <dir>', 'crossbar: conductances read from a chip (one *.programmed.csv per array, the same layout) replace the programmed state (default: none, the simulated state)')
+    .addOption(progressOption())
     .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (opts) => {
@@ -113,6 +117,7 @@ export function buildProgram(): Command {
     .option('--tolerance <f>', 'write-verify tolerance as a fraction of the conductance window (default: the device\'s)', floatOption(0, 1))
     .requiredOption('--out <xdir>', 'output folder: manifest.json and one target and one programmed CSV per array')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
+    .addOption(progressOption())
     .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (opts) => {
@@ -124,9 +129,9 @@ export function buildProgram(): Command {
     c
       .option('--epochs <n>', 'passes over the in-situ images', intOption(1), 1)
       .option('--batch-size <n>', 'images per pulse update (Yao et al.: 100)', intOption(1), 100)
-      .option('--lr <f>', 'learning rate of the update dW = -lr h^T delta (weight units)', floatOption(0, 1000, { exclusiveMin: true }))
+      .option('--lr <f>', `learning rate of the update dW = -lr h^T delta (weight units; default ${INSITU_LR_DEFAULT}, decaying on a cosine)`, floatOption(0, 1000, { exclusiveMin: true }))
       .addOption(new Option('--rule <name>', 'plain: the pulses that make each wanted change; manhattan: one pulse of its sign').choices(INSITU_RULE_NAMES).default('plain'))
-      .option('--threshold <uS>', 'pulse a cell only where the wanted change reaches this many uS (Yao et al.)', floatOption(0))
+      .option('--threshold <uS>', "pulse a cell only where the wanted change reaches this many uS (Yao et al.; default 0 for plain, half the device's mean SET step for manhattan)", floatOption(0))
       .option('--eval-samples <n>', 'test images of the learning curve\'s test points', intOption(1), 1000);
 
   insituFlags(
@@ -138,10 +143,10 @@ export function buildProgram(): Command {
       .option('--samples <n>', 'training images used in situ (a seeded subset)', intOption(1), 6000),
   )
     .option('--seed <n>', 'seed of the image choice, read noise and pulse noise (default the mapping seed)', intOption(0))
-    .option('--test-samples <n>', 'use the first N test samples', intOption(1))
+    .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--calibration-samples <n>', 'training samples that calibrate the DAC/ADC ranges', intOption(1), 500)
-    .option('--measured <dir>', 'conductances read from a chip (one *.programmed.csv per array, the same layout) replace the programmed state before training')
-    .option('--no-progress', 'no progress bar')
+    .option('--measured <dir>', 'conductances read from a chip (one *.programmed.csv per array, the same layout) replace the programmed state before training (default: none, the simulated state)')
+    .addOption(progressOption())
     .requiredOption('--out <xdir2>', 'output folder: the tuned conductances, insitu.json and learning_curve.csv')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .addOption(backendOption())
@@ -160,16 +165,16 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
     .option('--epochs <n>', 'offline training epochs', intOption(1), 1)
     .option('--batch-size <n>', "offline batch size (default: the model's)", intOption(1))
-    .option('--train-samples <n>', 'use the first N training samples', intOption(1))
-    .option('--test-samples <n>', 'use the first N test samples', intOption(1))
+    .option('--train-samples <n>', 'use the first N training samples (default: all)', intOption(1))
+    .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--array <RxC>', 'array size', '128x128')
     .option('--replicas <n>', 'replica groups of every conv layer', intOption(1), 1)
     .option('--insitu-samples <n>', 'training images used in situ (Yao et al.: 10% of MNIST)', intOption(1), 6000)
     .option('--insitu-epochs <n>', 'passes over them', intOption(1), 1)
-    .option('--lr <f>', 'in-situ learning rate (weight units)', floatOption(0, 1000, { exclusiveMin: true }))
+    .option('--lr <f>', `in-situ learning rate (weight units; default ${INSITU_LR_DEFAULT})`, floatOption(0, 1000, { exclusiveMin: true }))
     .addOption(new Option('--rule <name>', 'in-situ update rule').choices(INSITU_RULE_NAMES).default('plain'))
-    .option('--threshold <uS>', 'in-situ: pulse a cell only where the wanted change reaches this many uS', floatOption(0))
-    .option('--no-progress', 'no progress bars')
+    .option('--threshold <uS>', "in-situ: pulse a cell only where the wanted change reaches this many uS (default 0 for plain, half the device's mean SET step for manhattan)", floatOption(0))
+    .addOption(progressOption())
     .requiredOption('--out <dir>', 'output folder: summary.json, model/, crossbar/, insitu/')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .addOption(backendOption())
@@ -181,10 +186,11 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description('write one self-contained HTML page (plots as inline SVG, no network) of a hybrid run or a sweep')
-    .argument('<dir>', 'a run directory written by `hybrid` (summary.json), or a sweep directory (sweep.json)')
-    .option('--out <file.html>', 'where to write the page (default DIR/report.html)')
-    .option('--sweep <sweepdir>', 'a sweep directory to show with the run (default DIR/sweep/ when it exists)')
+    .description('write one self-contained HTML page (plots as inline SVG, no network) of any run folder, with the sections that apply to it')
+    .argument('<dir>', 'a folder written by hybrid (summary.json), sweep (sweep.json), map or insitu (manifest.json), train (metrics.json), or a fit record of fit-device (DEVICE.fit.json, or a folder holding one)')
+    .option('--out <file.html>', 'where to write the page (default DIR/report.html; for a fit record DEVICE.fit.html beside it)')
+    .option('--sweep <sweepdir>', 'a hybrid run: a sweep directory to show with it (default DIR/sweep/ when it exists)')
+    .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (dir: string, opts) => {
       const { reportCommand } = await import('./commands/report');
@@ -201,19 +207,19 @@ export function buildProgram(): Command {
       'a device config field by its dotted path (writeVerify.tolerance, variation.rOnSigma, variation.rOffSigma, read.noiseSigma, ' +
         'faults.stuckAtGMin, levels, adc.bits, dac.bits, ...; null for none) or an alias: ' +
         Object.entries(VARY_ALIASES).map(([k, a]) => `${k} = ${a.help}`).join('; ') +
-        '. Repeat for a grid (the cartesian product, the first --vary outermost); every point is validated as a device config',
+        '. Repeat for a grid (the cartesian product, the first --vary outermost); every point is validated as a device config (default: none, the base device alone)',
       (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
     .option('--trials <n>', 'independent programmings per point (seed of trial t at point p: derived from --seed, p and t)', intOption(1), 5)
     .option('--insitu', 'also train the last FC layer in situ after each programming and report the accuracy after')
     .option('--insitu-samples <n>', 'in-situ: training images used (default 6000, 10% of MNIST as in Yao et al.)', intOption(1))
-    .option('--insitu-epochs <n>', 'in-situ: epochs over those images', intOption(1))
-    .option('--insitu-lr <f>', 'in-situ: learning rate', floatOption(0, 1e6, { exclusiveMin: true }))
-    .addOption(new Option('--insitu-rule <rule>', 'in-situ: weight update rule').choices(['plain', 'manhattan']))
+    .option('--insitu-epochs <n>', 'in-situ: epochs over those images (default 1)', intOption(1))
+    .option('--insitu-lr <f>', `in-situ: learning rate (default ${INSITU_LR_DEFAULT})`, floatOption(0, 1e6, { exclusiveMin: true }))
+    .addOption(new Option('--insitu-rule <rule>', 'in-situ: weight update rule (default plain)').choices(['plain', 'manhattan']))
     .option('--workers <n>', 'worker threads running the trials (default: the number of cores; 1 runs them in the main thread)', intOption(1, 256))
     .option('--seed <n>', 'seed of the whole sweep', intOption(0), 1)
     .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
-    .option('--test-samples <n>', 'evaluate each trial on the first N test samples', intOption(1))
+    .option('--test-samples <n>', 'evaluate each trial on the first N test samples (default: all)', intOption(1))
     .option('--calibration-samples <n>', 'training samples that calibrate the DAC/ADC ranges', intOption(1), 500)
     .option('--batch-size <n>', 'inference batch size', intOption(1), 500)
     .option('--array <RxC>', 'array size: rows x columns (Park: 32x32, Yao: 128x16)', '128x128')
@@ -221,7 +227,7 @@ export function buildProgram(): Command {
     .option('--scheme <name>', "differential | reference (default: the device's)")
     .requiredOption('--out <dir>', 'output folder: sweep.json and sweep.csv (mean and sample standard deviation, n-1, per point)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
-    .option('--no-progress', 'no progress bar')
+    .addOption(progressOption())
     .addOption(backendOption())
     .addOption(jsonOption())
     .addHelpText(
@@ -253,10 +259,23 @@ Examples:
     .option('--seed <n>', 'seed of the pulse trains simulated from the fit (the mean curves)', intOption(0), 1)
     .requiredOption('--out <device.json>', 'the device config to write (extends the preset; use it as --device)')
     .option('--overwrite', 'replace --out when it exists (without it, that is refused)')
+    .addOption(progressOption())
     .addOption(jsonOption())
     .action(async (opts) => {
       const { fitDeviceCommand } = await import('./commands/fit_device');
       await fitDeviceCommand(opts);
+    });
+
+  program
+    .command('summary')
+    .description('parameters and memory per layer by precision (binary, multi-level, float; Larq style) of a model of the registry or a trained model folder')
+    .requiredOption('--model <name|dir>', 'a model name (see `memristor-tfjs models`) or a trained model folder (model.json + weights.bin, a stock tfjs/Keras model too)')
+    .option('--float', 'a model name: its float version (no quantizers)')
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      const { summaryCommand } = await import('./commands/summary');
+      await summaryCommand(opts);
     });
 
   program

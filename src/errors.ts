@@ -20,3 +20,11 @@ export class ConfigError extends Error {
     super(`${field}: ${problem}`);
   }
 }
+
+/**
+ * A function of the package that needs tfjs's backend was called before any backend started
+ * (tfjs prefers wasm, which starts asynchronously): the message names the one call that fixes it.
+ */
+export class BackendNotReadyError extends Error {
+  override readonly name = 'BackendNotReadyError';
+}

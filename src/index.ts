@@ -1,11 +1,14 @@
 // The public API of memristor-tfjs. Importing it registers the custom layers with
-// tf.serialization; call initBackend() once to choose the backend and register the kernels.
-export { tf } from './tf';
+// tf.serialization and this package's kernels for the wasm and cpu backends, so that tfjs's own
+// `await tf.ready()` is enough; initBackend() also tries tfjs-node first and says which backend runs.
+import { registerFastKernels } from './kernels';
+
+export { tf, requireBackend } from './tf';
 export { initBackend, backendInfo, BACKENDS } from './backend';
 export type { BackendInfo, BackendName } from './backend';
 export { registerFastKernels } from './kernels';
 export { SeededRandom, deriveSeed } from './random';
-export { UsageError, FileFormatError, ConfigError } from './errors';
+export { UsageError, FileFormatError, ConfigError, BackendNotReadyError } from './errors';
 export { saveModel, loadModel } from './model_io';
 
 export * as layers from '../layers';
@@ -20,3 +23,7 @@ export * as mapping from './mapping';
 export * as crossbar from './crossbar';
 export * as energy from './energy';
 export * as sweep from './sweep';
+
+// Kernel registration does not need the backend started (tfjs keeps kernels by backend name).
+registerFastKernels('wasm');
+registerFastKernels('cpu');

@@ -176,6 +176,8 @@ export async function saveModel(model: tf.LayersModel, dir: string, metadata?: R
 export async function loadModel(dirOrFile: string): Promise<{ model: tf.LayersModel; metadata: Record<string, unknown> }> {
   const { modelJson, artifacts } = readModelDir(dirOrFile);
   const file = dirOrFile.endsWith('.json') ? dirOrFile : path.join(dirOrFile, MODEL_JSON);
+  // the first call of a session may come before any backend started: start tfjs's choice
+  await tf.ready();
   try {
     const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
     return { model, metadata: modelJson.userDefinedMetadata ?? {} };

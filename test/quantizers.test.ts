@@ -239,3 +239,56 @@ describe('tensor hygiene', () => {
     }
   });
 });
+
+describe('call forms (Larq: ste_sign(x) and SteSign()(x))', () => {
+  const x = () => tf.tensor1d([-2, -0.5, 0, 0.5, 2]);
+  const vals = (t: tf.Tensor) => Array.from(t.dataSync());
+
+  test('a factory given a tensor quantizes it with the default options, or with options after it', () => {
+    tf.tidy(() => {
+      expect(vals(quantizers.steSign(x()))).toEqual([-1, -1, 1, 1, 1]);
+      expect(vals(quantizers.steSign(x()))).toEqual(vals(quantizers.steSign()(x())));
+      expect(vals(quantizers.approxSign(x()))).toEqual([-1, -1, 1, 1, 1]);
+      expect(vals(quantizers.steHeaviside(x()))).toEqual([0, 0, 0, 0, 1]);
+      expect(vals(quantizers.steHeaviside(x(), { threshold: 0 }))).toEqual([0, 0, 0, 1, 1]);
+      expect(vals(quantizers.magnitudeAwareSign(x()))).toEqual(vals(quantizers.magnitudeAwareSign()(x())));
+      expect(vals(quantizers.identity(x()))).toEqual([-2, -0.5, 0, 0.5, 2]);
+      close(vals(quantizers.steUniform(x(), { bits: 2 })), [0, 0, 0, 2 / 3, 1]);
+    });
+  });
+
+  test('the tensor form keeps the straight-through gradient', () => {
+    const g = tf.tidy(() => vals(tf.grad((t: tf.Tensor) => quantizers.steSign(t, { clipValue: 1 }).sum())(x())));
+    expect(g).toEqual([0, 1, 1, 1, 0]);
+  });
+
+  test("Larq's names are the same functions, in both forms, and stay out of the listed names", () => {
+    expect(quantizers.ste_sign).toBe(quantizers.steSign);
+    expect(quantizers.SteSign).toBe(quantizers.steSign);
+    expect(quantizers.approx_sign).toBe(quantizers.approxSign);
+    expect(quantizers.ste_heaviside).toBe(quantizers.steHeaviside);
+    expect(quantizers.MagnitudeAwareSign).toBe(quantizers.magnitudeAwareSign);
+    tf.tidy(() => {
+      expect(vals(quantizers.ste_sign(x()))).toEqual([-1, -1, 1, 1, 1]);
+      expect(vals(quantizers.SteSign()(x()))).toEqual([-1, -1, 1, 1, 1]);
+    });
+    expect(Object.keys(quantizers)).toEqual(['steSign', 'approxSign', 'steHeaviside', 'steUniform', 'magnitudeAwareSign', 'identity']);
+  });
+
+  test('anything else names both forms', () => {
+    const e = () => (quantizers.steSign as (a: unknown, b?: unknown) => unknown);
+    expect(() => e()([1, -1])).toThrow(/steSign: takes options or a tensor: steSign\(x\) quantizes the tensor x, steSign\(opts\) makes a quantizer.*an array \(wrap it: tf\.tensor/);
+    expect(() => e()(3)).toThrow(/steSign\(x\)/);
+    expect(() => e()({ clipValue: 1 }, { clipValue: 2 })).toThrow(/steSign\(x, opts\)/);
+    expect(() => quantizers.steSign({ kept: true } as never)).toThrow(/steSign\.kept: unknown option \(known: clipValue\)/);
+  });
+
+  test('the tensor form leaves only its result behind', () => {
+    const t = x();
+    const before = tf.memory().numTensors;
+    const q = quantizers.steSign(t);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    q.dispose();
+    t.dispose();
+  });
+});

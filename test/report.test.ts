@@ -800,7 +800,7 @@ describe('missing and bad parts', () => {
     fs.mkdirSync(dir);
     const err = await quiet(() => reportCommand(dir)).catch((e) => e);
     expect(err).toBeInstanceOf(FileFormatError);
-    expect(err.message).toMatch(/summary\.json: missing: not a hybrid run directory/);
+    expect(err.message).toMatch(/holds nothing memristor-tfjs reports \(no summary\.json, sweep\.json, manifest\.json, metrics\.json nor \*\.fit\.json\): give a run folder/);
     const gone = await quiet(() => reportCommand(path.join(dir, 'nope'))).catch((e) => e);
     expect(gone).toBeInstanceOf(FileFormatError);
     expect(gone.message).toMatch(/nope: no such directory/);
@@ -857,3 +857,130 @@ describe('missing and bad parts', () => {
   });
 });
 
+
+// ---------------------------------------------------------------------------------------------
+// Any run folder: map, insitu, train and a fit record each get the sections that apply
+
+describe('report of any run folder', () => {
+  /** A `map` folder of the tiny model (saveCrossbar writes it as map does, model/ included). */
+  async function mapFolder(): Promise<{ dir: string; net: CrossbarNetwork }> {
+    const dir = newDir();
+    const net = mapModel(tinyModel(), loadDeviceConfig('park2024'), { arrayRows: 32, arrayCols: 32, seed: 2 });
+    await saveCrossbar(net, dir);
+    return { dir, net };
+  }
+
+  test('a map folder: crossbar facts, the programming table of its manifest, conductances and the energy estimate', async () => {
+    const { dir, net } = await mapFolder();
+    const inputs = loadReportInputs(dir);
+    expect(inputs.kind).toBe('crossbar');
+    const res = await quiet(() => reportCommand(dir));
+    expect(res.report).toBe(path.join(dir, 'report.html'));
+    expect(res.warnings).toEqual([]);
+    const page = fs.readFileSync(res.report, 'utf8');
+    expect(page).toMatch(/<title>Crossbar: .* on park2024<\/title>/);
+    for (const id of ['run', 'programming', 'conductance', 'energy']) expect(page).toContain(`<section id="${id}">`);
+    expect(page).not.toContain('<section id="insitu">');
+    expect(page).toContain('from manifest.json');
+    expect(page).toContain('Conductances programmed');
+    const arrays = net.layers.reduce((a, l) => a + l.arrays.length, 0);
+    // a histogram per layer, two heatmaps per array, the two energy charts
+    expect(count(page, /<svg\b/g)).toBe(net.layers.length + 2 * arrays + 2);
+    expect(page).toContain('class="energy-layers"');
+    expect(xmlProblems(page)).toEqual([]);
+  });
+
+  test('an insitu folder: the in-situ section, its tuned conductances, the change from the crossbar it started from', async () => {
+    const { dir: start, net } = await mapFolder();
+    const dir = newDir();
+    const dense = net.layers.find((l) => l.name === 'd')!;
+    const pulsesPerCell: Record<string, { rows: number; cols: number; data: number[] }> = {};
+    for (const a of dense.arrays) {
+      a.programmed[0] = Math.min(a.programmed[0] + 1, net.device.gMax);
+      pulsesPerCell[a.id] = { rows: a.tile.rows, cols: a.tile.arrayCols, data: Array.from(a.programmed, (_, i) => (i === 0 ? 2 : 0)) };
+    }
+    await saveCrossbar(net, dir);
+    const curve = [0, 100, 200].map((k, i) => ({ samples: k, trainAccuracy: 0.5 + 0.1 * i, loss: 1 - 0.2 * i, pulses: 2 * i, testAccuracy: i === 2 ? 0.8 : null }));
+    fs.writeFileSync(
+      path.join(dir, 'insitu.json'),
+      JSON.stringify({ format: 'memristor-tfjs-insitu', version: 1, source: start, layer: 'd', rule: 'plain', samples: 200, epochs: 1, batchSize: 100, lr: 0.3, threshold: 0, curve, pulsesPerCell, before: { testAccuracy: 0.7 }, after: { testAccuracy: 0.8 } }),
+    );
+    const inputs = loadReportInputs(dir);
+    expect(inputs.kind).toBe('insitu');
+    expect(inputs.crossbar.ok).toBe(true); // the crossbar it started from
+    const res = await quiet(() => reportCommand(dir));
+    const page = fs.readFileSync(res.report, 'utf8');
+    expect(page).toMatch(/<title>In-situ training: d on park2024<\/title>/);
+    expect(page).toContain('before in-situ 70.00% → after 80.00%');
+    for (const id of ['run', 'insitu', 'conductance', 'energy']) expect(page).toContain(`<section id="${id}">`);
+    expect(page).toContain('Conductances after in-situ training');
+    expect(count(page, /class="plot learning-curve"/g)).toBe(1);
+    expect(count(page, /class="plot insitu-change-heatmap"/g)).toBe(dense.arrays.length);
+    expect(xmlProblems(page)).toEqual([]);
+    // the starting crossbar gone: a note in place of the change
+    fs.rmSync(start, { recursive: true });
+    const gone = renderReport(loadReportInputs(dir));
+    expect(gone).toContain('is no longer there');
+    expect(count(gone, /class="plot insitu-change-heatmap"/g)).toBe(0);
+  });
+
+  test('a train folder: facts, accuracy and loss per epoch, parameters by precision', async () => {
+    const dir = newDir();
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'model.json'), '{}');
+    const parameters = {
+      layers: [
+        { name: 'B1', className: 'QuantConv2D', params: 144, binary: 144, multiLevel: 0, float: 0, weightBits: 1, memoryBytes: 18 },
+        { name: 'FC', className: 'QuantDense', params: 1570, binary: 1560, multiLevel: 0, float: 10, weightBits: 1, memoryBytes: 235 },
+      ],
+      totalParams: 1714, binaryParams: 1704, multiLevelParams: 0, floatParams: 10, memoryBytes: 253, float32Bytes: 6856, compressionRatio: 27.1,
+    };
+    const history = [1, 2, 3].map((e) => ({ epoch: e, loss: 0.5 / e, trainAccuracy: 0.9 + 0.02 * e, validationAccuracy: 0.91 + 0.02 * e }));
+    fs.writeFileSync(path.join(dir, 'metrics.json'), JSON.stringify({ model: 'bnn', dataset: 'mnist', backend: 'wasm', epochs: 3, batchSize: 64, learningRate: 0.01, optimizer: 'adam', schedule: 'cosine', trainSamples: 1000, testSamples: 200, trainSamplesPerSec: 900, testAccuracy: 0.955, testLoss: 0.2, history, parameters }));
+    const inputs = loadReportInputs(dir);
+    expect(inputs.kind).toBe('train');
+    const page = renderReport(inputs);
+    expect(page).toMatch(/<title>Training: bnn on mnist<\/title>/);
+    expect(page).toContain('Test accuracy 95.50%');
+    expect(count(page, /class="plot training-accuracy"/g)).toBe(1);
+    expect(count(page, /class="plot training-loss"/g)).toBe(1);
+    expect(page).toContain('1714 (binary 1704, multi-level 0, float 10)');
+    expect(page).toMatch(/<td>FC<\/td><td>QuantDense<\/td><td class="num">1570<\/td><td class="num">1560<\/td>/);
+    expect(xmlProblems(page)).toEqual([]);
+    // a bad metrics.json names the file and the field
+    fs.writeFileSync(path.join(dir, 'metrics.json'), JSON.stringify({ model: 'bnn', testAccuracy: 2 }));
+    expect(() => loadReportInputs(dir)).toThrow(/metrics\.json: testAccuracy: must be in \[0, 1\], got 2/);
+  });
+
+  test('a fit record (or the folder holding it): measured beside fitted per polarity, DEVICE.fit.html beside it', async () => {
+    const dir = newDir();
+    fs.mkdirSync(dir);
+    const curve = (sign: number) => {
+      const pulses = Array.from({ length: 11 }, (_, k) => k);
+      const measured = pulses.map((k) => (sign > 0 ? 10 + 8 * k : 90 - 8 * k));
+      return { pulses, measured, fitted: measured.map((g) => g + 0.5), count: pulses.map(() => 4) };
+    };
+    const file = path.join(dir, 'my_device.fit.json');
+    const record = { format: 'memristor-tfjs-device-fit', version: 1, data: '/lab/pulses.csv', device: path.join(dir, 'my_device.json'), model: 'soft-bounds', readings: 88, devices: 2, quality: { set: { r2: 0.91, rmsUS: 0.4, r2Lookup: 0.93, meanCurveRms: 0.01 }, reset: { r2: 0.88, rmsUS: 0.5, r2Lookup: 0.9, meanCurveRms: 0.02 } }, warnings: ['a warning'], curves: { set: curve(1), reset: curve(-1) } };
+    fs.writeFileSync(file, JSON.stringify(record));
+    for (const target of [file, dir]) {
+      const inputs = loadReportInputs(target);
+      expect(inputs.kind).toBe('fit');
+      expect(inputs.defaultOut).toBe(path.join(dir, 'my_device.fit.html'));
+      const page = renderReport(inputs);
+      expect(page).toMatch(/<title>Device fit: soft-bounds to pulses\.csv<\/title>/);
+      expect(count(page, /class="plot fit-curve"/g)).toBe(2);
+      expect(page).toContain('SET trains: measured and fitted mean conductance');
+      expect(page).toContain('steps R² 0.91 (a lookup table: 0.93), RMS 0.4 µS');
+      expect(page).toContain('warning: a warning');
+      expect(xmlProblems(page)).toEqual([]);
+    }
+    const res = await quiet(() => reportCommand(file));
+    expect(res.report).toBe(path.join(dir, 'my_device.fit.html'));
+    fs.writeFileSync(file, JSON.stringify({ ...record, curves: { set: { ...curve(1), fitted: [1] }, reset: curve(-1) } }));
+    expect(() => loadReportInputs(file)).toThrow(/my_device\.fit\.json: curves\.set\.fitted: holds 1 values, pulses holds 11/);
+    const err = await quiet(() => reportCommand(dir, { sweep: dir })).catch((e) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toMatch(/--sweep goes with a hybrid run directory/);
+  });
+});

@@ -103,11 +103,24 @@ export interface EvalResult {
   seconds: number;
 }
 
-/** Accuracy and mean cross-entropy of `model` on a split (inference mode: no noise, BN moving stats). */
-export function evaluateModel(model: tf.LayersModel, split: Split, imageShape: [number, number, number], numClasses: number, batchSize = 500): EvalResult {
+/**
+ * Accuracy and mean cross-entropy of `model` on a split (inference mode: no noise, BN moving stats).
+ * `progress` reports the samples done under `label` (default 'evaluate').
+ */
+export function evaluateModel(
+  model: tf.LayersModel,
+  split: Split,
+  imageShape: [number, number, number],
+  numClasses: number,
+  batchSize = 500,
+  opts: { progress?: ProgressReporter; label?: string } = {},
+): EvalResult {
   const t0 = performance.now();
   let correct = 0;
   let lossSum = 0;
+  let done = 0;
+  const progress = opts.progress ?? silentProgress;
+  progress.start(opts.label ?? 'evaluate', split.count);
   for (const b of batchesOf(split, { batchSize, numClasses })) {
     const [c, l] = tf.tidy(() => {
       const x = tf.tensor4d(b.x, [b.size, ...imageShape]);
@@ -120,7 +133,10 @@ export function evaluateModel(model: tf.LayersModel, split: Split, imageShape: [
     });
     correct += c;
     lossSum += l;
+    done += b.size;
+    progress.update(done, { acc: correct / done });
   }
+  progress.stop();
   const count = split.count;
   return { accuracy: count ? correct / count : NaN, loss: count ? lossSum / count : NaN, count, correct, seconds: (performance.now() - t0) / 1000 };
 }
@@ -205,7 +221,7 @@ export async function fit(
     let validationAccuracy: number | null = null;
     let validationLoss: number | null = null;
     if (validation && validation.count > 0) {
-      const v = evaluateModel(model, validation, imageShape, numClasses);
+      const v = evaluateModel(model, validation, imageShape, numClasses, 500, { progress, label: 'validation' });
       validationAccuracy = v.accuracy;
       validationLoss = v.loss;
     }

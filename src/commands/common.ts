@@ -2,10 +2,44 @@
 import { initBackend, BackendInfo } from '../backend';
 import { UsageError } from '../errors';
 import { parseArraySize } from '../mapping/tiling';
+import { barProgress, ProgressReporter } from '../../training/progress';
 
 export interface CommonOptions {
   backend?: string;
   json?: boolean;
+  /** --no-progress: false. */
+  progress?: boolean;
+}
+
+/**
+ * The progress of a command on stderr (a bar on a terminal, a plain line every few seconds when
+ * piped), or undefined with --no-progress (opts.progress false). unit: what is counted.
+ */
+export function progressOf(opts: { progress?: boolean }, unit?: string): ProgressReporter | undefined {
+  return opts.progress === false ? undefined : barProgress(process.stderr, { unit });
+}
+
+/** A progress callback of the library: done of total (and the correct answers so far, shown as acc). */
+export type CountCallback = (done: number, total: number, correct?: number) => void;
+
+/**
+ * Runs `run` with a progress callback that drives a reporter under `label` (started at the first
+ * call, stopped when run returns or throws); no output with --no-progress.
+ */
+export function tracked<T>(opts: { progress?: boolean }, label: string, run: (onProgress: CountCallback) => T, unit?: string): T {
+  const bar = progressOf(opts, unit);
+  let started = false;
+  const onProgress: CountCallback = (done, total, correct) => {
+    if (!bar) return;
+    if (!started) bar.start(label, total);
+    started = true;
+    bar.update(done, correct !== undefined && done > 0 ? { acc: correct / done } : {});
+  };
+  try {
+    return run(onProgress);
+  } finally {
+    if (started) bar?.stop();
+  }
 }
 
 /** Messages for people go to stderr, so that stdout holds only the result (JSON with --json). */

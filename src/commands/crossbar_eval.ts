@@ -10,7 +10,7 @@ import { DRIFT_COMPENSATIONS, DriftCompensation, evaluateCrossbar, calibrationOf
 import { applyMeasured, formatMeasured } from '../crossbar/measured';
 import { estimateEnergy, formatEnergy } from '../energy';
 import { evaluateModel } from '../../training/offline';
-import { CommonOptions, info, pct, printResult, startBackend, intFlag } from './common';
+import { CommonOptions, info, pct, printResult, startBackend, intFlag, tracked, progressOf } from './common';
 
 export interface CrossbarEvaluateCommandOptions extends CommonOptions {
   /** --crossbar XDIR */
@@ -65,7 +65,8 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
     if (inShape.join('x') !== data.imageShape.join('x')) {
       throw new FileFormatError(path.join(opts.crossbar, MANIFEST_FILE), `the network takes ${inShape.join('x')} inputs, dataset ${dataset} has ${data.imageShape.join('x')}`);
     }
-    const r = evaluateCrossbar(net, data.test, {
+    const r = tracked(opts, 'crossbar test', (onProgress) => evaluateCrossbar(net, data.test, {
+      onProgress,
       calibration: data.train,
       calibrationSamples,
       batchSize,
@@ -75,10 +76,10 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
       driftCompensation,
       imageShape: data.imageShape,
       numClasses: data.numClasses,
-    });
+    }));
     let software: { softwareAccuracy: number; softwareSeconds: number; timeRatio: number } | null = null;
     if (opts.compareSoftware) {
-      const s = evaluateModel(net.model, data.test, data.imageShape, data.numClasses, batchSize);
+      const s = evaluateModel(net.model, data.test, data.imageShape, data.numClasses, batchSize, { progress: progressOf(opts), label: 'software test' });
       software = { softwareAccuracy: s.accuracy, softwareSeconds: Number(s.seconds.toFixed(3)), timeRatio: Number((r.seconds / s.seconds).toFixed(3)) };
     }
     const result = {

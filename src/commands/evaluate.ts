@@ -2,7 +2,7 @@
 import { loadDataset, SAMPLE_FLAGS } from '../data/datasets';
 import { loadModel } from '../model_io';
 import { evaluateModel } from '../../training/offline';
-import { CommonOptions, printResult, startBackend, pct } from './common';
+import { CommonOptions, printResult, startBackend, pct, progressOf } from './common';
 import { FileFormatError } from '../errors';
 import * as path from 'path';
 
@@ -22,7 +22,7 @@ export async function evaluateCommand(opts: EvaluateCommandOptions) {
   if (inShape.join('x') !== data.imageShape.join('x')) {
     throw new FileFormatError(path.join(opts.model!, 'model.json'), `model takes ${inShape.join('x')} inputs, dataset ${opts.dataset} has ${data.imageShape.join('x')}`);
   }
-  const r = evaluateModel(model, data.test, data.imageShape, data.numClasses, opts.batchSize);
+  const r = evaluateModel(model, data.test, data.imageShape, data.numClasses, opts.batchSize, { progress: progressOf(opts), label: 'test' });
   const result = {
     model: opts.model,
     dataset: opts.dataset,

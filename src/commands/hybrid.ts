@@ -17,7 +17,7 @@ import type { InsituRule } from '../../training/insitu';
 import { estimateEnergy, summarizeEnergy } from '../energy';
 import { trainModel } from './train';
 import { checkRule, runInsitu, DEFAULT_INSITU_LR } from './insitu';
-import { CommonOptions, info, pct, printResult, startBackend, arrayFlag } from './common';
+import { CommonOptions, info, pct, printResult, startBackend, arrayFlag, tracked } from './common';
 
 export const SUMMARY_FILE = 'summary.json';
 export const HYBRID_FORMAT = 'memristor-tfjs-hybrid';
@@ -94,7 +94,7 @@ async function runHybrid(
 
   // 2. mapping and write-verify programming
   info(`[2/4] mapping onto ${device.name} arrays and write-verify programming`);
-  const net = mapModel(model, device, { arrayRows: size[0], arrayCols: size[1], replicas: opts.replicas ?? 1, seed });
+  const net = tracked(opts, 'write-verify programming', (onProgress) => mapModel(model, device, { arrayRows: size[0], arrayCols: size[1], replicas: opts.replicas ?? 1, seed, onProgress }), 'weights');
   try {
     await saveCrossbar(net, path.join(staging, 'crossbar'));
     info(formatLayerReports(mappingReport(net)));
@@ -103,7 +103,7 @@ async function runHybrid(
     // 3. the accuracy right after transfer
     info(`[3/4] crossbar inference after transfer (${data.test.count} test images)`);
     const ev = { calibration: data.train, calibrationSamples: 500, imageShape: data.imageShape, numClasses: data.numClasses, seed };
-    const transferred = evaluateCrossbar(net, data.test, ev);
+    const transferred = tracked(opts, 'after transfer', (onProgress) => evaluateCrossbar(net, data.test, { ...ev, onProgress }));
     info(`after transfer: ${pct(transferred.accuracy)} (software ${pct(metrics.testAccuracy)})`);
     const t3 = performance.now();
 

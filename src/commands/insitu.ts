@@ -13,7 +13,7 @@ import { insituRecord, writeInsituFiles, InsituRecord } from '../../training/ins
 import { claimOutputFolder } from '../output_folder';
 import { applyMeasured, formatMeasured } from '../crossbar/measured';
 import { barProgress } from '../../training/progress';
-import { CommonOptions, info, pct, printResult, startBackend } from './common';
+import { CommonOptions, info, pct, printResult, startBackend, tracked } from './common';
 
 export interface InsituFlags {
   /** --samples N: distinct training images, default 6000. */
@@ -89,7 +89,7 @@ export function runInsitu(
   } finally {
     bar?.stop();
   }
-  const ev = evaluateCrossbar(net, data.test, { imageShape: data.imageShape, numClasses: data.numClasses, seed: flags.seed });
+  const ev = tracked(flags, 'after in-situ', (onProgress) => evaluateCrossbar(net, data.test, { imageShape: data.imageShape, numClasses: data.numClasses, seed: flags.seed, onProgress }));
   const record = insituRecord(net, result, { source, before, after: ev.accuracy, testSamples: ev.count });
   return { result, record, after: ev.accuracy };
 }
@@ -113,7 +113,8 @@ export async function insituCommand(opts: InsituCommandOptions) {
       throw new FileFormatError(path.join(opts.crossbar, MANIFEST_FILE), `the network takes ${net.inputShape.join('x')} inputs, dataset ${dataset} has ${data.imageShape.join('x')}`);
     }
     const calib = { calibration: data.train, calibrationSamples: opts.calibrationSamples ?? 500, imageShape: data.imageShape, numClasses: data.numClasses, seed: opts.seed };
-    const before = evaluateCrossbar(net, data.test, calib);
+    const loaded = net;
+    const before = tracked(opts, 'before in-situ', (onProgress) => evaluateCrossbar(loaded, data.test, { ...calib, onProgress }));
     info(`before in-situ training: ${pct(before.accuracy)} on ${before.count} test images (${net.device.name})`);
     const { result, record, after } = runInsitu(net, data, opts, before.accuracy, path.resolve(opts.crossbar));
     const files = await writeInsituFiles(net, record, folder.staging, result.pulseLog);

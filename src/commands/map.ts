@@ -8,7 +8,7 @@ import { SCHEMES, Scheme } from '../mapping/schemes';
 import { formatLayerReports, totalReport } from '../mapping/program';
 import { mapModel, saveCrossbar, disposeCrossbar, CrossbarNetwork } from '../crossbar/network';
 import { claimOutputFolder } from '../output_folder';
-import { CommonOptions, info, printResult, startBackend, intFlag, arrayFlag } from './common';
+import { CommonOptions, info, printResult, startBackend, intFlag, arrayFlag, tracked } from './common';
 
 export interface MapCommandOptions extends CommonOptions {
   /** --model DIR: a trained model folder (model.json + weights.bin). */
@@ -64,7 +64,7 @@ export async function mapCommand(opts: MapCommandOptions) {
     const backend = await startBackend(opts);
     const { model } = await loadModel(opts.model);
     const t0 = performance.now();
-    net = mapModel(model, device, { ...parsed, onInfo: info });
+    net = tracked(opts, 'write-verify programming', (onProgress) => mapModel(model, device, { ...parsed, onInfo: info, onProgress }), 'weights');
     const programmingSeconds = (performance.now() - t0) / 1000;
     const files = await saveCrossbar(net, folder.staging);
     folder.commit();

@@ -1,18 +1,19 @@
-// `memristor-tfjs report DIR`: one self-contained HTML page (inline CSS and SVG, no network) of a
-// hybrid run directory, or of a sweep directory, written atomically to DIR/report.html (or --out);
-// its path is printed on stdout.
+// `memristor-tfjs report DIR`: one self-contained HTML page (inline CSS and SVG, no network) of any
+// run folder (hybrid, sweep, map, insitu, train) or of a fit record of fit-device, with the
+// sections that apply to it, written atomically to DIR/report.html (a fit record: DEVICE.fit.html
+// beside it; or --out); its path is printed on stdout.
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../atomic';
-import { UsageError } from '../errors';
+import { FileFormatError, UsageError } from '../errors';
 import { packageVersion } from '../version';
-import { loadReportInputs } from '../report/load';
+import { loadReportInputs, ReportInputs } from '../report/load';
 import { renderReport } from '../report/html';
 import { CommonOptions, info } from './common';
 
 export const REPORT_FILE = 'report.html';
 
-export interface ReportCommandOptions extends Omit<CommonOptions, 'backend'> {
+export interface ReportCommandOptions extends CommonOptions {
   /** --out FILE.html: where to write the page (default DIR/report.html). */
   out?: string;
   /** --sweep SWEEPDIR: a sweep directory to show (default DIR/sweep/ when it exists). */
@@ -29,13 +30,14 @@ export interface ReportResult {
 }
 
 export async function reportCommand(dir: string, opts: ReportCommandOptions = {}): Promise<ReportResult> {
-  if (!dir) throw new UsageError('report: give the run directory (written by `memristor-tfjs hybrid`) or a sweep directory');
+  if (!dir) throw new UsageError('report: give a run folder (written by hybrid, sweep, map, insitu or train) or a fit record (DEVICE.fit.json)');
   if (opts.out !== undefined && !/\.html?$/i.test(opts.out)) throw new UsageError(`--out must name an .html file, got '${opts.out}'`);
   if (opts.sweep !== undefined && opts.sweep === '') throw new UsageError('--sweep needs a sweep directory');
   const inputs = loadReportInputs(dir, { sweepDir: opts.sweep });
+  if (inputs.kind === 'crossbar' || inputs.kind === 'insitu') inputs.energy = await crossbarEnergy(inputs, opts);
   for (const w of inputs.warnings) info(`warning: ${w}`);
   const html = renderReport(inputs, { version: packageVersion() });
-  const out = path.resolve(opts.out ?? path.join(inputs.dir, REPORT_FILE));
+  const out = path.resolve(opts.out ?? inputs.defaultOut);
   if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UsageError(`--out ${opts.out} is a directory; name the .html file to write`);
   writeFileAtomic(out, html);
   const bytes = Buffer.byteLength(html, 'utf8');
@@ -45,4 +47,24 @@ export async function reportCommand(dir: string, opts: ReportCommandOptions = {}
   if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else process.stdout.write(out + '\n');
   return result;
+}
+
+/**
+ * The energy estimate of a crossbar folder's network (src/energy.ts), which needs the network
+ * loaded (tfjs); a folder that cannot be loaded gets a warning and no estimate.
+ */
+async function crossbarEnergy(inputs: ReportInputs, opts: ReportCommandOptions): Promise<Record<string, unknown> | null> {
+  const [{ initBackend }, { loadCrossbar, disposeCrossbar }, { estimateEnergy }] = await Promise.all([import('../backend'), import('../crossbar/network'), import('../energy')]);
+  let net: Awaited<ReturnType<typeof loadCrossbar>> | null = null;
+  try {
+    await initBackend(opts.backend);
+    net = await loadCrossbar(inputs.dir);
+    return JSON.parse(JSON.stringify(estimateEnergy(net))) as Record<string, unknown>;
+  } catch (e) {
+    if (!(e instanceof FileFormatError)) throw e;
+    inputs.warnings.push(`the energy estimate left out: ${e.message}`);
+    return null;
+  } finally {
+    if (net) disposeCrossbar(net);
+  }
 }

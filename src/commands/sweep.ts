@@ -2,12 +2,11 @@
 // device, at every point of a grid of device parameters, before and after in-situ training; trials
 // run in worker threads. Writes OUT/sweep.json and OUT/sweep.csv (src/sweep/index.ts).
 import * as path from 'path';
-import { SingleBar } from 'cli-progress';
 import { claimOutputFolder } from '../output_folder';
 import { ConfigError, UsageError } from '../errors';
 import { SCHEMES, Scheme } from '../mapping/schemes';
 import { InsituSettings, SweepOptions, SweepResult, formatSweepTable, planSweep, runSweep, writeSweepFiles } from '../sweep';
-import { CommonOptions, info, printResult, intFlag, arrayFlag } from './common';
+import { CommonOptions, info, printResult, intFlag, arrayFlag, progressOf } from './common';
 
 export interface SweepCommandOptions extends CommonOptions {
   model: string;
@@ -88,30 +87,20 @@ export function parseSweepOptions(opts: SweepCommandOptions): SweepOptions & { o
   };
 }
 
-/** A bar counting trials on stderr (plain lines every 5 s when stderr is not a terminal). */
-function trialBar(): { update: (done: number, total: number) => void; stop: () => void } {
-  let bar: SingleBar | null = null;
+/** A bar counting trials on stderr (a plain line every few seconds, between trials, when piped). */
+function trialBar(opts: { progress?: boolean }): { update: (done: number, total: number) => void; stop: () => void } | null {
+  const bar = progressOf(opts, 'trials');
+  if (!bar) return null;
+  let started = false;
   return {
     update(done, total) {
-      if (!bar) {
-        bar = new SingleBar({
-          format: 'sweep [{bar}] {percentage}% | {value}/{total} trials | ETA {eta_formatted}',
-          barCompleteChar: '=',
-          barIncompleteChar: ' ',
-          barsize: 24,
-          stream: process.stderr,
-          noTTYOutput: true,
-          notTTYSchedule: 5000,
-          hideCursor: process.stderr.isTTY ? true : null,
-          clearOnComplete: false,
-        });
-        bar.start(total, 0);
-      }
-      bar.update(done);
+      if (!started) bar.start('sweep', total);
+      started = true;
+      bar.update(done, {});
     },
     stop() {
-      bar?.stop();
-      bar = null;
+      if (started) bar.stop();
+      started = false;
     },
   };
 }
@@ -122,7 +111,7 @@ export async function sweepCommand(opts: SweepCommandOptions): Promise<SweepResu
   const plan = planSweep(parsed);
   const folder = claimOutputFolder(parsed.out, { overwrite: opts.overwrite, inputs: [{ flag: '--model', path: parsed.model }] });
   try {
-    const bar = opts.progress === false ? null : trialBar();
+    const bar = trialBar(opts);
     info(`sweep: ${plan.points.length} point(s) x ${parsed.trials} trial(s) = ${plan.tasks.length} programmings of ${parsed.model} on ${parsed.device}${parsed.insitu ? ', with in-situ training' : ''}`);
     let result: SweepResult;
     try {

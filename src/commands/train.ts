@@ -8,15 +8,14 @@ import type { BackendInfo } from '../backend';
 import { splitValidation } from '../data/batches';
 import { buildModel, modelNames, modelSpec } from '../../models/registry';
 import type { DeviceVariation } from '../../layers/variation';
-import { quantSummary } from '../../layers/summary';
+import { quantSummary, formatQuantSummary } from '../../layers/summary';
 import { saveModel } from '../model_io';
 import { fit, evaluateModel, makeOptimizer, OptimizerName } from '../../training/offline';
 import { hasCheckpoint, readCheckpoint, readCheckpointState, checkRunMatches } from '../../training/checkpoint';
 import { claimOutputFolder } from '../output_folder';
-import { barProgress } from '../../training/progress';
 import { ScheduleName } from '../../training/schedule';
 import { FileFormatError, UsageError } from '../errors';
-import { CommonOptions, info, printResult, startBackend, peakRssMB, pct } from './common';
+import { CommonOptions, info, printResult, startBackend, peakRssMB, pct, progressOf } from './common';
 
 export interface TrainCommandOptions extends CommonOptions {
   model: string;
@@ -129,6 +128,7 @@ export async function trainModel(
   }
   const model = resume ? resume.model : buildModel(opts.model, buildOpts);
   info(`${opts.model} on ${data.name}: ${train.count} training, ${validation.count} validation, ${data.test.count} test samples`);
+  info(formatQuantSummary(quantSummary(model)));
   const { model: trained, result } = await fit(
     model,
     { train, validation, imageShape: data.imageShape, numClasses: data.numClasses },
@@ -141,7 +141,7 @@ export async function trainModel(
       seed: opts.seed,
       checkpointDir: out,
       checkpointRun: run,
-      progress: opts.progress === false ? undefined : barProgress(),
+      progress: progressOf(opts),
       onEpoch: (r) =>
         info(
           `epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, train acc ${pct(r.trainAccuracy)}` +
@@ -151,7 +151,7 @@ export async function trainModel(
     },
     resume,
   );
-  const test = evaluateModel(trained, data.test, data.imageShape, data.numClasses);
+  const test = evaluateModel(trained, data.test, data.imageShape, data.numClasses, 500, { progress: progressOf(opts), label: 'test' });
   const metrics: TrainMetrics = {
     model: opts.model,
     dataset: opts.dataset,

@@ -232,6 +232,8 @@ export interface EvaluateCrossbarOptions extends CrossbarInferenceOptions {
   /** [h, w, c] of a sample; default the model's input shape. */
   imageShape?: [number, number, number];
   numClasses?: number;
+  /** Called after each batch: samples done of the split's. */
+  onProgress?: (done: number, total: number, correct: number) => void;
 }
 
 /** Operation counts of one inference (one sample) through one mapped layer, or through all. */
@@ -1505,6 +1507,7 @@ export function evaluateCrossbar(net: CrossbarNetwork, split: Split, opts: Evalu
   const rt = runtimeOf(net, opts);
   const ctx = contextFor(net, rt, opts, 'read-noise', false);
   let correct = 0;
+  let done = 0;
   for (const b of batchesOf(split, { batchSize, numClasses })) {
     const x = tf.tensor(b.x, [b.size, ...imageShape]);
     const logits = runSteps(net, rt, x, ctx);
@@ -1512,6 +1515,8 @@ export function evaluateCrossbar(net: CrossbarNetwork, split: Split, opts: Evalu
     for (let i = 0; i < b.size; i++) if (pred[i] === b.labels[i]) correct++;
     logits.dispose();
     x.dispose();
+    done += b.size;
+    opts.onProgress?.(done, split.count, correct);
   }
   const seconds = (performance.now() - t0) / 1000;
   const count = split.count;

@@ -151,6 +151,8 @@ export interface MappingOptions {
   maxPulses?: number;
   /** Where lines about clamped options go (replicas beyond a layer's output rows, oversized arrays). */
   onInfo?: (msg: string) => void;
+  /** Called after each mapped layer is programmed: weights (times replicas) done of the total. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Most cells one mapping may program (about 0.5 GB of conductance arrays): a larger request is refused before allocation. */
@@ -370,6 +372,12 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
   const steps: NetworkStep[] = [];
   const mappedLayers: MappedLayer[] = [];
   const replicasOf = planReplicas(layers, replicas, scheme, arrayRows, arrayCols, opts.onInfo);
+  const weightsOf = (layer: tf.layers.Layer) => {
+    const g = layerGeometry(layer);
+    return g ? g.rows * g.outputs * (replicasOf.get(layer) ?? 1) : 0;
+  };
+  const totalWeights = layers.reduce((n, l) => n + weightsOf(l), 0);
+  let weightsDone = 0;
   layers.forEach((layer, idx) => {
     const geo = layerGeometry(layer);
     if (!geo) {
@@ -427,6 +435,8 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
     };
     steps.push({ layer, mapped });
     mappedLayers.push(mapped);
+    weightsDone += weightsOf(layer);
+    opts.onProgress?.(weightsDone, totalWeights);
   });
   if (mappedLayers.length === 0) throw new UsageError(`model ${model.name} has no layer that can be mapped (QuantConv2D, QuantDense, Conv2D, Dense)`);
   return {

@@ -428,6 +428,8 @@ export interface FitOptions {
   bins?: number;
   /** Seed of the simulated trains (mean curves); default 1. */
   seed?: number;
+  /** Called as each stage of the fit begins (a sentence: what it does, on how much). */
+  onStage?: (stage: string) => void;
 }
 
 /**
@@ -607,6 +609,7 @@ export function fitDevice(data: PulseData, opts: FitOptions): DeviceFit {
   const devIndex = new Map<string, number>();
   data.devices.forEach((d, i) => devIndex.set(d, i));
   const D = data.devices.length;
+  opts.onStage?.(`collecting the steps of ${data.trains.length} pulse trains`);
   const steps = collectSteps(data, devIndex);
   const plat = plateaus(data, devIndex);
   // Where plateaus are no window (a device whose RESET trains end above its SET trains), its range.
@@ -627,6 +630,7 @@ export function fitDevice(data: PulseData, opts: FitOptions): DeviceFit {
     }
   }
 
+  opts.onStage?.(`fitting ${model} to ${steps.n} steps of ${D} device(s)`);
   const est =
     model === 'soft-bounds'
       ? estimateSoftBounds(steps, plat, D, warnings, data.devices)
@@ -728,6 +732,7 @@ export function fitDevice(data: PulseData, opts: FitOptions): DeviceFit {
     stepScale: tidy(est.scale[d]),
     ...(est.fallback[d] ? { fallback: true } : {}),
   }));
+  opts.onStage?.(`simulating the ${data.trains.length} measured trains on the fitted device (the mean curves)`);
   const curves = simulatedCurves(data, devIndex, config, est, opts.seed ?? 1);
   const window = config.gMax - config.gMin;
   quality.set.meanCurveRms = curveRms(curves.set, window);

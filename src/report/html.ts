@@ -15,10 +15,15 @@
 //              TOPS/W, the device tables, the programming and in-situ pulse costs), per mapped layer
 //              by component, and stacked bars of energy and latency per layer; an energy object of
 //              another shape is listed generically
+//   training   a `train` folder: the run's facts, loss and accuracy per epoch, parameters by precision
+//   fit        a fit record of fit-device: measured beside fitted mean curves per polarity, quality
+// Each kind of folder gets the sections that apply to it (renderReport): hybrid all of them but
+// training and fit; map (crossbar) the crossbar facts, programming, conductances and energy;
+// insitu those of its tuned crossbar with the in-situ section and the change from where it started.
 import type { CrossbarArrayData, CrossbarLayerEntry } from '../crossbar/files';
 import { LineSeries, PALETTE, barChart, esc, formatValue, heatmap, histogramChart, lineChart, stackedBarChart } from './svg';
 import { formatNs, formatPJ, type EnergyBreakdown, type LatencyBreakdown } from '../energy';
-import type { CrossbarView, HybridSummary, InsituLog, ReportInputs, SweepData } from './load';
+import type { CrossbarView, FitCurves, FitRecord, HybridSummary, InsituLog, Part, ReportInputs, SweepData, TrainingRecord } from './load';
 
 /** Heatmaps drawn per crossbar (each array gets two); beyond it a note says how many were left out. */
 export const MAX_HEATMAP_ARRAYS = 24;
@@ -238,14 +243,14 @@ const PROGRAMMING_COLUMNS: [string, string[]][] = [
   ['time (s)', ['seconds']],
 ];
 
-function programmingSection(s: HybridSummary, inp: ReportInputs): string {
+function programmingSection(s: { programming: Obj[] }, inp: ReportInputs, manifestName = 'crossbar/manifest.json'): string {
   let reports: Obj[] = s.programming;
   let from = 'summary.json';
   if (reports.length === 0 && inp.crossbar.ok) {
     reports = inp.crossbar.value.manifest.layers.map((l) => l.programming).filter(isObj);
-    from = 'crossbar/manifest.json';
+    from = manifestName;
   }
-  if (reports.length === 0) return section('programming', 'Write-verify programming', note('No programming report in summary.json nor in crossbar/manifest.json.'));
+  if (reports.length === 0) return section('programming', 'Write-verify programming', note(`No programming report in ${inp.kind === 'hybrid' ? 'summary.json nor in ' : ''}${manifestName}.`));
   const cols = PROGRAMMING_COLUMNS.filter(([, keys]) => reports.some((r) => keys.some((k) => r[k] !== undefined)));
   const known = new Set(PROGRAMMING_COLUMNS.flatMap(([, k]) => k));
   const extra = [...new Set(reports.flatMap((r) => Object.keys(r)))].filter((k) => !known.has(k) && reports.every((r) => r[k] === undefined || r[k] === null || typeof r[k] !== 'object'));
@@ -383,9 +388,9 @@ function layerHistogram(view: CrossbarView, layer: CrossbarLayerEntry): string {
   );
 }
 
-function conductanceSection(inp: ReportInputs): string {
-  if (!inp.crossbar.ok) return section('conductance', 'Conductances after transfer', note(inp.crossbar.note));
-  const view = inp.crossbar.value;
+function conductanceSection(inp: ReportInputs, part: Part<CrossbarView> = inp.crossbar, title = 'Conductances after transfer'): string {
+  if (!part.ok) return section('conductance', title, note(part.note));
+  const view = part.value;
   const { manifest } = view;
   const hist = plots(manifest.layers.map((l) => layerHistogram(view, l)));
   const all = manifest.layers.flatMap((l) => l.arrays.map((a) => ({ layer: l, a })));
@@ -431,7 +436,7 @@ function conductanceSection(inp: ReportInputs): string {
   const more = all.length > shown.length ? note(`${all.length - shown.length} more arrays are not drawn (the first ${MAX_HEATMAP_ARRAYS} of ${all.length} are).`) : '';
   return section(
     'conductance',
-    'Conductances after transfer',
+    title,
     `<p class="sub">From ${esc(view.dir)}: ${all.length} array(s) of the device ${esc(manifest.device.name)} (window ${manifest.device.gMin} to ${manifest.device.gMax} µS).</p>` +
       '<h3>Target vs programmed, per layer</h3>' +
       hist +
@@ -441,7 +446,13 @@ function conductanceSection(inp: ReportInputs): string {
   );
 }
 
-function insituSection(inp: ReportInputs, s: HybridSummary): string {
+/** The accuracies the in-situ learning curve is drawn against (reference lines), where known. */
+interface InsituRefs {
+  software: number | null;
+  transferred: number | null;
+}
+
+function insituSection(inp: ReportInputs, refs: InsituRefs): string {
   if (!inp.insitu.ok) return section('insitu', 'In-situ training', note(inp.insitu.note));
   const log: InsituLog = inp.insitu.value;
   const head = facts([
@@ -472,12 +483,12 @@ function insituSection(inp: ReportInputs, s: HybridSummary): string {
           yLabel: 'accuracy (%)',
           series,
           hLines: [
-            { y: 100 * s.softwareAccuracy, label: 'software', color: '#009e73' },
-            { y: 100 * s.transferredAccuracy, label: 'after transfer', color: '#999' },
+            ...(refs.software !== null ? [{ y: 100 * refs.software, label: 'software', color: '#009e73' }] : []),
+            ...(refs.transferred !== null ? [{ y: 100 * refs.transferred, label: inp.kind === 'hybrid' ? 'after transfer' : 'before in-situ', color: '#999' }] : []),
           ],
           cls: 'learning-curve',
         }),
-        'Accuracy on the training images during in-situ training (running), test accuracy where measured, and the software and after-transfer test accuracies for reference.',
+        `Accuracy on the training images during in-situ training (running), test accuracy where measured, and the ${inp.kind === 'hybrid' ? 'software and after-transfer test accuracies' : 'test accuracy before in-situ training'} for reference.`,
       ),
     );
     const pulses = c.filter((p) => p.pulses !== null).map((p) => ({ x: p.samples, y: p.pulses! }));
@@ -549,6 +560,7 @@ function insituSection(inp: ReportInputs, s: HybridSummary): string {
       }
     }
   } else if (!inp.insituCrossbar.ok) changeNote = note(inp.insituCrossbar.note);
+  else if (!inp.crossbar.ok && inp.kind === 'insitu') changeNote = note(`No conductance change to show: ${inp.crossbar.note}.`);
   return section(
     'insitu',
     'In-situ training',
@@ -848,7 +860,10 @@ function tableText(t: [string, number][], unit: string): string | null {
 }
 
 /** The in-situ update pulses' cost: summary.json's insituProgramming / insituPulses, else insitu.json's programming. */
-function insituCost(s: HybridSummary, inp: ReportInputs, r: NumberReader): { pulses: Num; energyPJ: Num; timeNs: Num; from: string } | null {
+/** What the energy section reads: the estimate, and the in-situ pulse counts and costs where a hybrid run has them. */
+type EnergySource = { energy: Obj | null; insituProgramming?: unknown; insituPulses?: unknown };
+
+function insituCost(s: EnergySource, inp: ReportInputs, r: NumberReader): { pulses: Num; energyPJ: Num; timeNs: Num; from: string } | null {
   const fromLog = inp.insitu.ok ? inp.insitu.value.programming : undefined;
   const prog = isObj(s.insituProgramming) ? s.insituProgramming : isObj(fromLog) ? fromLog : null;
   const pulses = typeof s.insituPulses === 'number' && Number.isFinite(s.insituPulses) ? s.insituPulses : null;
@@ -858,9 +873,12 @@ function insituCost(s: HybridSummary, inp: ReportInputs, r: NumberReader): { pul
   return { pulses, energyPJ: prog ? r.num(prog, 'energyPJ', path) : null, timeNs: prog ? r.num(prog, 'timeNs', path) : null, from };
 }
 
-function energySection(s: HybridSummary, inp: ReportInputs): string {
+function energySection(s: EnergySource, inp: ReportInputs): string {
   const e = s.energy;
-  if (!e) return section('energy', 'Energy and latency estimate', note('No energy estimate in summary.json (energy is null or absent).'));
+  if (!e) {
+    const why = inp.kind === 'hybrid' ? 'No energy estimate in summary.json (energy is null or absent).' : 'No energy estimate: the network of this folder could not be loaded to estimate it.';
+    return section('energy', 'Energy and latency estimate', note(why));
+  }
   const read = readEnergyEstimate(e);
   if (!read.ok) return section('energy', 'Energy and latency estimate', genericEnergy(e, read.why));
   const v = read.view;
@@ -1008,13 +1026,186 @@ function page(title: string, subtitle: string, nav: [string, string][], body: st
   );
 }
 
-/** The report page of a hybrid run (or of a sweep alone when inputs.summary is null). */
+// ---------------------------------------------------------------------------------------------
+// Folders other than a hybrid run
+
+/** The facts of a crossbar folder (a `map` folder, or an `insitu` folder's tuned crossbar). */
+function crossbarFactsSection(inp: ReportInputs, view: CrossbarView, log: InsituLog | null): string {
+  const m = view.manifest;
+  const net = isObj(m.network) ? m.network : null;
+  const mapping = net && isObj(net.mapping) ? net.mapping : null;
+  const dev = m.device;
+  const arrays = m.layers.reduce((n, l) => n + l.arrays.length, 0);
+  const rows: [string, string | number | null | undefined][] = [
+    ['network', net && typeof net.modelName === 'string' ? net.modelName : null],
+    ['mapped layers', m.layers.map((l) => `${l.name} (${l.kind}, ${l.arrays.length} array${l.arrays.length === 1 ? '' : 's'})`).join(', ')],
+    ['device', `${dev.name}${dev.description ? ` (${dev.description})` : ''}`],
+    ['conductance window', `${dev.gMin} to ${dev.gMax} µS, ${dev.levels} levels`],
+    ['write-verify', dev.writeVerify ? `${dev.writeVerify.mode}, tolerance ${dev.writeVerify.tolerance} of the window, at most ${dev.writeVerify.maxPulses} pulses` : null],
+    ['arrays', mapping ? `${arrays} of ${mapping.arrayRows} x ${mapping.arrayCols}, ${mapping.scheme} scheme, ${mapping.replicas} replica(s) per conv layer` : String(arrays)],
+    ['seed', mapping && typeof mapping.seed === 'number' ? mapping.seed : null],
+    ['written', typeof m.created === 'string' ? m.created : null],
+    ['folder', view.dir],
+  ];
+  if (log) {
+    rows.push(['started from', typeof log.source === 'string' ? log.source : null]);
+    rows.push(['test accuracy', `before in-situ ${pct(log.before)} → after ${pct(log.after)}`]);
+  }
+  const what = log ? 'An `insitu` folder: the crossbar after in-situ training of its last layer.' : 'A `map` folder: a trained network programmed onto crossbar arrays by write-verify.';
+  return section('run', log ? 'In-situ run' : 'Crossbar', `<p class="sub">${esc(what)}</p>` + facts(rows));
+}
+
+/** A `train` folder: facts, loss and accuracy per epoch, parameters by precision. */
+function trainingSection(inp: ReportInputs): string {
+  if (!inp.training.ok) return section('training', 'Training', note(inp.training.note));
+  const t: TrainingRecord = inp.training.value;
+  const head = facts([
+    ['model', `${t.model}${t.float === true ? ' (float)' : ''}`],
+    ['dataset', t.dataset],
+    ['samples', t.trainSamples !== null ? `${t.trainSamples} training, ${t.testSamples ?? '?'} test` : null],
+    ['epochs', t.epochs],
+    ['batch size', t.batchSize],
+    ['learning rate', t.learningRate !== null ? `${t.learningRate}${typeof t.optimizer === 'string' ? `, ${t.optimizer}` : ''}${typeof t.schedule === 'string' ? `, ${t.schedule} schedule` : ''}` : null],
+    ['backend', t.backend],
+    ['speed', t.trainSamplesPerSec !== null ? `${t.trainSamplesPerSec} samples/s` : null],
+    ['test accuracy', pct(t.testAccuracy)],
+    ['test loss', t.testLoss],
+    ['variation during training', isObj(t.variation) ? JSON.stringify(t.variation) : null],
+    ['folder', inp.dir],
+  ]);
+  const figs: string[] = [];
+  const h = t.history;
+  const acc = (k: 'trainAccuracy' | 'validationAccuracy') => h.filter((r) => r[k] !== null).map((r) => ({ x: r.epoch, y: 100 * r[k]! }));
+  if (h.length) {
+    const series: LineSeries[] = [{ label: 'training accuracy (running)', points: acc('trainAccuracy'), color: PALETTE[0], markers: true }];
+    if (acc('validationAccuracy').length) series.push({ label: 'validation accuracy', points: acc('validationAccuracy'), color: PALETTE[1], markers: true });
+    figs.push(
+      figure(
+        lineChart({
+          title: 'Accuracy per epoch',
+          xLabel: 'epoch',
+          yLabel: 'accuracy (%)',
+          series,
+          hLines: t.testAccuracy !== null ? [{ y: 100 * t.testAccuracy, label: 'test (final)', color: '#009e73' }] : [],
+          cls: 'training-accuracy',
+        }),
+        'Accuracy on the training samples during each epoch, on the validation samples after it, and the final test accuracy.',
+      ),
+      figure(
+        lineChart({ title: 'Loss per epoch', xLabel: 'epoch', yLabel: 'cross-entropy loss (nats)', series: [{ label: 'training loss', points: h.filter((r) => r.loss !== null).map((r) => ({ x: r.epoch, y: r.loss! })), color: PALETTE[2], markers: true }], cls: 'training-loss' }),
+      ),
+    );
+  }
+  const epochs = h.length
+    ? '<h3>Per epoch</h3>' + table(['epoch', 'loss', 'training accuracy', 'validation accuracy'], h.map((r) => [r.epoch, r.loss, pct(r.trainAccuracy), pct(r.validationAccuracy)]))
+    : note('metrics.json holds no epochs.');
+  return section('training', 'Training', head + plots(figs) + epochs);
+}
+
+/** Parameters by precision per layer (metrics.json's parameters: layers/summary.ts QuantSummary). */
+function parametersSection(inp: ReportInputs): string {
+  const p = inp.training.ok ? inp.training.value.parameters : null;
+  const layers = p && Array.isArray(p.layers) ? p.layers.filter(isObj) : [];
+  if (!p || layers.length === 0) return section('parameters', 'Parameters by precision', note('metrics.json holds no parameter summary.'));
+  const num = (o: Obj, k: string) => (typeof o[k] === 'number' ? (o[k] as number) : null);
+  const rows = layers.map((l) => [l.name, l.className, num(l, 'params'), num(l, 'binary'), num(l, 'multiLevel'), num(l, 'float'), num(l, 'weightBits'), num(l, 'memoryBytes') !== null ? num(l, 'memoryBytes')! / 1024 : null]);
+  const kib = (k: string) => (num(p, k) !== null ? `${(num(p, k)! / 1024).toFixed(2)} KiB` : '-');
+  const totals = facts([
+    ['parameters', num(p, 'totalParams') !== null ? `${num(p, 'totalParams')} (binary ${num(p, 'binaryParams') ?? '?'}, multi-level ${num(p, 'multiLevelParams') ?? '?'}, float ${num(p, 'floatParams') ?? '?'})` : null],
+    ['memory', `${kib('memoryBytes')} (float32 equivalent ${kib('float32Bytes')}${num(p, 'compressionRatio') !== null ? `, ${num(p, 'compressionRatio')!.toFixed(2)}x smaller` : ''})`],
+  ]);
+  return section(
+    'parameters',
+    'Parameters by precision',
+    '<p class="sub">Per layer, as Larq\'s summary: a binary weight takes 1 bit, a multi-level one ceil(log2 L) bits, a float one 32 bits.</p>' +
+      totals +
+      `<div class="scroll">${table(['layer', 'class', 'params', 'binary', 'multi-level', 'float', 'bits/weight', 'memory (KiB)'], rows)}</div>`,
+  );
+}
+
+/** A fit record: measured beside fitted mean curves per polarity, the quality, the warnings. */
+function fitSection(inp: ReportInputs): string {
+  if (!inp.fit.ok) return section('fit', 'Device fit', note(inp.fit.note));
+  const f: FitRecord = inp.fit.value;
+  const q = f.quality;
+  const qual = (pol: 'set' | 'reset'): string | null => {
+    const o = q && isObj(q[pol]) ? q[pol] : null;
+    if (!o) return null;
+    const n = (k: string) => (typeof o[k] === 'number' && Number.isFinite(o[k] as number) ? formatValue(o[k] as number, 3) : '-');
+    return `steps R² ${n('r2')} (a lookup table: ${n('r2Lookup')}), RMS ${n('rmsUS')} µS; mean curve RMS ${n('meanCurveRms')} of the window`;
+  };
+  const head = facts([
+    ['measured data', f.data],
+    ['readings', f.readings !== null ? `${f.readings} of ${f.devices ?? '?'} device(s)` : null],
+    ['model', f.model],
+    ['device written', f.device],
+    ['extends', typeof f.extends === 'string' ? f.extends : null],
+    ['SET', qual('set')],
+    ['RESET', qual('reset')],
+    ['record', inp.fit.file],
+  ]);
+  const chart = (pol: 'set' | 'reset', c: FitCurves): string =>
+    figure(
+      lineChart({
+        title: `${pol.toUpperCase()} trains: measured and fitted mean conductance`,
+        xLabel: `${pol.toUpperCase()} pulses`,
+        yLabel: 'mean conductance (µS)',
+        series: [
+          { label: 'measured', points: c.pulses.map((x, i) => ({ x, y: c.measured[i] })), color: PALETTE[0], markers: c.pulses.length <= 60 },
+          { label: `fitted (${f.model}, simulated)`, points: c.pulses.map((x, i) => ({ x, y: c.fitted[i] })), color: PALETTE[1], dashed: true },
+        ],
+        cls: 'fit-curve',
+      }),
+      `The mean over the measured ${pol.toUpperCase()} trains of the conductance after k pulses (${c.count[0] ?? 0} trains), beside the mean of the same trains simulated on the fitted device.`,
+    );
+  const figs: string[] = [];
+  for (const pol of ['set', 'reset'] as const) {
+    const c = f.curves[pol];
+    if (c.pulses.length) figs.push(chart(pol, c));
+  }
+  return section('fit', 'Device fit: measured beside fitted', head + (figs.length ? plots(figs) : note('The record holds no mean curves.')) + f.warnings.map((w) => note(`warning: ${w}`)).join(''));
+}
+
+/** The report page of any run folder (the sections that apply to its kind). */
 export function renderReport(inp: ReportInputs, opts: PageOptions = {}): string {
   const s = inp.summary;
+  const sub = `memristor-tfjs report of ${inp.dir}`;
+  if (inp.kind === 'fit') {
+    const f = inp.fit.ok ? inp.fit.value : null;
+    return page(`Device fit: ${f?.model ?? 'model'} to ${f?.data ? f.data.split(/[\\/]/).pop() : 'measured data'}`, sub, [['fit', 'fit']], fitSection(inp), opts, inp.warnings);
+  }
+  if (inp.kind === 'train') {
+    const t = inp.training.ok ? inp.training.value : null;
+    const title = `Training: ${t?.model ?? 'model'}${t?.dataset ? ` on ${t.dataset}` : ''}`;
+    return page(title, `Test accuracy ${pct(t?.testAccuracy)} (${sub})`, [['training', 'training'], ['parameters', 'parameters']], [trainingSection(inp), parametersSection(inp)].join('\n'), opts, inp.warnings);
+  }
+  if (inp.kind === 'crossbar' || inp.kind === 'insitu') {
+    const insitu = inp.kind === 'insitu';
+    const here = insitu ? inp.insituCrossbar : inp.crossbar;
+    const view = here.ok ? here.value : null;
+    const log = insitu && inp.insitu.ok ? inp.insitu.value : null;
+    const device = view?.manifest.device.name ?? 'device';
+    const title = insitu ? `In-situ training: ${log?.layer ?? 'layer'} on ${device}` : `Crossbar: ${view && isObj(view.manifest.network) && typeof view.manifest.network.modelName === 'string' ? view.manifest.network.modelName : 'network'} on ${device}`;
+    const energy = { energy: inp.energy ?? null };
+    const body: string[] = [view ? crossbarFactsSection(inp, view, log) : ''];
+    const nav: [string, string][] = [['run', insitu ? 'run' : 'crossbar']];
+    if (insitu) {
+      body.push(insituSection(inp, { software: null, transferred: log?.before ?? null }), conductanceSection(inp, here, 'Conductances after in-situ training'));
+      nav.push(['insitu', 'in-situ training'], ['conductance', 'conductances']);
+    } else {
+      // the programming report of this folder's own manifest
+      body.push(programmingSection({ programming: [] }, inp, 'manifest.json'), conductanceSection(inp, here, 'Conductances programmed'));
+      nav.push(['programming', 'programming'], ['conductance', 'conductances']);
+    }
+    body.push(energySection(energy, inp));
+    nav.push(['energy', 'energy']);
+    const subtitle = log ? `Test accuracy before in-situ ${pct(log.before)} → after ${pct(log.after)} (${sub})` : sub;
+    return page(title, subtitle, nav, body.join('\n'), opts, inp.warnings);
+  }
   if (!s) {
     const sw = inp.sweep.ok ? inp.sweep.value : null;
     const title = `Sweep: ${sw?.model ?? 'model'} on ${sw?.device ?? 'device'}`;
-    return page(title, `memristor-tfjs report of ${inp.dir}`, [['sweep', 'sweep']], sweepSection(inp), opts, inp.warnings);
+    return page(title, sub, [['sweep', 'sweep']], sweepSection(inp), opts, inp.warnings);
   }
   const title = `Hybrid run: ${s.model} on ${s.device}`;
   const subtitle =
@@ -1029,6 +1220,6 @@ export function renderReport(inp: ReportInputs, opts: PageOptions = {}): string 
     ['insitu', 'in-situ training'],
     ['energy', 'energy'],
   ];
-  const body = [runSection(s, inp), accuracySection(s), programmingSection(s, inp), sweepSection(inp), conductanceSection(inp), insituSection(inp, s), energySection(s, inp)].join('\n');
+  const body = [runSection(s, inp), accuracySection(s), programmingSection(s, inp), sweepSection(inp), conductanceSection(inp), insituSection(inp, { software: s.softwareAccuracy, transferred: s.transferredAccuracy }), energySection(s, inp)].join('\n');
   return page(title, subtitle, nav, body, opts, inp.warnings);
 }

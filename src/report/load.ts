@@ -1,7 +1,15 @@
-// Reading what the report shows: a hybrid run directory (summary.json, crossbar/, insitu/ with
-// insitu.json) and a sweep directory (sweep.json). summary.json is required for a run (a bad one is
-// a FileFormatError naming it); every other part is optional: when it is missing or cannot be
-// read, the page gets a short note in its place (and the command a warning) instead of a crash.
+// Reading what the report shows, from any run folder the CLI writes (the kind is told by the file
+// that marks it):
+//   hybrid    DIR/summary.json (crossbar/, insitu/ with insitu.json, sweep/ optional)
+//   sweep     DIR/sweep.json
+//   insitu    DIR/manifest.json + DIR/insitu.json (the tuned crossbar; the crossbar it started from,
+//             insitu.json's `source`, when it still exists)
+//   crossbar  DIR/manifest.json (a `map` folder)
+//   train     DIR/metrics.json + DIR/model.json
+//   fit       DEVICE.fit.json (written by fit-device beside DEVICE.json), or a folder holding one
+// The marking file is required (a bad one is a FileFormatError naming it); every other part is
+// optional: when it is missing or cannot be read, the page gets a short note in its place (and the
+// command a warning) instead of a crash.
 //
 // The formats (written by `memristor-tfjs hybrid` and `memristor-tfjs sweep`):
 //   DIR/summary.json   { format: 'memristor-tfjs-hybrid', version: 1, model, dataset, device, seed,
@@ -17,6 +25,11 @@
 //   SWEEPDIR/sweep.json          { format: 'memristor-tfjs-sweep', version: 1, model, device, trials,
 //                        insitu, vary: [{name, values}], points: [{params, before: {mean, std,
 //                        values}, after: {mean, std, values} | null}] }
+//   DIR/metrics.json             (train) { model, dataset, epochs, trainSamples, testAccuracy,
+//                        history: [{epoch, loss, trainAccuracy, validationAccuracy}], parameters }
+//   DEVICE.fit.json              { format: 'memristor-tfjs-device-fit', version: 1, data, model, device,
+//                        readings, devices, quality, curves: {set, reset: {pulses, measured, fitted,
+//                        count}}, warnings }
 import * as fs from 'fs';
 import * as path from 'path';
 import { FileFormatError, UsageError } from '../errors';
@@ -28,8 +41,20 @@ export const SWEEP_FORMAT = 'memristor-tfjs-sweep';
 export const SUMMARY_FILE = 'summary.json';
 export const INSITU_FILE = 'insitu.json';
 export const SWEEP_FILE = 'sweep.json';
+export const FIT_FORMAT = 'memristor-tfjs-device-fit';
+export const METRICS_FILE = 'metrics.json';
+/** The fit record beside a device JSON: my_device.json -> my_device.fit.json. */
+export const FIT_SUFFIX = '.fit.json';
 /** The newest version of each format this reads. */
-const VERSIONS: Record<string, number> = { [HYBRID_FORMAT]: 1, [INSITU_FORMAT]: 1, [SWEEP_FORMAT]: 1 };
+const VERSIONS: Record<string, number> = { [HYBRID_FORMAT]: 1, [INSITU_FORMAT]: 1, [SWEEP_FORMAT]: 1, [FIT_FORMAT]: 1 };
+
+/** The run folders (and files) `report` reads. */
+export type ReportKind = 'hybrid' | 'sweep' | 'insitu' | 'crossbar' | 'train' | 'fit';
+
+/** The fit record's path for a device JSON path. */
+export function fitRecordPath(deviceJson: string): string {
+  return deviceJson.replace(/\.json$/i, '') + FIT_SUFFIX;
+}
 
 type Obj = Record<string, unknown>;
 
@@ -102,18 +127,71 @@ export interface CrossbarView {
   arrays: Map<string, CrossbarArrayData>;
 }
 
+/** metrics.json of `train` (the fields the page shows; the rest kept as they are). */
+export interface TrainingRecord {
+  model: string;
+  dataset: string | null;
+  backend: string | null;
+  epochs: number | null;
+  batchSize: number | null;
+  learningRate: number | null;
+  trainSamples: number | null;
+  testSamples: number | null;
+  trainSamplesPerSec: number | null;
+  testAccuracy: number | null;
+  testLoss: number | null;
+  history: { epoch: number; loss: number | null; trainAccuracy: number | null; validationAccuracy: number | null }[];
+  /** layers/summary.ts QuantSummary, or null. */
+  parameters: Obj | null;
+  [extra: string]: unknown;
+}
+
+/** Mean measured and fitted conductance after k pulses (src/device/fit.ts MeanCurves). */
+export interface FitCurves {
+  pulses: number[];
+  measured: number[];
+  fitted: number[];
+  count: number[];
+}
+
+/** DEVICE.fit.json of `fit-device`. */
+export interface FitRecord {
+  model: string;
+  data: string | null;
+  device: string | null;
+  readings: number | null;
+  devices: number | null;
+  curves: { set: FitCurves; reset: FitCurves };
+  quality: Obj | null;
+  warnings: string[];
+  [extra: string]: unknown;
+}
+
 /** An optional part: its value, or why there is none (a sentence for the page). */
 export type Part<T> = { ok: true; value: T; file: string } | { ok: false; note: string };
 
 export interface ReportInputs {
-  /** The directory given (absolute). */
+  /** What the folder (or file) is. */
+  kind: ReportKind;
+  /** The directory given (absolute; for a fit record, its folder). */
   dir: string;
+  /** Where the page goes without --out: DIR/report.html, or DEVICE.fit.html beside a fit record. */
+  defaultOut: string;
   /** null for a sweep-only page (a directory with sweep.json and no summary.json). */
   summary: HybridSummary | null;
   crossbar: Part<CrossbarView>;
   insituCrossbar: Part<CrossbarView>;
   insitu: Part<InsituLog>;
   sweep: Part<SweepData>;
+  /** train: metrics.json. */
+  training: Part<TrainingRecord>;
+  /** fit: the fit record. */
+  fit: Part<FitRecord>;
+  /**
+   * crossbar and insitu folders: the energy estimate of the folder's network, when the caller
+   * computed it (the `report` command loads the network for it; the reader reads files only).
+   */
+  energy?: Obj | null;
   /** Problems with optional parts (each also a note on the page). */
   warnings: string[];
 }
@@ -325,6 +403,72 @@ export function validateSweep(raw: unknown, file: string): SweepData {
   };
 }
 
+/** Checks a parsed metrics.json of `train` (no format header: the file predates one). */
+export function validateTraining(raw: unknown, file: string): TrainingRecord {
+  const c = new Checker(file);
+  const o: Obj = isObj(raw) ? raw : c.fail('', `must hold a JSON object (the metrics of a training run), got ${show(raw)}`);
+  const history = (o.history === undefined || o.history === null ? [] : c.arr(o, 'history')).map((h, i) => {
+    const f = `history[${i}]`;
+    const ho = c.obj(h, f);
+    return {
+      epoch: c.num(ho, 'epoch', `${f}.epoch`, [0, Infinity]),
+      loss: c.optNum(ho, 'loss', `${f}.loss`),
+      trainAccuracy: c.optNum(ho, 'trainAccuracy', `${f}.trainAccuracy`, FRACTION),
+      validationAccuracy: c.optNum(ho, 'validationAccuracy', `${f}.validationAccuracy`, FRACTION),
+    };
+  });
+  let parameters: Obj | null = null;
+  if (o.parameters !== undefined && o.parameters !== null) parameters = c.obj(o.parameters, 'parameters');
+  return {
+    ...o,
+    model: c.str(o, 'model'),
+    dataset: c.optStr(o, 'dataset'),
+    backend: c.optStr(o, 'backend'),
+    epochs: c.optNum(o, 'epochs'),
+    batchSize: c.optNum(o, 'batchSize'),
+    learningRate: c.optNum(o, 'learningRate'),
+    trainSamples: c.optNum(o, 'trainSamples'),
+    testSamples: c.optNum(o, 'testSamples'),
+    trainSamplesPerSec: c.optNum(o, 'trainSamplesPerSec'),
+    testAccuracy: c.optNum(o, 'testAccuracy', undefined, FRACTION),
+    testLoss: c.optNum(o, 'testLoss'),
+    history,
+    parameters,
+  };
+}
+
+/** Checks a parsed fit record (DEVICE.fit.json). */
+export function validateFit(raw: unknown, file: string): FitRecord {
+  const c = new Checker(file);
+  const o = c.header(raw, FIT_FORMAT, 'the record of a device fit');
+  const curves = c.obj(o.curves, 'curves');
+  const curve = (pol: 'set' | 'reset'): FitCurves => {
+    const f = `curves.${pol}`;
+    const co = c.obj(curves[pol], f);
+    const nums = (k: keyof FitCurves) => c.arr(co, k, `${f}.${k}`).map((v, i) => c.checkNum(v, `${f}.${k}[${i}]`));
+    const out = { pulses: nums('pulses'), measured: nums('measured'), fitted: nums('fitted'), count: nums('count') };
+    const n = out.pulses.length;
+    for (const k of ['measured', 'fitted', 'count'] as const) if (out[k].length !== n) c.fail(`${f}.${k}`, `holds ${out[k].length} values, pulses holds ${n}`);
+    return out;
+  };
+  const warnings = o.warnings === undefined || o.warnings === null ? [] : c.arr(o, 'warnings').map((w, i) => (typeof w === 'string' ? w : c.fail(`warnings[${i}]`, `must be a string, got ${show(w)}`)));
+  return {
+    ...o,
+    model: c.str(o, 'model'),
+    data: c.optStr(o, 'data'),
+    device: c.optStr(o, 'device'),
+    readings: c.optNum(o, 'readings'),
+    devices: c.optNum(o, 'devices'),
+    curves: { set: curve('set'), reset: curve('reset') },
+    quality: o.quality === undefined || o.quality === null ? null : c.obj(o.quality, 'quality'),
+    warnings,
+  };
+}
+
+export function loadFit(file: string): FitRecord {
+  return validateFit(readJsonFile(file, 'the record of `memristor-tfjs fit-device`'), file);
+}
+
 export function loadSummary(file: string): HybridSummary {
   return validateSummary(readJsonFile(file, 'the summary of a hybrid run, written by `memristor-tfjs hybrid`'), file);
 }
@@ -359,34 +503,90 @@ function crossbarPart(dir: string, what: string, missing: string, warnings: stri
   return optional(what, path.join(dir, MANIFEST_FILE), missing, () => ({ dir, ...readCrossbarDir(dir) }), warnings);
 }
 
-/**
- * Reads what the report of `dir` shows. `dir` is a hybrid run directory (summary.json) or a sweep
- * directory (sweep.json only). `sweepDir` (--sweep) names a sweep explicitly: then it must be
- * readable (FileFormatError otherwise); without it DIR/sweep/ is used when it exists.
- */
-export function loadReportInputs(dir: string, opts: { sweepDir?: string } = {}): ReportInputs {
-  const abs = path.resolve(dir);
+/** What `report` reads, in words (errors name it). */
+export const REPORT_KINDS_TEXT =
+  'a run folder of memristor-tfjs: hybrid (summary.json), sweep (sweep.json), map or insitu (manifest.json), train (metrics.json + model.json), or a fit record (DEVICE.fit.json of fit-device)';
+
+/** The one *.fit.json in a folder, or null (several: a FileFormatError naming them). */
+function fitIn(dir: string): string | null {
+  const found = fs.readdirSync(dir).filter((f) => f.endsWith(FIT_SUFFIX) && !f.startsWith('.'));
+  if (found.length > 1) throw new FileFormatError(dir, `holds ${found.length} fit records (${found.join(', ')}): give the one to report`);
+  return found.length ? path.join(dir, found[0]) : null;
+}
+
+/** What kind of run folder (or file) `target` is, and the file that marks it. */
+export function reportKindOf(target: string): { kind: ReportKind; file: string } {
+  const abs = path.resolve(target);
   let st: fs.Stats;
   try {
     st = fs.statSync(abs);
   } catch {
-    throw new FileFormatError(dir, 'no such directory (give a run directory written by `memristor-tfjs hybrid`, or a sweep directory)');
+    throw new FileFormatError(target, `no such directory (give ${REPORT_KINDS_TEXT})`);
   }
-  if (!st.isDirectory()) throw new FileFormatError(dir, 'not a directory (give a run directory written by `memristor-tfjs hybrid`, or a sweep directory)');
-  const warnings: string[] = [];
-  const summaryFile = path.join(abs, SUMMARY_FILE);
-  const none = (note: string): Part<never> => ({ ok: false, note });
+  if (st.isFile()) {
+    if (abs.endsWith(FIT_SUFFIX)) return { kind: 'fit', file: abs };
+    throw new FileFormatError(target, `not a directory nor a fit record (*${FIT_SUFFIX}): give ${REPORT_KINDS_TEXT}`);
+  }
+  if (!st.isDirectory()) throw new FileFormatError(target, `not a directory (give ${REPORT_KINDS_TEXT})`);
+  const at = (f: string) => path.join(abs, f);
+  if (exists(at(SUMMARY_FILE))) return { kind: 'hybrid', file: at(SUMMARY_FILE) };
+  if (exists(at(SWEEP_FILE))) return { kind: 'sweep', file: at(SWEEP_FILE) };
+  if (exists(at(MANIFEST_FILE))) return exists(at(INSITU_FILE)) ? { kind: 'insitu', file: at(INSITU_FILE) } : { kind: 'crossbar', file: at(MANIFEST_FILE) };
+  if (exists(at(METRICS_FILE)) && exists(at('model.json'))) return { kind: 'train', file: at(METRICS_FILE) };
+  const fit = fitIn(abs);
+  if (fit) return { kind: 'fit', file: fit };
+  throw new FileFormatError(target, `holds nothing memristor-tfjs reports (no summary.json, sweep.json, manifest.json, metrics.json nor *${FIT_SUFFIX}): give ${REPORT_KINDS_TEXT}`);
+}
 
-  if (!exists(summaryFile)) {
-    if (exists(path.join(abs, SWEEP_FILE))) {
-      if (opts.sweepDir) throw new UsageError(`--sweep goes with a hybrid run directory; ${dir} is a sweep directory (sweep.json, no summary.json)`);
-      const sweep = loadSweep(abs);
-      const na = none('not part of a sweep directory');
-      return { dir: abs, summary: null, crossbar: na, insituCrossbar: na, insitu: na, sweep: { ok: true, value: sweep, file: path.join(abs, SWEEP_FILE) }, warnings };
-    }
-    throw new FileFormatError(summaryFile, 'missing: not a hybrid run directory (`memristor-tfjs hybrid` writes summary.json) nor a sweep directory (sweep.json)');
+/**
+ * Reads what the report of `dir` shows: any run folder (see reportKindOf) or a fit record.
+ * `sweepDir` (--sweep) names a sweep to show with a hybrid run: then it must be readable
+ * (FileFormatError otherwise); without it DIR/sweep/ is used when it exists.
+ */
+export function loadReportInputs(dir: string, opts: { sweepDir?: string } = {}): ReportInputs {
+  const { kind, file } = reportKindOf(dir);
+  const abs = kind === 'fit' ? path.dirname(file) : path.resolve(dir);
+  const warnings: string[] = [];
+  const none = (note: string): Part<never> => ({ ok: false, note });
+  const na = none('not part of this folder');
+  const base = {
+    kind,
+    dir: abs,
+    defaultOut: kind === 'fit' ? file.slice(0, -FIT_SUFFIX.length) + '.fit.html' : path.join(abs, 'report.html'),
+    summary: null,
+    crossbar: na,
+    insituCrossbar: na,
+    insitu: na,
+    sweep: na,
+    training: na,
+    fit: na,
+    warnings,
+  };
+  if (opts.sweepDir && kind !== 'hybrid') {
+    throw new UsageError(`--sweep goes with a hybrid run directory; ${dir} is a ${kind === 'crossbar' ? 'map' : kind} ${kind === 'fit' ? 'record' : 'directory'}`);
   }
-  const summary = loadSummary(summaryFile);
+  switch (kind) {
+    case 'sweep':
+      return { ...base, sweep: { ok: true, value: loadSweep(abs), file } };
+    case 'fit':
+      return { ...base, fit: { ok: true, value: loadFit(file), file } };
+    case 'train':
+      return { ...base, training: { ok: true, value: validateTraining(readJsonFile(file, 'the metrics of `memristor-tfjs train`'), file), file } };
+    case 'crossbar':
+      return { ...base, crossbar: { ok: true, value: { dir: abs, ...readCrossbarDir(abs) }, file } };
+    case 'insitu': {
+      const log = validateInsitu(readJsonFile(file, 'the in-situ training log'), file);
+      const here: Part<CrossbarView> = { ok: true, value: { dir: abs, ...readCrossbarDir(abs) }, file: path.join(abs, MANIFEST_FILE) };
+      const source = typeof log.source === 'string' && log.source ? log.source : null;
+      const before = source
+        ? crossbarPart(source, 'the crossbar before in-situ training', `the crossbar it started from (${source}) is no longer there`, warnings)
+        : none('insitu.json does not name the crossbar it started from');
+      return { ...base, insitu: { ok: true, value: log, file }, insituCrossbar: here, crossbar: before };
+    }
+    case 'hybrid':
+      break;
+  }
+  const summary = loadSummary(file);
 
   let sweep: Part<SweepData>;
   if (opts.sweepDir) {
@@ -399,5 +599,5 @@ export function loadReportInputs(dir: string, opts: { sweepDir?: string } = {}):
   const insituCrossbar = crossbarPart(path.join(abs, 'insitu'), 'the crossbar after in-situ training', 'no crossbar directory after in-situ training (insitu/) in the run directory', warnings);
   const insituFile = path.join(abs, 'insitu', INSITU_FILE);
   const insitu = optional('the in-situ training log', insituFile, 'no in-situ training log (insitu/insitu.json) in the run directory', () => validateInsitu(readJsonFile(insituFile, 'the in-situ training log'), insituFile), warnings);
-  return { dir: abs, summary, crossbar, insituCrossbar, insitu, sweep, warnings };
+  return { ...base, summary, crossbar, insituCrossbar, insitu, sweep };
 }
