@@ -234,7 +234,7 @@ export function replaceDir(from: string, to: string): void {
   if (old) fs.rmSync(old, { recursive: true, force: true });
 }
 
-const active = new Set<OutputFolder>();
+const active = new Set<{ release(): void }>();
 let handlersInstalled = false;
 
 function installHandlers(): void {
@@ -378,4 +378,35 @@ export function checkOutputFile(out: string | undefined, opts: { flag?: string; 
   }
   if (st && !opts.overwrite) throw new UsageError(`${flag} ${out} already exists; give --overwrite to replace it, or choose another ${flag}`);
   return abs;
+}
+
+/**
+ * Takes the lock of an output FILE (`.NAME.lock` beside it: a second writer of the same file is
+ * refused with FolderBusyError) and removes what dead writers left beside it (their `.NAME.<pid>.<n>.tmp`
+ * files); the file itself is written atomically by the caller. Call `release()` in a finally.
+ */
+export function claimOutputFile(out: string, flag = '--out'): { path: string; release(): void } {
+  const abs = path.resolve(out);
+  fs.mkdirSync(path.dirname(abs), { recursive: true });
+  const lock = takeLock(abs, out, flag);
+  let released = false;
+  const claim = {
+    path: abs,
+    release(): void {
+      if (released) return;
+      released = true;
+      active.delete(claim);
+      const holder = readLock(lock);
+      if (holder && holder.pid === process.pid && holder.host === HOST) fs.rmSync(lock, { force: true });
+    },
+  };
+  try {
+    cleanStaleSiblings(abs);
+  } catch (e) {
+    claim.release();
+    throw e;
+  }
+  installHandlers();
+  active.add(claim);
+  return claim;
 }

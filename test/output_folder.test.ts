@@ -13,6 +13,7 @@ import {
   processAlive,
   siblingPaths,
   checkOutputFile,
+  claimOutputFile,
   writeOutputFolder,
 } from '../src/output_folder';
 import { writeDirAtomic } from '../src/atomic';
@@ -257,5 +258,21 @@ describe('output paths', () => {
     fs.writeFileSync(out, '{}');
     expect(errorOf(() => checkOutputFile(out)).message).toBe(`--out ${out} already exists; give --overwrite to replace it, or choose another --out`);
     expect(checkOutputFile(out, { overwrite: true })).toBe(out);
+  });
+
+  test('claimOutputFile: a second writer of one file is refused; temp files of dead writers are removed', () => {
+    const dir = fresh();
+    fs.mkdirSync(dir);
+    const out = path.join(dir, 'dev.json');
+    const deadTmp = path.join(dir, `.dev.json.${DEAD_PID}.4.tmp`);
+    fs.writeFileSync(deadTmp, '{"half');
+    const a = claimOutputFile(out);
+    expect(fs.existsSync(deadTmp)).toBe(false);
+    const e = errorOf(() => claimOutputFile(out));
+    expect(e).toBeInstanceOf(FolderBusyError);
+    expect(e.message).toContain(`--out ${out} is being written by another memristor-tfjs process (pid ${process.pid}`);
+    a.release();
+    claimOutputFile(out).release();
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../atomic';
+import { claimOutputFile } from '../output_folder';
 import { FileFormatError, UsageError } from '../errors';
 import { packageVersion } from '../version';
 import { loadReportInputs, ReportInputs } from '../report/load';
@@ -39,7 +40,12 @@ export async function reportCommand(dir: string, opts: ReportCommandOptions = {}
   const html = renderReport(inputs, { version: packageVersion() });
   const out = path.resolve(opts.out ?? inputs.defaultOut);
   if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UsageError(`--out ${opts.out} is a directory; name the .html file to write`);
-  writeFileAtomic(out, html);
+  const claim = claimOutputFile(out);
+  try {
+    writeFileAtomic(out, html);
+  } finally {
+    claim.release();
+  }
   const bytes = Buffer.byteLength(html, 'utf8');
   const plots = (html.match(/<svg\b/g) ?? []).length;
   const result: ReportResult = { report: out, bytes, plots, warnings: inputs.warnings };
