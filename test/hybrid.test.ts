@@ -24,6 +24,9 @@ describe('hybrid and insitu commands', () => {
       expect(summary[k]).toBeLessThanOrEqual(1);
     }
     expect(summary).toMatchObject({ model: 'mcnn', dataset: 'mnist', device: 'yao2020', seed: 3, insituSamples: 300, testSamples: 200, format: 'memristor-tfjs-hybrid' });
+    // trained against the device by default
+    expect(summary).toMatchObject({ deviceAware: true, weightLevels: 15, weightClipRms: 2.5 });
+    expect(summary.trainingVariation).toMatchObject({ programming: 'writeVerify', stuckAtRonRate: 0.005, readNoiseSigma: 0.02 });
     expect(summary.lostPoints).toBeCloseTo(100 * ((summary.softwareAccuracy as number) - (summary.transferredAccuracy as number)), 2);
     for (const f of ['model/model.json', 'crossbar/manifest.json', 'insitu/manifest.json', 'insitu/insitu.json', 'insitu/learning_curve.csv']) {
       expect(fs.existsSync(path.join(dir, f))).toBe(true);
@@ -60,6 +63,9 @@ describe('hybrid and insitu commands', () => {
     [['hybrid', '--model', 'nope', '--device', 'yao2020', '--out', '/tmp/y'], 2, /unknown model 'nope'/],
     [['hybrid', '--model', 'mcnn', '--device', 'nodevice', '--out', '/tmp/y'], 2, /nodevice/],
     [['hybrid', '--model', 'mcnn', '--device', 'yao2020', '--out', '/tmp/y', '--array', '12'], 2, /--array/],
+    [['hybrid', '--model', 'mcnn', '--device', 'yao2020', '--out', '/tmp/y', '--no-device-aware', '--variation', 'readNoiseSigma=0'], 2, /--no-device-aware/],
+    [['train', '--model', 'mcnn', '--out', '/tmp/y', '--float', '--device', 'yao2020'], 2, /--float/],
+    [['train', '--model', 'mcnn', '--out', '/tmp/y', '--scheme', 'reference'], 2, /--scheme needs --device/],
   ])('%j: exit %d, one line', async (args, code, msg) => {
     const r = await run(...(args as string[]));
     expect(r.code).toBe(code);

@@ -27,6 +27,7 @@ import { runCli as run, errorOf, STACK } from './helpers';
 // training/insitu.ts has tests of its own).
 const insituCalls: { seed: number | undefined; samples: number | undefined }[] = [];
 jest.mock('../training/insitu', () => ({
+  ...jest.requireActual('../training/insitu'),
   insituTrain: (net: CrossbarNetwork, _train: unknown, opts: { seed?: number; samples?: number } = {}) => {
     insituCalls.push({ seed: opts.seed, samples: opts.samples });
     for (const a of net.layers[net.layers.length - 1].arrays) a.programmed = a.target.slice();
