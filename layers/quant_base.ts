@@ -28,6 +28,14 @@ export interface QuantLayerArgs extends LayerArgs {
   inputQuantizer?: QuantizerIdentifier;
   /** Clip the latent kernel to [-kernelClip, kernelClip] after each optimizer step (applyWeightClips). */
   kernelClip?: number | null;
+  /**
+   * Clip the latent kernel to +-kernelClipRms x its own RMS after each optimizer step
+   * (applyWeightClips), before kernelClip. The mapping spends the conductance window on max|w| of
+   * the layer, so every conductance error (stuck cell, programming residual, read noise) costs
+   * weight error in proportion to it: the clip keeps a few outliers from setting that scale.
+   * Device-aware training sets it (models/common.ts); null: none.
+   */
+  kernelClipRms?: number | null;
   /** Device-variation noise on the (quantized) kernel while training; null: none. */
   variation?: DeviceVariation | null;
   /** uint32 seed of the kernel initializer and the noise. Default: a random one (stored in the config). */
@@ -83,6 +91,7 @@ export abstract class QuantKernelLayer extends tf.layers.Layer implements NoisyL
   readonly kernelQuantizer: Quantizer | null;
   readonly inputQuantizer: Quantizer | null;
   readonly kernelClip: number | null;
+  readonly kernelClipRms: number | null;
   readonly variation: ResolvedVariation | null;
   readonly seed: number;
   /** Noisy forward passes so far (see getNoiseCounters). */
@@ -109,6 +118,11 @@ export abstract class QuantKernelLayer extends tf.layers.Layer implements NoisyL
       throw new ConfigError(`${name}.kernelClip`, `must be a positive number or null, got ${String(clip)}`);
     }
     this.kernelClip = clip;
+    const rms = args.kernelClipRms ?? null;
+    if (rms !== null && (typeof rms !== 'number' || !Number.isFinite(rms) || rms <= 0)) {
+      throw new ConfigError(`${name}.kernelClipRms`, `must be a positive number or null, got ${String(rms)}`);
+    }
+    this.kernelClipRms = rms;
     this.variation = args.variation == null ? null : resolveVariation(args.variation, `${name}.variation`);
     this.seed = checkSeed(args.seed, `${name}.seed`);
     if (this.kernelQuantizer?.levels === 2 && this.kernelClip === null && !warnedClip) {
@@ -175,10 +189,19 @@ export abstract class QuantKernelLayer extends tf.layers.Layer implements NoisyL
     return this.bias ? tf.clone(this.bias.read()) : null;
   }
 
-  /** Clip the latent kernel to [-kernelClip, kernelClip] (no-op without a clip). */
+  /** Clip the latent kernel to +-kernelClipRms x RMS, then to [-kernelClip, kernelClip] (no-op without clips). */
   applyClip(): void {
-    if (this.kernelClip === null || !this.kernel) return;
+    if (!this.kernel) return;
     const k = this.kernel;
+    const rms = this.kernelClipRms;
+    if (rms !== null) {
+      tf.tidy(() => {
+        const x = k.read();
+        const c = tf.mul(tf.sqrt(tf.mean(tf.square(x))), rms);
+        k.write(tf.minimum(tf.maximum(x, tf.neg(c)), c));
+      });
+    }
+    if (this.kernelClip === null) return;
     const c = this.kernelClip;
     tf.tidy(() => {
       k.write(tf.clipByValue(k.read(), -c, c));
@@ -193,6 +216,7 @@ export abstract class QuantKernelLayer extends tf.layers.Layer implements NoisyL
       kernelQuantizer: serializeQuantizer(this.kernelQuantizer) as unknown as tf.serialization.ConfigDict | null,
       inputQuantizer: serializeQuantizer(this.inputQuantizer) as unknown as tf.serialization.ConfigDict | null,
       kernelClip: this.kernelClip,
+      kernelClipRms: this.kernelClipRms,
       variation: this.variation ? ({ ...this.variation } as tf.serialization.ConfigDict) : null,
       seed: this.seed,
     };
@@ -213,7 +237,7 @@ function* walk(model: HasLayers): Generator<unknown> {
   }
 }
 
-/** Apply every layer's kernelClip: call after each optimizer step. */
+/** Apply every layer's kernelClipRms and kernelClip: call after each optimizer step. */
 export function applyWeightClips(model: HasLayers): void {
   for (const l of walk(model)) if (l instanceof QuantKernelLayer) l.applyClip();
 }

@@ -34,7 +34,7 @@ export function buildBmcnn(o: ResolvedBuildOptions): tf.LayersModel {
   const binaryLayer = (name: string) => !o.float && (full || name === 'conv2' || name === 'fc1');
   const kernel = (name: string) =>
     binaryLayer(name) ? { kernelQuantizer: { className: 'SteSign', config: { clipValue: 1 } }, kernelClip: 1 } : { kernelQuantizer: null, kernelClip: null };
-  const common = (name: string) => ({ ...kernel(name), variation: binaryLayer(name) ? o.variation : null, seed: layerSeed(o, NAME, name) });
+  const common = (name: string) => ({ ...kernel(name), variation: binaryLayer(name) ? o.variation : null, kernelClipRms: binaryLayer(name) ? o.weightClipRms : null, seed: layerSeed(o, NAME, name) });
   // Binary layers feeding a BN need no bias (BN's beta is the bias).
   const conv = (name: string, filters: number, padding: 'same' | 'valid', useBias: boolean, extra: object = {}) =>
     o.stock

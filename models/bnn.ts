@@ -30,6 +30,7 @@ export function buildBnn(o: ResolvedBuildOptions): tf.LayersModel {
     kernelClip: o.float ? null : 1,
     useBias: false,
     variation: o.variation,
+    kernelClipRms: o.weightClipRms,
     seed: layerSeed(o, NAME, layer),
     ...(firstLayer ? { inputShape: o.inputShape } : {}),
   });

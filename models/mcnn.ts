@@ -27,7 +27,7 @@ export function buildMcnn(o: ResolvedBuildOptions): tf.LayersModel {
   const m = tf.sequential({ name: NAME });
   const levels = o.weightLevels ?? MCNN_WEIGHT_LEVELS;
   const kq = o.float ? null : signedLevels(levels);
-  const q = (layer: string) => ({ kernelInitializer: 'heUniform', kernelQuantizer: kq, variation: o.variation, seed: layerSeed(o, NAME, layer) });
+  const q = (layer: string) => ({ kernelInitializer: 'heUniform', kernelQuantizer: kq, variation: o.variation, kernelClipRms: o.weightClipRms, seed: layerSeed(o, NAME, layer) });
   if (o.stock) {
     m.add(tf.layers.conv2d({ name: 'C1', inputShape: o.inputShape, filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: heUniform(o, NAME, 'C1') }));
   } else {

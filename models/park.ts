@@ -38,7 +38,7 @@ export function buildPark(o: ResolvedBuildOptions): tf.LayersModel {
   const levels = o.weightLevels ?? PARK_WEIGHT_LEVELS;
   const kq = o.float ? null : signedLevels(levels);
   const binary = { className: 'SteHeaviside', config: { threshold: PARK_THRESHOLD, window: PARK_WINDOW } };
-  const q = (layer: string) => ({ kernelQuantizer: kq, variation: o.variation, seed: layerSeed(o, NAME, layer) });
+  const q = (layer: string) => ({ kernelQuantizer: kq, variation: o.variation, kernelClipRms: o.weightClipRms, seed: layerSeed(o, NAME, layer) });
   if (o.stock) {
     m.add(tf.layers.conv2d({ name: 'conv', inputShape: o.inputShape, filters: 16, kernelSize: 3, padding: 'same', kernelInitializer: glorot(o, NAME, 'conv') }));
   } else {

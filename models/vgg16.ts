@@ -43,7 +43,7 @@ export function buildVgg16(o: ResolvedBuildOptions): tf.LayersModel {
       m.add(tf.layers.conv2d({ name, filters: p, kernelSize: 3, padding: 'same', activation, useBias: !bn, kernelInitializer: glorot(o, NAME, name), ...shape }));
     } else {
       m.add(
-        new QuantConv2D({ name, filters: p, kernelSize: 3, padding: 'same', activation, useBias: !bn, kernelQuantizer: kq, variation: o.variation, seed: layerSeed(o, NAME, name), ...shape }),
+        new QuantConv2D({ name, filters: p, kernelSize: 3, padding: 'same', activation, useBias: !bn, kernelQuantizer: kq, variation: o.variation, kernelClipRms: o.weightClipRms, seed: layerSeed(o, NAME, name), ...shape }),
       );
     }
     if (bn) {
@@ -55,7 +55,7 @@ export function buildVgg16(o: ResolvedBuildOptions): tf.LayersModel {
   const dense = (name: string, units: number, activation: 'relu' | 'linear') =>
     o.stock
       ? tf.layers.dense({ name, units, activation, kernelInitializer: glorot(o, NAME, name) })
-      : new QuantDense({ name, units, activation, kernelQuantizer: kq, variation: o.variation, seed: layerSeed(o, NAME, name) });
+      : new QuantDense({ name, units, activation, kernelQuantizer: kq, variation: o.variation, kernelClipRms: o.weightClipRms, seed: layerSeed(o, NAME, name) });
   m.add(dense('fc1', 512, 'relu'));
   m.add(dense('fc2', o.numClasses, 'linear'));
   return m;

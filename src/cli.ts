@@ -51,10 +51,17 @@ export function buildProgram(): Command {
     .addOption(new Option('--schedule <name>', 'learning-rate schedule over the run').choices(SCHEDULES).default('cosine'))
     .option('--float', 'train the float version of the network (no quantizers, no noise)')
     .option(
+      '--device <preset|file.json>',
+      'train against this device (default: none): every training-time perturbation (weight levels, residual write-verify error, d2d, stuck cells, read noise) ' +
+        'derived from the device config that `map` programs',
+    )
+    .option('--scheme <name>', "with --device: the mapping scheme the noise and weight levels follow, differential | reference (default: the device's)")
+    .option(
       '--variation <k=v,...>',
-      `device-variation noise during training, keys: ${VARIATION_KEYS.join(', ')} (default: none)`,
+      `device-variation noise during training, or with --device overrides of single fields of the device's; keys: ${VARIATION_KEYS.join(', ')} (default: none)`,
       keyValueNumbers(VARIATION_KEYS),
     )
+    .option('--weight-clip-rms <k>', 'clip every noisy kernel to +-k x its RMS after each step (default: 2.5 with --device for multi-level models, else none; 0: none)', floatOption(0))
     .addOption(progressOption())
     .requiredOption('--out <dir>', 'output folder (model.json, weights.bin, metrics.json, checkpoints)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
@@ -161,7 +168,7 @@ export function buildProgram(): Command {
     .description('the hybrid method end to end: offline training, mapping, transfer, in-situ training of the last FC layer, evaluation')
     .requiredOption('--model <name>', 'model name (see `memristor-tfjs models`)')
     .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
-    .requiredOption('--device <preset|file.json>', 'a device preset (see `memristor-tfjs devices`) or a device config JSON file')
+    .requiredOption('--device <preset|file.json>', 'a device preset (see `memristor-tfjs devices`) or a device config JSON file: mapped onto, and trained against unless --no-device-aware')
     .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
     .option('--epochs <n>', 'offline training epochs', intOption(1), 1)
     .option('--batch-size <n>', "offline batch size (default: the model's)", intOption(1))
@@ -169,13 +176,21 @@ export function buildProgram(): Command {
     .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--array <RxC>', 'array size', '128x128')
     .option('--replicas <n>', 'replica groups of every conv layer', intOption(1), 1)
+    .option('--no-device-aware', 'plain offline training: no device noise, the model\'s own weight levels (default: device-aware, trained against --device)')
+    .option('--compare-device-aware', 'also run the other kind of offline training (same seed, same device instances) and report the transfer drop of both (default: off)')
+    .option(
+      '--variation <k=v,...>',
+      `overrides of single fields of the device's training noise; keys: ${VARIATION_KEYS.join(', ')} (default: none)`,
+      keyValueNumbers(VARIATION_KEYS),
+    )
+    .option('--weight-clip-rms <k>', 'device-aware training: clip every noisy kernel to +-k x its RMS after each step, so that outliers do not set the weight scale the window is spent on (default: 2.5; 0: none)', floatOption(0))
     .option('--insitu-samples <n>', 'training images used in situ (Yao et al.: 10% of MNIST)', intOption(1), 6000)
     .option('--insitu-epochs <n>', 'passes over them', intOption(1), 1)
     .option('--lr <f>', `in-situ learning rate (weight units; default ${INSITU_LR_DEFAULT})`, floatOption(0, 1000, { exclusiveMin: true }))
     .addOption(new Option('--rule <name>', 'in-situ update rule').choices(INSITU_RULE_NAMES).default('plain'))
     .option('--threshold <uS>', "in-situ: pulse a cell only where the wanted change reaches this many uS (default 0 for plain, half the device's mean SET step for manhattan)", floatOption(0))
     .addOption(progressOption())
-    .requiredOption('--out <dir>', 'output folder: summary.json, model/, crossbar/, insitu/')
+    .requiredOption('--out <dir>', 'output folder: summary.json, model/, crossbar/, insitu/ (and plain/ or device-aware/ with --compare-device-aware)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .addOption(backendOption())
     .addOption(jsonOption())

@@ -16,6 +16,11 @@ export { quantizers } from '../layers/quantizers';
 export * as models from '../models/registry';
 export * as data from './data';
 export * as training from '../training';
+// The hybrid method (training/pipeline.ts), also under `training`.
+export { trainModel, mapAndProgram, evaluateTransfer, runInsitu, runHybrid } from '../training/pipeline';
+export type { HybridOptions, HybridSummary, PipelineHooks, TrainModelOptions, TrainMetrics } from '../training/pipeline';
+// Device-aware training: the device config seen from training (also under `device`).
+export { variationFromDevice, deviceFromVariation, weightLevelsFromDevice, measureProgrammingError, deviceTrainingView } from './device/training_noise';
 export * as device from './device';
 export { fitDevice, readPulseCsv, parsePulseCsv, formatDeviceFit } from './device/fit';
 export * as programming from './programming';

@@ -16,7 +16,8 @@ describe('hybrid and insitu commands', () => {
   let summary: Record<string, number | string>;
 
   test('hybrid --json: the summary on stdout and in DIR/summary.json, the three stages written, in-situ training wins back the transfer loss', async () => {
-    const r = await run('hybrid', '--model', 'mcnn', '--device', deviceFile, '--seed', '3', '--insitu-samples', '600', '--out', dir, '--json', ...small);
+    // plain offline training (--no-device-aware), so that the transfer loses what in-situ training wins back
+    const r = await run('hybrid', '--model', 'mcnn', '--device', deviceFile, '--no-device-aware', '--seed', '3', '--insitu-samples', '600', '--out', dir, '--json', ...small);
     expect(r.err).toMatch(/\[4\/4\] in-situ training/);
     expect(r.code).toBe(0);
     summary = JSON.parse(r.out);
@@ -25,7 +26,7 @@ describe('hybrid and insitu commands', () => {
       expect(summary[k]).toBeGreaterThan(0.5);
       expect(summary[k]).toBeLessThanOrEqual(1);
     }
-    expect(summary).toMatchObject({ model: 'mcnn', dataset: 'mnist', device: 'yao2020_sloppy', seed: 3, insituSamples: 600, testSamples: 200, format: 'memristor-tfjs-hybrid' });
+    expect(summary).toMatchObject({ model: 'mcnn', dataset: 'mnist', device: 'yao2020_sloppy', seed: 3, insituSamples: 600, testSamples: 200, format: 'memristor-tfjs-hybrid', deviceAware: false });
     const software = summary.softwareAccuracy as number;
     const transferred = summary.transferredAccuracy as number;
     const insitu = summary.insituAccuracy as number;
@@ -71,6 +72,9 @@ describe('hybrid and insitu commands', () => {
     [['hybrid', '--model', 'nope', '--device', 'yao2020', '--out', '/tmp/y'], 2, /unknown model 'nope'/],
     [['hybrid', '--model', 'mcnn', '--device', 'nodevice', '--out', '/tmp/y'], 2, /nodevice/],
     [['hybrid', '--model', 'mcnn', '--device', 'yao2020', '--out', '/tmp/y', '--array', '12'], 2, /--array/],
+    [['hybrid', '--model', 'mcnn', '--device', 'yao2020', '--out', '/tmp/y', '--no-device-aware', '--variation', 'readNoiseSigma=0'], 2, /--no-device-aware/],
+    [['train', '--model', 'mcnn', '--out', '/tmp/y', '--float', '--device', 'yao2020'], 2, /--float/],
+    [['train', '--model', 'mcnn', '--out', '/tmp/y', '--scheme', 'reference'], 2, /--scheme needs --device/],
   ])('%j: exit %d, one line', async (args, code, msg) => {
     const r = await run(...(args as string[]));
     expect(r.code).toBe(code);

@@ -14,6 +14,7 @@ import {
   perturbWeights,
   perturbValues,
   resolveVariation,
+  VARIATION_FIELDS,
   noiseSeed,
   getNoiseCounters,
   setNoiseCounters,
@@ -182,6 +183,25 @@ describe('weight clips and the missing-clip warning', () => {
     expect(arr(b.latentKernel())).toEqual([3]);
   });
 
+  test('kernelClipRms clips to +-k x the RMS of the kernel, before kernelClip; it round-trips', () => {
+    const a = new QuantDense({ name: 'r', units: 1, kernelClipRms: 1, useBias: false, inputShape: [4], seed: 1 });
+    tf.sequential({ layers: [a] });
+    // RMS of [4, 0, 0, 0] = 2: 4 -> 2; of [1, -3, 1, 1] = sqrt(3) = 1.732
+    a.setWeights([tf.tensor2d([[4], [0], [0], [0]])]);
+    applyWeightClips({ layers: [a] });
+    close(arr(a.latentKernel()), [2, 0, 0, 0]);
+    a.setWeights([tf.tensor2d([[1], [-3], [1], [1]])]);
+    applyWeightClips({ layers: [a] });
+    close(arr(a.latentKernel()), [1, -Math.sqrt(3), 1, 1]);
+    const b = new QuantDense({ name: 'rb', units: 1, kernelClipRms: 1, kernelClip: 1.5, useBias: false, inputShape: [4], seed: 1 });
+    tf.sequential({ layers: [b] });
+    b.setWeights([tf.tensor2d([[1], [-3], [1], [1]])]);
+    b.applyClip();
+    close(arr(b.latentKernel()), [1, -1.5, 1, 1]);
+    expect(b.getConfig().kernelClipRms).toBe(1);
+    expect(fieldOf(() => new QuantDense({ name: 'bad', units: 1, kernelClipRms: 0 }))).toBe('bad.kernelClipRms');
+  });
+
   test('a binary kernel quantizer without a clip warns once (Larq)', () => {
     resetWarnings();
     const spy = jest.spyOn(console, 'warn');
@@ -205,7 +225,9 @@ describe('device variation: config', () => {
   test('defaults and keys', () => {
     expect(resolveVariation({})).toEqual(DEFAULT_VARIATION);
     expect(DEFAULT_VARIATION.gOnOffRatio).toBe(100);
-    expect([...VARIATION_KEYS].sort()).toEqual(Object.keys(DEFAULT_VARIATION).sort());
+    expect([...VARIATION_FIELDS].sort()).toEqual(Object.keys(DEFAULT_VARIATION).sort());
+    // the numeric ones are the CLI's --variation keys
+    for (const k of VARIATION_KEYS) expect(typeof DEFAULT_VARIATION[k]).toBe('number');
   });
   test('validation names the field', () => {
     expect(fieldOf(() => resolveVariation({ gOnOffRatio: 1 }))).toBe('variation.gOnOffRatio');
@@ -302,10 +324,12 @@ describe('device variation: statistics on 100,000 weights', () => {
     expect(arr(perturbWeights(w, v, 6))).not.toEqual(arr(perturbWeights(w, v, 5)));
   });
 
-  test('the gradient is straight-through', () => {
+  test('the gradient is straight-through, 0 through a stuck device', () => {
     const w = tf.tensor1d([0.3, -0.8, 0.1]);
-    const g = tf.grad((x: tf.Tensor) => perturbWeights(x, { programmingSigma: 0.2, stuckAtRonRate: 0.3 }, 2).mul(tf.tensor1d([1, 2, 3])).sum())(w);
+    const g = tf.grad((x: tf.Tensor) => perturbWeights(x, { programmingSigma: 0.2, rOnSigma: 0.1 }, 2).mul(tf.tensor1d([1, 2, 3])).sum())(w);
     expect(arr(g)).toEqual([1, 2, 3]);
+    const all = tf.grad((x: tf.Tensor) => perturbWeights(x, { programmingSigma: 0.2, stuckAtRonRate: 1 }, 2).mul(tf.tensor1d([1, 2, 3])).sum())(w);
+    expect(arr(all)).toEqual([0, 0, 0]);
   });
 });
 

@@ -150,6 +150,7 @@ export const RUN_FLAGS: Record<string, string> = {
   imageShape: '--dataset',
   numClasses: '--dataset',
   float: '--float',
+  device: '--device',
   variation: '--variation',
   trainSamples: '--train-samples',
   validationSplit: '--validation-split',

@@ -1,7 +1,9 @@
-// training/: the offline loop, schedules, checkpoints, progress, and in-situ training with its files.
+// training/: the offline loop, schedules, checkpoints, progress, the in-situ loop with its files and
+// the hybrid method as a pipeline (train -> map -> evaluate -> in situ -> evaluate).
 export * from './offline';
 export * from './schedule';
 export * from './checkpoint';
 export * from './progress';
 export * from './insitu';
 export * from './insitu_files';
+export * from './pipeline';

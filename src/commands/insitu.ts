@@ -1,19 +1,18 @@
 // `memristor-tfjs insitu`: train the last FC layer of a mapped network in situ, on its arrays, with
-// pulse updates (training/insitu.ts), and write the tuned crossbar directory with the learning
-// curve. The input directory is only read.
+// pulse updates (training/pipeline.ts runInsitu), and write the tuned crossbar directory with the
+// learning curve. The input directory is only read.
 import * as path from 'path';
-import { loadDataset, Dataset, SAMPLE_FLAGS } from '../data/datasets';
-import { firstSamples } from '../data/batches';
+import { loadDataset, SAMPLE_FLAGS } from '../data/datasets';
 import { FileFormatError, UsageError } from '../errors';
 import { MANIFEST_FILE } from '../crossbar/files';
-import { CrossbarNetwork, loadCrossbar, disposeCrossbar } from '../crossbar/network';
-import { evaluateCrossbar } from '../crossbar/inference';
-import { insituTrain, INSITU_RULES, InsituResult, InsituRule, DEFAULT_INSITU_LR } from '../../training/insitu';
-import { insituRecord, writeInsituFiles, InsituRecord } from '../../training/insitu_files';
-import { claimOutputFolder } from '../output_folder';
+import { loadCrossbar, disposeCrossbar, CrossbarNetwork } from '../crossbar/network';
 import { applyMeasured, formatMeasured } from '../crossbar/measured';
-import { barProgress } from '../../training/progress';
-import { CommonOptions, info, pct, printResult, startBackend, tracked } from './common';
+import { claimOutputFolder } from '../output_folder';
+import { evaluateCrossbar } from '../crossbar/inference';
+import { INSITU_RULES, InsituRule, DEFAULT_INSITU_LR } from '../../training/insitu';
+import { writeInsituFiles } from '../../training/insitu_files';
+import { runInsitu, checkRule } from '../../training/pipeline';
+import { CommonOptions, info, pct, printResult, startBackend, progressOf, tracked } from './common';
 
 export interface InsituFlags {
   /** --samples N: distinct training images, default 6000. */
@@ -48,58 +47,21 @@ export interface InsituCommandOptions extends CommonOptions, InsituFlags {
 
 export { DEFAULT_INSITU_LR };
 
-export function checkRule(rule: string | undefined): InsituRule {
-  const r = rule ?? 'plain';
-  if (!(INSITU_RULES as readonly string[]).includes(r)) throw new UsageError(`--rule must be one of ${INSITU_RULES.join(', ')}, got '${rule}'`);
-  return r as InsituRule;
-}
-
-
-/**
- * In-situ training of a loaded (and possibly already evaluated) network, then the test accuracy
- * after it and the record to save. Shared by `insitu` and `hybrid`.
- */
-export function runInsitu(
-  net: CrossbarNetwork,
-  data: Dataset,
-  flags: InsituFlags & { seed?: number; calibrationSamples?: number },
-  before: number | null,
-  source: string | null,
-): { result: InsituResult; record: InsituRecord; after: number } {
-  const rule = checkRule(flags.rule);
-  const bar = flags.progress === false ? null : barProgress();
-  bar?.start('in-situ', Math.min(flags.samples ?? 6000, data.train.count) * (flags.epochs ?? 1));
-  const t0 = performance.now();
-  let result: InsituResult;
+/** The rule by name (UsageError naming --rule otherwise). */
+export function checkRuleFlag(rule: string | undefined): InsituRule {
   try {
-    result = insituTrain(net, data.train, {
-      samples: flags.samples,
-      epochs: flags.epochs,
-      batchSize: flags.batchSize,
-      lr: flags.lr ?? DEFAULT_INSITU_LR,
-      rule,
-      threshold: flags.threshold,
-      seed: flags.seed,
-      evalSplit: firstSamples(data.test, flags.evalSamples ?? 1000),
-      calibrationSamples: flags.calibrationSamples,
-      imageShape: data.imageShape,
-      numClasses: data.numClasses,
-      onProgress: (p) => bar?.update(p.samples, { rate: p.samples / ((performance.now() - t0) / 1000), acc: p.trainAccuracy, pulses: p.pulses }),
-    });
-  } finally {
-    bar?.stop();
+    return checkRule(rule);
+  } catch {
+    throw new UsageError(`--rule must be one of ${INSITU_RULES.join(', ')}, got '${rule}'`);
   }
-  const ev = tracked(flags, 'after in-situ', (onProgress) => evaluateCrossbar(net, data.test, { imageShape: data.imageShape, numClasses: data.numClasses, seed: flags.seed, onProgress }));
-  const record = insituRecord(net, result, { source, before, after: ev.accuracy, testSamples: ev.count });
-  return { result, record, after: ev.accuracy };
 }
 
 export async function insituCommand(opts: InsituCommandOptions) {
   if (!opts.crossbar) throw new UsageError('insitu: give --crossbar XDIR (a directory written by `map`)');
   if (!opts.out) throw new UsageError('insitu: give --out XDIR2 (the tuned crossbar directory to write)');
-  checkRule(opts.rule);
+  checkRuleFlag(opts.rule);
   const dataset = opts.dataset ?? 'mnist';
-  // The input folder is only read: an --out that is, holds or lies in it is refused before anything runs.
+  // The inputs are only read: an --out that is, holds or lies in one is refused before anything runs.
   const inputs = [{ flag: '--crossbar', path: opts.crossbar }, ...(opts.measured ? [{ flag: '--measured', path: opts.measured }] : [])];
   const folder = claimOutputFolder(opts.out, { overwrite: opts.overwrite, inputs });
   let net: CrossbarNetwork | null = null;
@@ -116,8 +78,8 @@ export async function insituCommand(opts: InsituCommandOptions) {
     const loaded = net;
     const before = tracked(opts, 'before in-situ', (onProgress) => evaluateCrossbar(loaded, data.test, { ...calib, onProgress }));
     info(`before in-situ training: ${pct(before.accuracy)} on ${before.count} test images (${net.device.name})`);
-    const { result, record, after } = runInsitu(net, data, opts, before.accuracy, path.resolve(opts.crossbar));
-    const files = await writeInsituFiles(net, record, folder.staging, result.pulseLog);
+    const { result, record, after } = runInsitu(net, data, opts, before.accuracy, path.resolve(opts.crossbar), { progress: progressOf(opts) });
+    const files = await writeInsituFiles(net, record!, folder.staging, result.pulseLog);
     folder.commit();
     info(`wrote ${files.length} files to ${opts.out}`);
     const out = {
@@ -129,11 +91,11 @@ export async function insituCommand(opts: InsituCommandOptions) {
       layer: result.layer,
       rule: result.rule,
       samples: result.samples,
-      epochs: record.epochs,
+      epochs: record!.epochs,
       imagesSeen: result.imagesSeen,
       updates: result.updates,
-      lr: record.lr,
-      threshold: record.threshold,
+      lr: record!.lr,
+      threshold: record!.threshold,
       beforeAccuracy: before.accuracy,
       afterAccuracy: after,
       testAccuracy: after,
@@ -141,17 +103,17 @@ export async function insituCommand(opts: InsituCommandOptions) {
       totalPulses: result.totalPulses,
       setPulses: result.setPulses,
       resetPulses: result.resetPulses,
-      programming: record.programming,
-      seconds: record.seconds,
+      programming: record!.programming,
+      seconds: record!.seconds,
       measured,
     };
     const device = net.device.name;
     printResult(opts, out, () =>
       [
-        `in-situ training of ${result.layer} on ${device} (${result.rule} rule, lr ${record.lr}, ${result.samples} images x ${record.epochs} epoch(s), ${result.updates} updates)`,
+        `in-situ training of ${result.layer} on ${device} (${result.rule} rule, lr ${record!.lr}, ${result.samples} images x ${record!.epochs} epoch(s), ${result.updates} updates)`,
         `test accuracy  before ${pct(before.accuracy)}  after ${pct(after)}  (${before.count} images)`,
-        `pulses         ${result.totalPulses} (${result.setPulses} SET, ${result.resetPulses} RESET), ${(record.programming.energyPJ / 1e6).toFixed(3)} uJ`,
-        `saved          ${opts.out} (conductances, insitu.json, learning_curve.csv)`,
+        `pulses         ${result.totalPulses} (${result.setPulses} SET, ${result.resetPulses} RESET), ${(record!.programming.energyPJ / 1e6).toFixed(3)} uJ`,
+        `saved          ${opts.out} (conductances, insitu.json, learning_curve.csv, pulses.csv)`,
       ].join('\n'),
     );
     return out;

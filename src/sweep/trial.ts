@@ -11,10 +11,7 @@ import { FileFormatError } from '../errors';
 import { loadModel, MODEL_JSON } from '../model_io';
 import { Dataset, loadDataset } from '../data/datasets';
 import type { Scheme } from '../mapping/schemes';
-import { CrossbarNetwork, mapModel } from '../crossbar/network';
-import { evaluateCrossbar } from '../crossbar/inference';
-import { deriveSeed } from '../random';
-import { insituTrain } from '../../training/insitu';
+import { mapAndProgram, evaluateTransfer, runInsitu, releaseRuntime, insituSeedOf } from '../../training/pipeline';
 
 /** In-situ training of the last FC layer after programming (training/insitu.ts). */
 export interface InsituSettings {
@@ -99,39 +96,34 @@ export async function createTrialContext(spec: TrialContextSpec, { init = false 
   }
 }
 
-/** Frees the inference tensors of a trial's network, but not the shared model. */
-function releaseRuntime(net: CrossbarNetwork): void {
-  const rt = net.runtime as { dispose?: () => void } | null;
-  rt?.dispose?.();
-  net.runtime = null;
-}
-
 /**
- * Runs one trial: mapModel with the task's seed (device instances, faults, write-verify), then
- * evaluateCrossbar on the test split (calibration on the first calibrationSamples training samples,
- * read noise seeded by the task's seed); with in-situ training, insituTrain (seed derived from the
- * task's) and a second evaluation, newly calibrated, with the same read-noise seed.
+ * Runs one trial: mapAndProgram with the task's seed (device instances, faults, write-verify), then
+ * evaluateTransfer on the test split (calibration on the first calibrationSamples training samples,
+ * read noise seeded by the task's seed); with in-situ training, runInsitu (seed derived from the
+ * task's) and a second evaluation, newly calibrated, with the same read-noise seed. The stages are
+ * those of the hybrid method (training/pipeline.ts).
  */
 export function runTrial(ctx: TrialContext, task: TrialTask): TrialOutcome {
   const t0 = performance.now();
   const s = ctx.settings;
-  const net = mapModel(ctx.model, task.device, { arrayRows: s.arrayRows, arrayCols: s.arrayCols, replicas: s.replicas, scheme: s.scheme, seed: task.seed });
+  const net = mapAndProgram(ctx.model, task.device, { arrayRows: s.arrayRows, arrayCols: s.arrayCols, replicas: s.replicas, scheme: s.scheme, seed: task.seed });
   try {
-    const evalOpts = {
-      calibration: ctx.data.train,
-      calibrationSamples: s.calibrationSamples,
-      batchSize: s.batchSize,
-      seed: task.seed,
-      imageShape: ctx.data.imageShape,
-      numClasses: ctx.data.numClasses,
-    };
-    const before = evaluateCrossbar(net, ctx.data.test, evalOpts).accuracy;
+    const evalOpts = { seed: task.seed, calibrationSamples: s.calibrationSamples, batchSize: s.batchSize };
+    const before = evaluateTransfer(net, ctx.data, evalOpts).accuracy;
     let after: number | null = null;
     if (s.insitu) {
-      insituTrain(net, ctx.data.train, { ...s.insitu, seed: deriveSeed(task.seed, 'insitu') });
-      // the cached effective weights are of the conductances before training
-      releaseRuntime(net);
-      after = evaluateCrossbar(net, ctx.data.test, evalOpts).accuracy;
+      const r = runInsitu(net, ctx.data, {
+        ...s.insitu,
+        seed: insituSeedOf(task.seed),
+        evalSamples: 0,
+        recalibrate: true,
+        // the evaluation after training: the trial's read-noise seed, as before training
+        evalSeed: task.seed,
+        calibrationSamples: s.calibrationSamples,
+        batchSizeEval: s.batchSize,
+        noRecord: true,
+      });
+      after = r.after;
     }
     return { index: task.index, before, after, seconds: (performance.now() - t0) / 1000 };
   } finally {
