@@ -12,7 +12,7 @@ import { VARY_ALIASES } from './sweep/grid';
 // Names the options offer, listed here so that starting the CLI loads no tf (a command that needs
 // it imports it): training/offline.ts OPTIMIZERS, layers/variation.ts VARIATION_KEYS.
 const OPTIMIZERS = ['adam', 'sgd', 'momentum'];
-const VARIATION_KEYS = ['gOnOffRatio', 'rOnSigma', 'rOffSigma', 'programmingSigma', 'stuckAtRonRate', 'stuckAtRoffRate'];
+const VARIATION_KEYS = ['gOnOffRatio', 'rOnSigma', 'rOffSigma', 'programmingSigma', 'stuckAtRonRate', 'stuckAtRoffRate', 'readNoiseSigma', 'referencePosition'];
 /** The in-situ update rules (training/insitu.ts INSITU_RULES; listed here so --help needs no tf). */
 const INSITU_RULE_NAMES = ['plain', 'manhattan'];
 /** The fit-device models (src/device/fit.ts FIT_MODELS). */
