@@ -37,7 +37,7 @@ import { QuantKernelLayer } from '../layers/quant_base';
 import { quantSummary, formatQuantSummary } from '../layers/summary';
 import { fit, evaluateModel, makeOptimizer, OptimizerName, EpochRecord } from './offline';
 import { hasCheckpoint, readCheckpoint, checkRunMatches } from './checkpoint';
-import { ProgressReporter, silentProgress } from './progress';
+import { ProgressReporter, silentProgress, trackCounts } from './progress';
 import { ScheduleName } from './schedule';
 import { insituTrain, INSITU_RULES, InsituResult, InsituRule, DEFAULT_INSITU_LR } from './insitu';
 import { insituRecord, saveInsituDir, InsituRecord } from './insitu_files';
@@ -345,6 +345,8 @@ export interface EvaluateStageOptions {
   /** Training samples that calibrate the DAC/ADC ranges; default 500. */
   calibrationSamples?: number;
   batchSize?: number;
+  /** Progress of the evaluation: done of total test images, the correct ones so far. */
+  onProgress?: (done: number, total: number, correct?: number) => void;
 }
 
 /** Test accuracy of a programmed network; calibrates on the first training samples where the device needs it. */
@@ -356,6 +358,7 @@ export function evaluateTransfer(net: CrossbarNetwork, data: Dataset, opts: Eval
     imageShape: data.imageShape,
     numClasses: data.numClasses,
     seed: opts.seed,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   });
 }
 
@@ -451,7 +454,9 @@ export function runInsitu(
     releaseRuntime(net);
     ev = evaluateTransfer(net, data, { seed: evalSeed ?? net.mapping.seed, calibrationSamples: opts.calibrationSamples, batchSize: opts.batchSizeEval });
   } else {
-    ev = evaluateCrossbar(net, data.test, { imageShape: data.imageShape, numClasses: data.numClasses, seed: evalSeed, ...(opts.batchSizeEval ? { batchSize: opts.batchSizeEval } : {}) });
+    ev = trackCounts(hooks.progress, 'after in-situ', (onProgress) =>
+      evaluateCrossbar(net, data.test, { imageShape: data.imageShape, numClasses: data.numClasses, seed: evalSeed, onProgress, ...(opts.batchSizeEval ? { batchSize: opts.batchSizeEval } : {}) }),
+    );
   }
   const record = opts.noRecord ? null : insituRecord(net, result, { source, before, after: ev.accuracy, testSamples: ev.count });
   return { result, record, after: ev.accuracy };
@@ -632,7 +637,7 @@ async function runOnce(
 
     // 3. the accuracy right after transfer
     stage(3, 'transfer', `crossbar inference after transfer (${data.test.count} test images)`);
-    const transferred = evaluateTransfer(net, data, { seed, calibrationSamples: 500 });
+    const transferred = trackCounts(hooks.progress, 'after transfer', (onProgress) => evaluateTransfer(net, data, { seed, calibrationSamples: 500, onProgress }));
     say(`after transfer: ${pct(transferred.accuracy)} (software ${pct(metrics.testAccuracy)})`);
     const t3 = performance.now();
 

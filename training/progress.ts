@@ -150,3 +150,23 @@ function ttyBar(stream: NodeJS.WriteStream, unit: string, now: () => number): Pr
     },
   };
 }
+
+/**
+ * Runs `run` with a count callback (done of total, and the correct answers so far, shown as acc)
+ * that drives `reporter` under `label`: started at the first call, stopped when run returns or
+ * throws. No output without a reporter.
+ */
+export function trackCounts<T>(reporter: ProgressReporter | undefined, label: string, run: (onProgress: (done: number, total: number, correct?: number) => void) => T): T {
+  let started = false;
+  const onProgress = (done: number, total: number, correct?: number) => {
+    if (!reporter) return;
+    if (!started) reporter.start(label, total);
+    started = true;
+    reporter.update(done, correct !== undefined && done > 0 ? { acc: correct / done } : {});
+  };
+  try {
+    return run(onProgress);
+  } finally {
+    if (started) reporter?.stop();
+  }
+}

@@ -2,7 +2,7 @@
 import { initBackend, BackendInfo } from '../backend';
 import { UsageError } from '../errors';
 import { parseArraySize } from '../mapping/tiling';
-import { barProgress, ProgressReporter } from '../../training/progress';
+import { barProgress, ProgressReporter, trackCounts } from '../../training/progress';
 
 export interface CommonOptions {
   backend?: string;
@@ -27,19 +27,7 @@ export type CountCallback = (done: number, total: number, correct?: number) => v
  * call, stopped when run returns or throws); no output with --no-progress.
  */
 export function tracked<T>(opts: { progress?: boolean }, label: string, run: (onProgress: CountCallback) => T, unit?: string): T {
-  const bar = progressOf(opts, unit);
-  let started = false;
-  const onProgress: CountCallback = (done, total, correct) => {
-    if (!bar) return;
-    if (!started) bar.start(label, total);
-    started = true;
-    bar.update(done, correct !== undefined && done > 0 ? { acc: correct / done } : {});
-  };
-  try {
-    return run(onProgress);
-  } finally {
-    if (started) bar?.stop();
-  }
+  return trackCounts(progressOf(opts, unit), label, run);
 }
 
 /** Messages for people go to stderr, so that stdout holds only the result (JSON with --json). */
