@@ -3,9 +3,7 @@
 import * as path from 'path';
 import { tf } from '../tf';
 import type { DeviceVariation } from '../../layers/variation';
-import { trainModel, TrainMetrics } from '../../training/pipeline';
-import { OptimizerName } from '../../training/offline';
-import { ScheduleName } from '../../training/schedule';
+import { trainModel, TrainMetrics, TrainModelOptions } from '../../training/pipeline';
 import { SCHEMES, Scheme } from '../mapping/schemes';
 import { FileFormatError, UsageError } from '../errors';
 import { claimOutputFolder } from '../output_folder';
@@ -16,23 +14,13 @@ import { CommonOptions, info, printResult, startBackend, pct, progressOf } from 
 
 export type { TrainMetrics };
 
-export interface TrainCommandOptions extends CommonOptions {
-  model: string;
-  dataset: string;
-  epochs: number;
-  batchSize?: number;
-  seed: number;
-  trainSamples?: number;
-  testSamples?: number;
-  validationSplit: number;
-  lr?: number;
-  optimizer: OptimizerName;
-  schedule: ScheduleName;
+/** The train flags: the library's TrainModelOptions, with the CLI's forms of the device fields. */
+export interface TrainCommandOptions
+  extends CommonOptions,
+    Omit<TrainModelOptions, 'out' | 'device' | 'scheme' | 'variation' | 'weightLevels' | 'weightClipRms' | 'backend'> {
   out: string;
   /** --overwrite: replace an existing non-empty --out. */
   overwrite?: boolean;
-  resume?: boolean;
-  float?: boolean;
   /** --device PRESET|FILE.json: device-aware training. */
   device?: string;
   /** --scheme: the mapping scheme the device's noise and levels follow. */
