@@ -122,6 +122,7 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of the device instances and the programming', intOption(0), 1)
     .option('--scheme <name>', 'differential | reference (default: the device\'s)')
     .option('--tolerance <f>', 'write-verify tolerance as a fraction of the conductance window (default: the device\'s)', floatOption(0, 1))
+    .option('--no-fold', 'keep a BatchNormalization or ReLU right after a mapped layer digital (default: folded into its weights, bias and neuron)')
     .requiredOption('--out <xdir>', 'output folder: manifest.json and one target and one programmed CSV per array')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .addOption(progressOption())

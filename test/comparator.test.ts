@@ -15,7 +15,7 @@ import { QuantDense } from '../layers/quant_dense';
 import { QuantActivation } from '../layers/quant_activation';
 import { ThresholdActivation, FLOAT32_MAX } from '../layers/bn_threshold';
 import { buildModel } from '../models/registry';
-import { CrossbarNetwork, crossbarRunner, disposeCrossbar, layerCounts, layerWeights, loadCrossbar, mapModel, predictCrossbar, saveCrossbar } from '../src/crossbar';
+import { CrossbarNetwork, crossbarRunner, disposeCrossbar, layerCounts, mappedWeights, loadCrossbar, mapModel, predictCrossbar, saveCrossbar } from '../src/crossbar';
 import { comparatorReferenceUA } from '../src/crossbar/comparator';
 import { mapCommand } from '../src/commands/map';
 import { crossbarEvaluateCommand } from '../src/commands/crossbar_eval';
@@ -256,7 +256,7 @@ describe('comparator thresholds give the outputs of BN + sign', () => {
 /** The reference currents of mapped layer 0, as saveCrossbar computes them. */
 function refOf(net: CrossbarNetwork): Float32Array {
   const l = net.layers[0];
-  const { W } = layerWeights(net.steps[0].layer, l);
+  const { W } = mappedWeights(net, l);
   return comparatorReferenceUA(l.comparator!, W, l.rows, l.outputs, l.bias, l.inputEncoding === 'signedBinary', l.weightScale, net.device.read.voltage);
 }
 

@@ -154,7 +154,7 @@ describe('crossbar directory round trip', () => {
     const lines = text.trimEnd().split('\n');
     const header = lines.filter((l) => l.startsWith('#'));
     const data = lines.filter((l) => !l.startsWith('#'));
-    expect(header[0]).toBe(`# ${CROSSBAR_FORMAT} version 1`);
+    expect(header[0]).toBe(`# ${CROSSBAR_FORMAT} version 2`);
     expect(header).toContain('# array: fc/a0');
     expect(header).toContain('# units: microsiemens (uS)');
     expect(header.some((l) => /^# holds: programmed conductances/.test(l))).toBe(true);
@@ -202,7 +202,7 @@ describe('writeCrossbarDir refuses what it could not read back', () => {
     const out = new Map(arrays);
     out.set('fc_a0.target.csv', { rows: 7, cols: 5, data: new Float32Array(35).fill(25) });
     expect(() => writeCrossbarDir(dir, manifest, out)).toThrow('fc_a0.target.csv: row 1, column 1: 25 uS is outside the device window 2..20 uS');
-    expect(() => writeCrossbarDir(dir, { ...manifest, version: 2 }, arrays)).toThrow(`${path.join(dir, MANIFEST_FILE)}: version: format version 2 is newer`);
+    expect(() => writeCrossbarDir(dir, { ...manifest, version: 3 }, arrays)).toThrow(`${path.join(dir, MANIFEST_FILE)}: version: format version 3 is newer`);
     expect(fs.existsSync(dir)).toBe(false); // nothing was written
   });
 });
@@ -245,7 +245,7 @@ describe('readCrossbarDir rejects each kind of bad file, naming it', () => {
   });
 
   const manifestCases: [string, (m: any) => void, string][] = [
-    ['a newer version', (m) => (m.version = 2), 'version: format version 2 is newer than this memristor-tfjs reads (up to 1); update memristor-tfjs to read it'],
+    ['a newer version', (m) => (m.version = 3), 'version: format version 3 is newer than this memristor-tfjs reads (up to 2); update memristor-tfjs to read it'],
     ['version 0', (m) => (m.version = 0), 'version: format version 0 does not exist (versions start at 1)'],
     ['a version string', (m) => (m.version = '1'), 'version: must be an integer, got "1"'],
     ['no version', (m) => delete m.version, 'version: missing'],

@@ -115,6 +115,13 @@ export function insituLayer(net: CrossbarNetwork): { index: number; mapped: Mapp
   if (mapped.activation !== 'linear' && mapped.activation !== 'softmax') {
     throw new ConfigError('network', `in-situ training needs logits or softmax from layer '${mapped.name}', its activation is ${mapped.activation}`);
   }
+  // The error is propagated back through the layers after it: they must form a chain from it.
+  for (let i = index + 1; i < net.steps.length; i++) {
+    const ins = net.steps[i].inputs;
+    if (ins.length !== 1 || ins[0] !== i - 1) {
+      throw new ConfigError('network', `in-situ training needs the layers after '${mapped.name}' to follow one another; '${net.steps[i].layer.name}' takes ${ins.length === 1 ? `the output of an earlier layer` : `${ins.length} inputs`}`);
+    }
+  }
   return { index, mapped };
 }
 
@@ -186,7 +193,8 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
   const stochastic = opts.stochasticRounding ?? true;
   const F = m.rows;
   const O = m.outputs;
-  const trailing = net.steps.slice(L + 1).map((s) => s.layer);
+  // (absorbed steps after it are part of its arrays' work: a folded BN)
+  const trailing = net.steps.slice(L + 1).filter((s) => s.absorbedBy === null).map((s) => s.layer);
   const softmaxOut = m.activation === 'softmax';
 
   const total = samples * epochs;
@@ -209,7 +217,7 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
       // Forward through the arrays; the error in the periphery.
       const { h, delta, correct, loss } = tf.tidy(() => {
         const x = tf.tensor(b.x, [b.size, ...imageShape]);
-        const feats = runner.run(x, 0, L);
+        const feats = runner.run(x, 0, net.steps[L].inputs[0] + 1);
         const hq = m.inputQuantizer && m.inputQuantizer.levels !== null ? m.inputQuantizer(feats) : feats;
         const z = runner.run(feats, L, L + 1);
         const y = tf.tensor2d(b.oneHot, [b.size, numClasses]);

@@ -25,6 +25,8 @@ export interface MapCommandOptions extends CommonOptions {
   scheme?: string;
   /** --tolerance F: write-verify tolerance (fraction of the window), default the device's. */
   tolerance?: number | string;
+  /** --no-fold: keep BatchNormalization and ReLU layers after mapped layers digital (default: folded where they can be). */
+  fold?: boolean;
   /** --out XDIR */
   out: string;
   /** --overwrite: replace an existing non-empty XDIR. */
@@ -33,7 +35,7 @@ export interface MapCommandOptions extends CommonOptions {
 
 
 /** Parses and checks the map flags (UsageError naming the flag). */
-export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; arrayCols: number; replicas: number; seed: number; scheme?: Scheme; tolerance?: number } {
+export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; arrayCols: number; replicas: number; seed: number; scheme?: Scheme; tolerance?: number; fold: boolean } {
   if (!opts.model) throw new UsageError('map: give --model DIR (a trained model folder)');
   if (!opts.device) throw new UsageError('map: give --device PRESET|FILE.json');
   if (!opts.out) throw new UsageError('map: give --out XDIR (the crossbar directory to write)');
@@ -51,7 +53,7 @@ export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; a
     tolerance = Number(opts.tolerance);
     if (!(tolerance >= 0 && tolerance < 1)) throw new UsageError(`--tolerance must be a fraction of the conductance window in [0, 1), got '${opts.tolerance}'`);
   }
-  return { arrayRows: size[0], arrayCols: size[1], replicas, seed, scheme, tolerance };
+  return { arrayRows: size[0], arrayCols: size[1], replicas, seed, scheme, tolerance, fold: opts.fold !== false };
 }
 
 export async function mapCommand(opts: MapCommandOptions) {
@@ -79,12 +81,14 @@ export async function mapCommand(opts: MapCommandOptions) {
       replicas: parsed.replicas,
       seed: parsed.seed,
       scheme: net.mapping.scheme,
+      fold: parsed.fold,
       out: folder.final,
       backend: backend.name,
       layers: layers.map((l) => {
         const m = net!.layers.find((k) => k.name === l.layer)!;
         // comparator: the digital layers a threshold neuron's comparators stand for (null: none)
-        return { ...l, inputEncoding: m.inputEncoding, neuron: m.neuron, comparator: m.comparator ? m.comparator.layers : null };
+        // absorbed: the layers it does the work of (a folded BN, a ReLU made its neuron)
+        return { ...l, inputEncoding: m.inputEncoding, neuron: m.neuron, comparator: m.comparator ? m.comparator.layers : null, absorbed: m.absorbed };
       }),
       total,
       programmingSeconds: Number(programmingSeconds.toFixed(3)),
@@ -93,7 +97,10 @@ export async function mapCommand(opts: MapCommandOptions) {
     info(`wrote ${files.length} files to ${opts.out}`);
     const comparators = result.layers.filter((l) => l.comparator).map((l) => `${l.layer} (${l.comparator!.join(', ')})`);
     const cmpLine = comparators.length ? `\ncomparators (thresholds in manifest.json) replace: ${comparators.join('; ')}` : '';
-    printResult(opts, result, () => `${device.name} on ${result.array} arrays, ${net!.mapping.scheme} scheme, ${parsed.replicas} replica(s) per conv layer, seed ${parsed.seed}\n` + formatLayerReports(layers) + cmpLine);
+    const folded = result.layers.filter((l) => l.absorbed.length).map((l) => `${l.layer} (${l.absorbed.join(', ')})`);
+    const digital = net.steps.filter((s) => !s.mapped && s.absorbedBy === null).map((s) => s.layer.name);
+    const foldLine = (folded.length ? `\nfolded into the arrays: ${folded.join('; ')}` : '') + (digital.length ? `\ndigital (in software): ${digital.join(', ')}` : '');
+    printResult(opts, result, () => `${device.name} on ${result.array} arrays, ${net!.mapping.scheme} scheme, ${parsed.replicas} replica(s) per conv layer, seed ${parsed.seed}\n` + formatLayerReports(layers) + cmpLine + foldLine);
     return result;
   } finally {
     folder.release();

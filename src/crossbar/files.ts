@@ -1,7 +1,7 @@
 // The conductance file format: a crossbar directory (XDIR) a lab script can read in any language.
 //
 //   XDIR/manifest.json   {
-//     format: 'memristor-tfjs-crossbar', version: 1, created: ISO date,
+//     format: 'memristor-tfjs-crossbar', version: 2, created: ISO date,
 //     device: the full DeviceConfig (validated as such),
 //     network: any JSON (the layer graph with the digital parts, filled by the mapper),
 //     layers: [{ name, kind, arrays: [{ id, rows, cols, rowStart, colStart, scheme, weightScale,
@@ -38,8 +38,13 @@ import { validateDeviceConfig, variedWindow } from '../device/config';
 import { readTextFile } from '../input_files';
 
 export const CROSSBAR_FORMAT = 'memristor-tfjs-crossbar';
-/** The version this code writes and the newest it reads. */
-export const CROSSBAR_FORMAT_VERSION = 1;
+/**
+ * The version this code writes and the newest it reads. Version 2 (graph models): the network's
+ * steps with their inputs and roles, BatchNormalization folded into a mapped layer's weights
+ * (`foldedBatchNorm`), ReLUs absorbed into its neuron (`absorbed`), separable convs as two mapped
+ * parts. A version-1 folder (chain models, nothing folded) reads as it was written.
+ */
+export const CROSSBAR_FORMAT_VERSION = 2;
 export const MANIFEST_FILE = 'manifest.json';
 /** Mapping schemes an array may use (add a new one here when the mapper gets it). */
 export const MAPPING_SCHEMES = ['differential', 'reference'] as const;
@@ -205,7 +210,7 @@ export function validateCrossbarManifest(raw: unknown, file: string): CrossbarMa
     c.fail('version', `format version ${version} is newer than this memristor-tfjs reads (up to ${CROSSBAR_FORMAT_VERSION}); update memristor-tfjs to read it`);
   }
   if (version < 1) c.fail('version', `format version ${version} does not exist (versions start at 1)`);
-  // (versions 1..CROSSBAR_FORMAT_VERSION-1 would be migrated here)
+  // Version 1 holds the same fields; what it lacks (folding, absorbed layers) means none (loadCrossbar).
 
   const created = m.created;
   if (typeof created !== 'string' || Number.isNaN(Date.parse(created))) {

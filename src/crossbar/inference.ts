@@ -81,6 +81,7 @@ import { simdDac, simdNoisyFinish } from './simd';
 import { rollConvKernel, rowTileKernel } from '../mapping/schemes';
 import type { CrossbarArray, CrossbarNetwork, MappedLayer } from './network';
 import { Comparator, applyReplaced, compareTensor } from './comparator';
+import { chainAfter } from './network';
 
 // ---------------------------------------------------------------------------------------------
 // Fast seeded normals: xoshiro128** and the ziggurat method (Marsaglia & Tsang 2000, 128 strips,
@@ -501,6 +502,11 @@ interface ConvGeo {
   kw: number;
   sh: number;
   sw: number;
+  /** Dilation, and the kernel's extent with it: (k - 1) d + 1. */
+  dh: number;
+  dw: number;
+  ekh: number;
+  ekw: number;
   padTop: number;
   padLeft: number;
   padRight: number;
@@ -509,6 +515,9 @@ interface ConvGeo {
 function convGeometry(m: MappedLayer, H: number, W: number, C: number): ConvGeo {
   const [kh, kw] = m.kernelShape;
   const [sh, sw] = m.strides;
+  const [dh, dw] = m.dilation ?? [1, 1];
+  const ekh = (kh - 1) * dh + 1;
+  const ekw = (kw - 1) * dw + 1;
   let oh: number;
   let ow: number;
   let padTop = 0;
@@ -517,17 +526,17 @@ function convGeometry(m: MappedLayer, H: number, W: number, C: number): ConvGeo 
   if (m.padding === 'same') {
     oh = Math.ceil(H / sh);
     ow = Math.ceil(W / sw);
-    const ph = Math.max((oh - 1) * sh + kh - H, 0);
-    const pw = Math.max((ow - 1) * sw + kw - W, 0);
+    const ph = Math.max((oh - 1) * sh + ekh - H, 0);
+    const pw = Math.max((ow - 1) * sw + ekw - W, 0);
     padTop = Math.floor(ph / 2);
     padLeft = Math.floor(pw / 2);
     padRight = pw - padLeft;
   } else {
-    oh = Math.ceil((H - kh + 1) / sh);
-    ow = Math.ceil((W - kw + 1) / sw);
+    oh = Math.ceil((H - ekh + 1) / sh);
+    ow = Math.ceil((W - ekw + 1) / sw);
   }
-  if (oh < 1 || ow < 1) throw new ConfigError(m.name, `input ${H}x${W} is smaller than the ${kh}x${kw} kernel`);
-  return { H, W, C, oh, ow, kh, kw, sh, sw, padTop, padLeft, padRight };
+  if (oh < 1 || ow < 1) throw new ConfigError(m.name, `input ${H}x${W} is smaller than the ${ekh}x${ekw} kernel`);
+  return { H, W, C, oh, ow, kh, kw, sh, sw, dh, dw, ekh, ekw, padTop, padLeft, padRight };
 }
 
 /** Output rows of each replica: contiguous bands, replica r gets rows [floor(r oh / R), floor((r+1) oh / R)). */
@@ -547,7 +556,7 @@ type WindowFn = (inA: number, inB: number, c0: number, c1: number) => Tensor;
 /** The conv of output rows [row0, row0 + rows) from input channels [c0, c1): the input window and explicit padding. */
 function convBand(win: WindowFn, g: ConvGeo, row0: number, rows: number, c0: number, c1: number, k: Tensor): Tensor {
   const ya = row0 * g.sh - g.padTop;
-  const yb = (row0 + rows - 1) * g.sh + g.kh - g.padTop;
+  const yb = (row0 + rows - 1) * g.sh + g.ekh - g.padTop;
   const inA = Math.max(0, ya);
   const inB = Math.min(g.H, yb);
   const pad: [[number, number], [number, number], [number, number], [number, number]] = [
@@ -556,7 +565,7 @@ function convBand(win: WindowFn, g: ConvGeo, row0: number, rows: number, c0: num
     [g.padLeft, g.padRight],
     [0, 0],
   ];
-  return tf.conv2d(win(inA, inB, c0, c1) as tf.Tensor4D, k as tf.Tensor4D, [g.sh, g.sw], pad);
+  return tf.conv2d(win(inA, inB, c0, c1) as tf.Tensor4D, k as tf.Tensor4D, [g.sh, g.sw], pad, 'NHWC', [g.dh, g.dw]);
 }
 
 /**
@@ -1314,32 +1323,105 @@ function fastPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, outShape: number
 }
 
 /**
- * Steps [from, to) of the network on x (the output of step from - 1). A mapped layer with a
- * comparator whose replaced layers all lie in the range outputs its column decisions, which the
- * replaced max pools pool (src/crossbar/comparator.ts); its BN and activation are not run. Where the
- * range ends inside them, the layer gives its analog sums and the digital layers decide.
- * Returns x itself for an empty range.
+ * The single step outside [from, to) whose output the steps in the range read (-1: the network's
+ * input), checked: a range that reads two outside steps (a residual branch cut apart) is refused.
+ */
+function outsideInput(net: CrossbarNetwork, from: number, to: number): number {
+  let outside: number | null = null;
+  for (let i = from; i < to; i++) {
+    for (const j of net.steps[i].inputs) {
+      if (j >= from) continue;
+      if (outside !== null && outside !== j) {
+        throw new RangeError(`steps [${from}, ${to}) read the outputs of two steps before them (${outside < 0 ? 'the input' : net.steps[outside].layer.name} and ${j < 0 ? 'the input' : net.steps[j].layer.name}): run a range that takes one tensor`);
+      }
+      outside = j;
+    }
+  }
+  if (from === 0 && outside !== null && outside !== -1) throw new RangeError('steps from 0 read a step before the network');
+  return outside ?? from - 1;
+}
+
+/** The step indices a comparator of mapped step i replaces (the digital layers after it it folds), in order. */
+function replacedSteps(net: CrossbarNetwork, i: number, cmp: Comparator): number[] {
+  const chain = chainAfter(net.steps, i, (n) => net.steps[n].mapped !== null).slice(0, cmp.layers.length);
+  if (chain.map((n) => net.steps[n].layer.name).join('\n') !== cmp.layers.join('\n')) {
+    throw new ConfigError(net.steps[i].mapped!.name, `its comparator replaces ${cmp.layers.join(', ')}, but the layers after it are ${chain.map((n) => net.steps[n].layer.name).join(', ')}`);
+  }
+  return chain;
+}
+
+/**
+ * Steps [from, to) of the network on x, which stands for the one output from before the range
+ * that the range reads (the network's input when from is 0; the output of step from - 1 for a
+ * chain). Returns the output of step to - 1 (x itself for an empty range). The steps form a DAG:
+ * each reads the outputs of its `inputs`, every intermediate is freed after its last reader. A
+ * mapped layer with a comparator whose replaced layers all lie in the range outputs its column
+ * decisions, which the replaced max pools pool (src/crossbar/comparator.ts); its BN and activation
+ * are not run. Where the range ends inside them, the layer gives its analog sums and the digital
+ * layers decide. An absorbed step (a folded BN, a ReLU made a neuron) passes its input on.
  */
 function runSteps(net: CrossbarNetwork, rt: Runtime, x: Tensor, ctx: Ctx, from = 0, to = net.steps.length): Tensor {
-  let h = x;
-  for (let i = from; i < to; i++) {
-    const step = net.steps[i];
-    let next: Tensor;
-    const cmp = step.mapped?.comparator ?? null;
-    if (step.mapped && cmp && i + cmp.layers.length < to) {
-      next = forwardMapped(rt.layers.get(step.mapped)!, h, ctx, cmp);
-      for (let k = 1; k <= cmp.layers.length; k++) {
-        const pooled = applyReplaced(net.steps[i + k].layer, next, cmp);
-        if (pooled !== next) next.dispose();
-        next = pooled;
+  if (to <= from) return x;
+  const outside = outsideInput(net, from, to);
+  const last = to - 1;
+  // Readers left of each step's output within the range (+1 for the range's own output).
+  const readers = new Map<number, number>();
+  const addReader = (j: number, n: number) => readers.set(j, (readers.get(j) ?? 0) + n);
+  for (let i = from; i < to; i++) for (const j of net.steps[i].inputs) addReader(j >= from ? j : outside, 1);
+  addReader(last, 1);
+  // One tensor may stand for several steps (absorbed steps pass theirs on): count per tensor.
+  const values = new Map<number, Tensor>([[outside, x]]);
+  const uses = new Map<Tensor, number>([[x, readers.get(outside) ?? 0]]);
+  const release = (t: Tensor) => {
+    const n = (uses.get(t) ?? 0) - 1;
+    uses.set(t, n);
+    if (n <= 0 && t !== x) t.dispose();
+  };
+  const put = (i: number, t: Tensor) => {
+    values.set(i, t);
+    uses.set(t, (uses.get(t) ?? 0) + (readers.get(i) ?? 0));
+    if ((uses.get(t) ?? 0) <= 0 && t !== x) t.dispose();
+  };
+  const done = new Set<number>();
+  try {
+    for (let i = from; i < to; i++) {
+      if (done.has(i)) continue;
+      const step = net.steps[i];
+      const ins = step.inputs.map((j) => {
+        const v = values.get(j >= from ? j : outside);
+        if (!v) throw new Error(`step ${step.layer.name} reads step ${j}, which has no value`);
+        return v;
+      });
+      const cmp = step.mapped?.comparator ?? null;
+      const replaced = step.mapped && cmp ? replacedSteps(net, i, cmp) : [];
+      let out: Tensor;
+      let at = i;
+      if (step.absorbedBy !== null) out = ins[0];
+      else if (step.mapped && cmp && replaced.every((n) => n < to)) {
+        out = forwardMapped(rt.layers.get(step.mapped)!, ins[0], ctx, cmp);
+        for (const n of replaced) {
+          const pooled = applyReplaced(net.steps[n].layer, out, cmp);
+          if (pooled !== out) out.dispose();
+          out = pooled;
+          done.add(n);
+        }
+        at = replaced.length ? replaced[replaced.length - 1] : i;
+      } else if (step.mapped) out = forwardMapped(rt.layers.get(step.mapped)!, ins[0], ctx, null);
+      else {
+        const arg = ins.length === 1 ? ins[0] : ins;
+        out = tf.tidy(() => step.layer.apply(arg, { training: false }) as Tensor);
       }
-      i += cmp.layers.length;
-    } else if (step.mapped) next = forwardMapped(rt.layers.get(step.mapped)!, h, ctx, null);
-    else next = tf.tidy(() => step.layer.apply(h, { training: false }) as Tensor);
-    if (h !== x) h.dispose();
-    h = next;
+      // A replaced chain's inner steps have no reader outside it (single links): their counts are
+      // those of the chain's links only, so the pooled decisions stand for its last step.
+      put(at, out);
+      for (const v of ins) release(v);
+    }
+    const y = values.get(last)!;
+    return y;
+  } catch (e) {
+    for (const [t, n] of uses) if (n > 0 && t !== x && !t.isDisposed) t.dispose();
+    throw e;
   }
-  return h;
 }
 
 function needsCalibration(net: CrossbarNetwork, readNoise: boolean): boolean {

@@ -1,14 +1,18 @@
 // A trained model mapped onto crossbar arrays: which layers go onto arrays, their tiles and
 // replicas, the programmed conductances, and the crossbar directory (XDIR) they are saved in.
 //
-// Every Conv2D/Dense-like layer (QuantConv2D, QuantDense, stock tf.layers conv2d and dense) is
-// mapped: its weight matrix (the quantized kernel for the Quant layers) becomes target conductances
-// (src/mapping/schemes.ts), tiled onto arrays of arrayRows x arrayCols (src/mapping/tiling.ts), and
-// each array is programmed by write-verify (src/mapping/program.ts). A conv layer is mapped onto
-// `replicas` groups of arrays (Yao et al.'s spatial parallelism), each with device instances of its
-// own; a dense layer always has one. Every other layer (pooling, flatten, batch normalization,
-// activations, ThresholdActivation, input quantizers) stays digital and runs as the tfjs layer
-// itself; biases are added digitally after the arrays.
+// Any tfjs layers model (Sequential or functional, a DAG with add, concatenate and branches) is
+// taken as a list of steps in topological order (src/crossbar/graph.ts): every Conv2D/Dense-like
+// layer (QuantConv2D, QuantDense, stock conv2d (strided, dilated), dense, depthwiseConv2d, and
+// separableConv2d as two steps) is mapped: its weight matrix (the quantized kernel for the Quant
+// layers; a BatchNormalization right after it folded in where it can be) becomes target
+// conductances (src/mapping/schemes.ts), tiled onto arrays of arrayRows x arrayCols
+// (src/mapping/tiling.ts), and each array is programmed by write-verify (src/mapping/program.ts).
+// A conv layer is mapped onto `replicas` groups of arrays (Yao et al.'s spatial parallelism), each
+// with device instances of its own; a dense layer always has one. Every other layer (pooling, add,
+// concatenate, padding, flatten, a BN that does not fold, activations, ThresholdActivation, input
+// quantizers) stays digital and runs as the tfjs layer itself; biases are added digitally after
+// the arrays. The manifest lists every step with its role (mapped, digital, absorbed).
 //
 // The crossbar directory (written through src/crossbar/files.ts):
 //   XDIR/manifest.json   format, version, device, network, layers (one entry per mapped layer with
@@ -29,11 +33,8 @@ import * as path from 'path';
 import { tf } from '../tf';
 import '../../layers';
 import { QuantKernelLayer } from '../../layers/quant_base';
-import { QuantConv2D } from '../../layers/quant_conv2d';
-import { QuantDense } from '../../layers/quant_dense';
 import { QuantActivation } from '../../layers/quant_activation';
 import { ThresholdActivation } from '../../layers/bn_threshold';
-import { getActivation } from '../../layers/activations';
 import type { Quantizer } from '../../layers/quantizers';
 import type { DeviceConfig } from '../device/config';
 import { ConfigError, FileFormatError, UsageError } from '../errors';
@@ -66,28 +67,14 @@ import {
   writeCrossbarDir,
 } from './files';
 import { Comparator, comparatorEntry, comparatorReferenceUA, planComparator, readComparatorEntry } from './comparator';
+import { GraphStep, LayerGeometry, LayerPart, MAPPABLE_NAMES, planSteps, stepWeights } from './graph';
 
-export type MappedKind = 'conv2d' | 'dense';
 /** How a mapped layer's input reaches the rows: 'signedBinary' = +-1 inputs applied as 0/1 (Chen et al.). */
 export type InputEncoding = 'signedBinary' | 'real';
 /** The neuron at the columns of a mapped layer. */
 export type NeuronKind = 'threshold' | 'relu' | 'linear';
-
-/** The shape of a mappable layer. */
-export interface LayerGeometry {
-  kind: MappedKind;
-  className: string;
-  /** [kh, kw, cin, cout] or [inputs, units]. */
-  kernelShape: number[];
-  /** Rows of the weight matrix (kh*kw*cin or inputs) and its outputs (cout or units). */
-  rows: number;
-  outputs: number;
-  strides: [number, number];
-  padding: 'same' | 'valid';
-  /** Activation name (tf.layers names), applied after the bias. */
-  activation: string;
-  useBias: boolean;
-}
+export type { LayerGeometry, MappedKind, LayerPart } from './graph';
+export { layerGeometries, modelGraph, planSteps, stepWeights } from './graph';
 
 /** One physical array of a mapped layer. */
 export interface CrossbarArray {
@@ -105,7 +92,15 @@ export interface CrossbarArray {
 }
 
 export interface MappedLayer extends LayerGeometry {
+  /** The step's name: the layer's, or `layer/depthwise`, `layer/pointwise` for a separable conv's parts. */
   name: string;
+  /** The tfjs layer it comes from, and which part of it (null: all of it). */
+  layerName: string;
+  part: LayerPart;
+  /** The layers whose work it does besides its own: a folded BatchNormalization, a ReLU made its activation. */
+  absorbed: string[];
+  /** The BatchNormalization folded into its weights and bias, or null. */
+  foldedBatchNorm: string | null;
   scheme: Scheme;
   wScale: number;
   weightScale: number;
@@ -132,8 +127,12 @@ export interface MappedLayer extends LayerGeometry {
 
 export interface NetworkStep {
   layer: tf.layers.Layer;
-  /** The mapping of a layer on arrays; null for a digital layer. */
+  /** The mapping of a layer (or part) on arrays; null for a digital or absorbed step. */
   mapped: MappedLayer | null;
+  /** The steps whose outputs it takes, in the layer's input order (-1: the network's input). */
+  inputs: number[];
+  /** The mapped step that does its work (a folded BN, an absorbed ReLU); its output is that step's. Null if none. */
+  absorbedBy: number | null;
 }
 
 export interface MappingOptions {
@@ -146,6 +145,11 @@ export interface MappingOptions {
   seed?: number;
   /** Mapping scheme; default the device's defaultScheme. */
   scheme?: Scheme;
+  /**
+   * Fold a BatchNormalization (and a ReLU) after a mapped layer into its weights, bias and neuron
+   * where it can be (src/crossbar/graph.ts); default true. False keeps every such layer digital.
+   */
+  fold?: boolean;
   /** Overrides of write-verify (tolerance sweeps). */
   tolerance?: number;
   maxPulses?: number;
@@ -167,7 +171,7 @@ export interface CrossbarNetwork {
   steps: NetworkStep[];
   /** The mapped layers, in order. */
   layers: MappedLayer[];
-  mapping: { arrayRows: number; arrayCols: number; replicas: number; seed: number; scheme: Scheme };
+  mapping: { arrayRows: number; arrayCols: number; replicas: number; seed: number; scheme: Scheme; fold: boolean };
   /** Inference state (tensors, calibration): owned by src/crossbar/inference.ts. */
   runtime: unknown;
 }
@@ -175,123 +179,46 @@ export interface CrossbarNetwork {
 // ---------------------------------------------------------------------------------------------
 // Model analysis
 
-const MAPPABLE_STOCK = ['Conv2D', 'Dense'];
-/** Stock layers with weights that cannot go onto arrays here: refused rather than run in software. */
-const UNMAPPABLE = /^(Conv1D|Conv3D|Conv2DTranspose|Conv3DTranspose|DepthwiseConv2D|SeparableConv2D|SeparableConv1D|LSTM|GRU|SimpleRNN|RNN|Bidirectional|TimeDistributed|Embedding|ConvLSTM2D|LocallyConnected1D|LocallyConnected2D)$/;
 /** Layers that pass a +-1 value or a comparator decision through unchanged in kind. */
 const PASS_THROUGH = new Set(['MaxPooling2D', 'MaxPool2D', 'GlobalMaxPooling2D', 'GlobalMaxPool2D', 'Flatten', 'Reshape', 'Dropout', 'SpatialDropout1D', 'SpatialDropout2D']);
 const MONOTONE_ACTIVATIONS = new Set(['linear', 'relu', 'relu6', 'elu', 'selu', 'sigmoid', 'hardSigmoid', 'tanh', 'softplus', 'softsign']);
 const SIGN_QUANTIZERS = new Set(['SteSign', 'ApproxSign']);
 
-function pair(v: unknown, name: string): [number, number] {
-  const p = typeof v === 'number' ? [v, v] : v;
-  if (!Array.isArray(p) || p.length !== 2 || !p.every((n) => Number.isInteger(n) && n >= 1)) throw new UsageError(`${name}: expected a positive integer or a pair, got ${JSON.stringify(v)}`);
-  return [p[0], p[1]];
+/** The links of a step that the chain walks below need. */
+type StepLink = Pick<NetworkStep, 'layer' | 'inputs' | 'absorbedBy'>;
+
+/**
+ * The layers on the single-link chain that ends at step i (each the only input of the next), in
+ * model order, step i's layer last: what decides the kind of values reaching step i.
+ */
+export function chainBefore(steps: readonly StepLink[], i: number): tf.layers.Layer[] {
+  const out = [steps[i].layer];
+  let cur = i;
+  while (steps[cur].inputs.length === 1 && steps[cur].inputs[0] >= 0) {
+    cur = steps[cur].inputs[0];
+    out.unshift(steps[cur].layer);
+  }
+  return out;
 }
 
-function activationName(v: unknown): string {
-  if (v == null) return 'linear';
-  if (typeof v === 'string') return v;
-  const o = v as { className?: string; getClassName?: () => string };
-  const n = typeof o.getClassName === 'function' ? o.getClassName() : o.className;
-  if (typeof n === 'string') return n.charAt(0).toLowerCase() + n.slice(1);
-  return String(v);
-}
-
-/** The geometry of a mappable layer, or null for a digital one; throws for a layer that cannot be mapped. */
-export function layerGeometry(layer: tf.layers.Layer): LayerGeometry | null {
-  const className = layer.getClassName();
-  if (layer instanceof QuantConv2D) {
-    const cin = (layer.weights.find((w) => /kernel/.test(w.originalName))?.shape ?? [])[2];
-    const shape = [layer.kernelSize[0], layer.kernelSize[1], cin as number, layer.filters];
-    return {
-      kind: 'conv2d',
-      className,
-      kernelShape: shape,
-      rows: shape[0] * shape[1] * shape[2],
-      outputs: shape[3],
-      strides: [...layer.strides] as [number, number],
-      padding: layer.padding,
-      activation: layer.activation,
-      useBias: layer.useBias,
-    };
+/**
+ * The steps after step i along single links (step i's output goes only to the next, which takes
+ * nothing else), stopping after a mapped step; absorbed steps are passed over (their work is done
+ * by the mapped step that absorbed them).
+ */
+export function chainAfter(steps: readonly StepLink[], i: number, isMapped: (n: number) => boolean): number[] {
+  const out: number[] = [];
+  let cur = i;
+  for (;;) {
+    const cons: number[] = [];
+    steps.forEach((s, n) => {
+      if (s.inputs.includes(cur)) cons.push(n);
+    });
+    if (cons.length !== 1 || steps[cons[0]].inputs.length !== 1) return out;
+    cur = cons[0];
+    if (steps[cur].absorbedBy === null) out.push(cur);
+    if (isMapped(cur)) return out;
   }
-  if (layer instanceof QuantDense) {
-    const k = layer.weights.find((w) => /kernel/.test(w.originalName));
-    const inDim = (k?.shape ?? [])[0] as number;
-    return { kind: 'dense', className, kernelShape: [inDim, layer.units], rows: inDim, outputs: layer.units, strides: [1, 1], padding: 'valid', activation: layer.activation, useBias: layer.useBias };
-  }
-  if (MAPPABLE_STOCK.includes(className)) {
-    const cfg = layer.getConfig() as Record<string, unknown>;
-    const kernel = layer.weights.find((w) => /kernel/.test(w.originalName));
-    if (!kernel) throw new UsageError(`layer ${layer.name} (${className}) is not built`);
-    const shape = [...kernel.shape] as number[];
-    const activation = activationName(cfg.activation);
-    getActivation(activation, `${layer.name}.activation`);
-    const useBias = cfg.useBias !== false;
-    if (className === 'Dense') {
-      return { kind: 'dense', className, kernelShape: shape, rows: shape[0], outputs: shape[1], strides: [1, 1], padding: 'valid', activation, useBias };
-    }
-    if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw new UsageError(`layer ${layer.name}: only channelsLast convolutions can be mapped, got ${String(cfg.dataFormat)}`);
-    const dil = pair(cfg.dilationRate ?? 1, `${layer.name}.dilationRate`);
-    if (dil[0] !== 1 || dil[1] !== 1) throw new UsageError(`layer ${layer.name}: dilated convolutions cannot be mapped (dilationRate ${dil.join('x')})`);
-    const padding = cfg.padding;
-    if (padding !== 'same' && padding !== 'valid') throw new UsageError(`layer ${layer.name}: padding '${String(padding)}' cannot be mapped (same or valid)`);
-    return {
-      kind: 'conv2d',
-      className,
-      kernelShape: shape,
-      rows: shape[0] * shape[1] * shape[2],
-      outputs: shape[3],
-      strides: pair(cfg.strides ?? 1, `${layer.name}.strides`),
-      padding,
-      activation,
-      useBias,
-    };
-  }
-  if (UNMAPPABLE.test(className)) throw new UsageError(`layer ${layer.name} (${className}) cannot be mapped onto crossbar arrays (mappable: QuantConv2D, QuantDense, Conv2D, Dense)`);
-  if (layer instanceof tf.LayersModel) throw new UsageError(`layer ${layer.name} is a nested model: flatten it into one model before mapping`);
-  return null;
-}
-
-/** The weight matrix (rows x outputs, conv rows channel-major) and the bias of a mappable layer. */
-export function layerWeights(layer: tf.layers.Layer, geo: LayerGeometry): { W: Float32Array; bias: Float32Array | null } {
-  let kernel: Float32Array;
-  let bias: Float32Array | null = null;
-  if (layer instanceof QuantKernelLayer) {
-    const k = layer.quantizedKernel();
-    kernel = k.dataSync().slice() as Float32Array;
-    k.dispose();
-    const b = layer.biasValues();
-    if (b) {
-      bias = b.dataSync().slice() as Float32Array;
-      b.dispose();
-    }
-  } else {
-    const k = layer.weights.find((w) => /kernel/.test(w.originalName))!;
-    kernel = k.read().dataSync().slice() as Float32Array;
-    const b = layer.weights.find((w) => /bias/.test(w.originalName));
-    if (geo.useBias && b) bias = b.read().dataSync().slice() as Float32Array;
-  }
-  const W = geo.kind === 'conv2d' ? unrollConvKernel(kernel, geo.kernelShape) : kernel;
-  return { W, bias };
-}
-
-/** The layers of a chain model (Sequential, or a functional model without branches), input layer left out. */
-export function chainLayers(model: tf.LayersModel): tf.layers.Layer[] {
-  const all = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
-  let prev: tf.layers.Layer | null = null;
-  for (const l of all) {
-    const nodes = (l as unknown as { inboundNodes?: { inboundLayers?: tf.layers.Layer[] }[] }).inboundNodes;
-    if (Array.isArray(nodes) && nodes.length > 0) {
-      const inbound = nodes[0].inboundLayers ?? [];
-      const ok = nodes.length === 1 && inbound.length === 1 && (prev === null ? inbound[0].getClassName() === 'InputLayer' : inbound[0] === prev);
-      if (!ok) throw new UsageError(`model ${model.name}: layer ${l.name} does not simply follow the layer before it; only chain models (Sequential, or functional without branches) can be mapped`);
-    }
-    prev = l;
-  }
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new UsageError(`model ${model.name}: only models with one input and one output can be mapped`);
-  return all;
 }
 
 function quantizerOf(layer: tf.layers.Layer): Quantizer | null {
@@ -327,23 +254,43 @@ export function followedByBinaryActivation(layers: readonly tf.layers.Layer[], i
   return false;
 }
 
-function neuronFor(device: DeviceConfig, layers: readonly tf.layers.Layer[], idx: number, geo: LayerGeometry): NeuronKind {
-  if (device.neuron.kind === 'threshold' && followedByBinaryActivation(layers, idx, geo)) return 'threshold';
+/** Step i's input encoding, from the chain of layers before it. */
+function inputEncodingOf(plan: readonly GraphStep[], i: number): InputEncoding {
+  const before = chainBefore(plan, i);
+  // The second part of a separable conv takes the first part's real outputs.
+  if (plan[i].part === 'pointwise') return 'real';
+  return detectSignedBinaryInput(before, before.length - 1) ? 'signedBinary' : 'real';
+}
+
+/** The layers after mapped step i that a neuron or comparator may stand in for, step i's layer first. */
+function layersAfter(plan: readonly GraphStep[], i: number): tf.layers.Layer[] {
+  return [plan[i].layer, ...chainAfter(plan, i, (n) => plan[n].geometry !== null).map((n) => plan[n].layer)];
+}
+
+function neuronFor(device: DeviceConfig, plan: readonly GraphStep[], idx: number, geo: LayerGeometry): NeuronKind {
+  if (device.neuron.kind === 'threshold' && followedByBinaryActivation(layersAfter(plan, idx), 0, geo)) return 'threshold';
   if (device.neuron.kind === 'relu' && geo.activation === 'relu') return 'relu';
   return 'linear';
 }
 
 /** The comparator of a threshold neuron (the following BN + binary activation folded), or null with a line saying why. */
-function comparatorOf(layers: readonly tf.layers.Layer[], idx: number, geo: LayerGeometry, onInfo?: (msg: string) => void): Comparator | null {
-  const plan = planComparator(layers, idx, geo.outputs, geo.activation);
-  if (!plan.comparator) onInfo?.(`comparator: ${layers[idx].name} keeps the digital decision on its analog sums: ${plan.reason}`);
-  return plan.comparator;
+function comparatorOf(plan: readonly GraphStep[], idx: number, geo: LayerGeometry, onInfo?: (msg: string) => void): Comparator | null {
+  const res = planComparator(layersAfter(plan, idx), 0, geo.outputs, geo.activation);
+  if (!res.comparator) onInfo?.(`comparator: ${plan[idx].name} keeps the digital decision on its analog sums: ${res.reason}`);
+  return res.comparator;
+}
+
+/** The weight matrix and bias of a mapped layer of a network (the quantized kernel, a folded BN applied). */
+export function mappedWeights(net: CrossbarNetwork, l: MappedLayer): { W: Float32Array; bias: Float32Array | null } {
+  const step = net.steps.find((s) => s.mapped === l);
+  if (!step) throw new RangeError(`layer ${l.name} is not a mapped layer of this network`);
+  const bn = l.foldedBatchNorm ? net.model.getLayer(l.foldedBatchNorm) : null;
+  return stepWeights({ layer: step.layer, part: l.part, foldedBatchNorm: bn }, l);
 }
 
 /** The manifest field of a mapped layer's comparator: thresholds, flips and the reference currents (uA). */
 function comparatorJson(net: CrossbarNetwork, l: MappedLayer): Record<string, unknown> {
-  const layer = net.steps.find((s) => s.mapped === l)!.layer;
-  const { W } = layerWeights(layer, l);
+  const { W } = mappedWeights(net, l);
   const c = l.comparator!;
   return comparatorEntry(c, comparatorReferenceUA(c, W, l.rows, l.outputs, l.bias, l.inputEncoding === 'signedBinary', l.weightScale, net.device.read.voltage));
 }
@@ -368,45 +315,51 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
   const scheme = checkScheme(opts.scheme ?? device.defaultScheme);
   checkArraySize(arrayRows, arrayCols, scheme);
   const wvOpts = { tolerance: opts.tolerance, maxPulses: opts.maxPulses };
-  const layers = chainLayers(model);
+  const fold = opts.fold ?? true;
+  const plan = planSteps(model, { absorb: fold });
   const steps: NetworkStep[] = [];
   const mappedLayers: MappedLayer[] = [];
-  const replicasOf = planReplicas(layers, replicas, scheme, arrayRows, arrayCols, opts.onInfo);
-  const weightsOf = (layer: tf.layers.Layer) => {
-    const g = layerGeometry(layer);
-    return g ? g.rows * g.outputs * (replicasOf.get(layer) ?? 1) : 0;
+  const replicasOf = planReplicas(plan, replicas, scheme, arrayRows, arrayCols, opts.onInfo);
+  const weightsOf = (i: number) => {
+    const g = plan[i].geometry;
+    return g ? g.rows * g.outputs * (replicasOf.get(i) ?? 1) : 0;
   };
-  const totalWeights = layers.reduce((n, l) => n + weightsOf(l), 0);
+  const totalWeights = plan.reduce((n, _, i) => n + weightsOf(i), 0);
   let weightsDone = 0;
-  layers.forEach((layer, idx) => {
-    const geo = layerGeometry(layer);
+  plan.forEach((ps, idx) => {
+    const geo = ps.geometry;
+    const link = { layer: ps.layer, inputs: ps.inputs, absorbedBy: ps.absorbedBy };
     if (!geo) {
-      steps.push({ layer, mapped: null });
+      steps.push({ ...link, mapped: null });
       return;
     }
     const t0 = performance.now();
-    const { W, bias } = layerWeights(layer, geo);
+    const { W, bias } = stepWeights(ps, geo);
     const conductances = mapWeights(W, geo.rows, geo.outputs, device, scheme);
     const levelError = levelRoundingError(W, conductances);
     const tiles = tileLayer(geo.rows, geo.outputs, arrayRows, arrayCols, scheme);
     const totalCols = geo.outputs * devicesPerWeight(scheme);
     const targets = tiles.map((t) => extractTile(conductances.targets, totalCols, t, conductances.gRef ?? undefined));
-    const nRep = replicasOf.get(layer) ?? 1;
+    const nRep = replicasOf.get(idx) ?? 1;
     const arrays: CrossbarArray[] = [];
     const reports: ProgrammingReport[] = [];
     for (let r = 0; r < nRep; r++) {
-      const prog = programArrays(targets, device, replicaRng(seed, layer.name, r), wvOpts);
+      const prog = programArrays(targets, device, replicaRng(seed, ps.name, r), wvOpts);
       reports.push(prog.total);
       tiles.forEach((tile, k) => {
-        const id = nRep > 1 ? `${layer.name}/r${r}/a${k}` : `${layer.name}/a${k}`;
+        const id = nRep > 1 ? `${ps.name}/r${r}/a${k}` : `${ps.name}/a${k}`;
         arrays.push({ id, replica: r, tile, files: arrayFileNames(id), target: targets[k], programmed: prog.programmed[k], report: prog.reports[k], writeVerifyPulses: prog.pulses[k] });
       });
     }
     const total = combine(reports);
-    const neuron = neuronFor(device, layers, idx, geo);
+    const neuron = neuronFor(device, plan, idx, geo);
     const mapped: MappedLayer = {
       ...geo,
-      name: layer.name,
+      name: ps.name,
+      layerName: ps.layer.name,
+      part: ps.part,
+      absorbed: [...ps.absorbed],
+      foldedBatchNorm: ps.foldedBatchNorm?.name ?? null,
       scheme,
       wScale: conductances.wScale,
       weightScale: conductances.weightScale,
@@ -414,15 +367,15 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
       arrayRows,
       arrayCols,
       replicas: nRep,
-      inputEncoding: detectSignedBinaryInput(layers, idx) ? 'signedBinary' : 'real',
+      inputEncoding: inputEncodingOf(plan, idx),
       neuron,
       bias,
-      inputQuantizer: quantizerOf(layer),
-      comparator: neuron === 'threshold' ? comparatorOf(layers, idx, geo, opts.onInfo) : null,
+      inputQuantizer: ps.part ? null : quantizerOf(ps.layer),
+      comparator: neuron === 'threshold' ? comparatorOf(plan, idx, geo, opts.onInfo) : null,
       arrays,
       report: {
         ...total,
-        layer: layer.name,
+        layer: ps.name,
         kind: geo.kind,
         rows: geo.rows,
         outputs: geo.outputs,
@@ -433,19 +386,19 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
         levelError,
       },
     };
-    steps.push({ layer, mapped });
+    steps.push({ ...link, mapped });
     mappedLayers.push(mapped);
-    weightsDone += weightsOf(layer);
+    weightsDone += weightsOf(idx);
     opts.onProgress?.(weightsDone, totalWeights);
   });
-  if (mappedLayers.length === 0) throw new UsageError(`model ${model.name} has no layer that can be mapped (QuantConv2D, QuantDense, Conv2D, Dense)`);
+  if (mappedLayers.length === 0) throw new UsageError(`model ${model.name} has no layer that can be mapped (${MAPPABLE_NAMES})`);
   return {
     model,
     device,
     inputShape: (model.inputs[0].shape.slice(1) as number[]),
     steps,
     layers: mappedLayers,
-    mapping: { arrayRows, arrayCols, replicas, seed, scheme },
+    mapping: { arrayRows, arrayCols, replicas, seed, scheme, fold },
     runtime: null,
   };
 }
@@ -470,33 +423,33 @@ function levelRoundingError(W: ArrayLike<number>, c: LayerConductances): { mean:
  * allocation, and says when the arrays are larger than every layer.
  */
 function planReplicas(
-  layers: readonly tf.layers.Layer[],
+  plan: readonly GraphStep[],
   replicas: number,
   scheme: Scheme,
   arrayRows: number,
   arrayCols: number,
   onInfo?: (msg: string) => void,
-): Map<tf.layers.Layer, number> {
-  const out = new Map<tf.layers.Layer, number>();
+): Map<number, number> {
+  const out = new Map<number, number>();
   let cells = 0;
   let maxRows = 0;
   let maxCols = 0;
-  for (const layer of layers) {
-    const geo = layerGeometry(layer);
-    if (!geo) continue;
+  plan.forEach((ps, i) => {
+    const geo = ps.geometry;
+    if (!geo) return;
     let n = 1;
     if (geo.kind === 'conv2d') {
-      const shape = layer.outputShape as (number | null)[];
+      const shape = ps.layer.outputShape as (number | null)[];
       const oh = typeof shape[1] === 'number' ? shape[1] : replicas;
       n = Math.min(replicas, Math.max(1, oh));
-      if (n < replicas) onInfo?.(`replicas: ${layer.name} has ${oh} output rows, so it gets ${n} replica(s), not ${replicas}`);
+      if (n < replicas) onInfo?.(`replicas: ${ps.name} has ${oh} output rows, so it gets ${n} replica(s), not ${replicas}`);
     }
-    out.set(layer, n);
+    out.set(i, n);
     const cols = geo.outputs * devicesPerWeight(scheme) + (scheme === 'reference' ? 1 : 0);
     cells += n * geo.rows * cols;
     maxRows = Math.max(maxRows, geo.rows);
     maxCols = Math.max(maxCols, cols);
-  }
+  });
   if (cells > MAX_MAPPED_CELLS) {
     throw new ConfigError('replicas', `the mapping would program ${cells.toLocaleString('en-US')} cells, more than ${MAX_MAPPED_CELLS.toLocaleString('en-US')}; use fewer replicas`);
   }
@@ -539,6 +492,24 @@ export function mappingReport(net: CrossbarNetwork): LayerProgrammingReport[] {
 // ---------------------------------------------------------------------------------------------
 // Saving
 
+function stepName(steps: readonly NetworkStep[], i: number): string {
+  if (i < 0) return 'input';
+  return steps[i].mapped?.name ?? steps[i].layer.name;
+}
+
+/** A step as manifest.network.layers lists it. */
+function stepEntry(steps: readonly NetworkStep[], s: NetworkStep): Record<string, unknown> {
+  const role = s.mapped ? 'mapped' : s.absorbedBy !== null ? 'absorbed' : 'digital';
+  return {
+    name: s.mapped?.name ?? s.layer.name,
+    className: s.layer.getClassName(),
+    mapped: s.mapped !== null,
+    role,
+    inputs: s.inputs.map((i) => stepName(steps, i)),
+    ...(s.absorbedBy !== null ? { absorbedBy: stepName(steps, s.absorbedBy) } : {}),
+  };
+}
+
 export const MODEL_SUBDIR = 'model';
 
 /**
@@ -576,8 +547,14 @@ export async function saveCrossbar(net: CrossbarNetwork, dir: string): Promise<s
       outputs: l.outputs,
       strides: l.strides,
       padding: l.padding,
+      dilation: l.dilation,
+      layout: l.layout,
       activation: l.activation,
       useBias: l.useBias,
+      layer: l.layerName,
+      part: l.part,
+      foldedBatchNorm: l.foldedBatchNorm,
+      absorbed: l.absorbed,
       scheme: l.scheme,
       devicesPerWeight: devicesPerWeight(l.scheme),
       wScale: l.wScale,
@@ -601,7 +578,9 @@ export async function saveCrossbar(net: CrossbarNetwork, dir: string): Promise<s
       inputShape: net.inputShape,
       mapping: net.mapping,
       rowOrder: { conv2d: CONV_ROW_ORDER, dense: 'row = input feature' },
-      layers: net.steps.map((s) => ({ name: s.layer.name, className: s.layer.getClassName(), mapped: s.mapped !== null })),
+      // Every step, in the order inference runs them: mapped (its arrays are in `layers`), digital
+      // (run in software as the model's layer) or absorbed (its work done by a mapped step).
+      layers: net.steps.map((s) => stepEntry(net.steps, s)),
     },
     layers,
   });
@@ -683,24 +662,27 @@ function buildFromManifest(
   opts: LoadCrossbarOptions,
 ): CrossbarNetwork {
   const device = manifest.device;
-  const layers = chainLayers(model);
+  // Version 1 folders were written before folding: their BNs and ReLUs stay digital.
+  const fold = manifest.version >= 2 && mapping.fold !== false;
+  const plan = planSteps(model, { absorb: fold });
   const byName = new Map<string, { entry: CrossbarLayerEntry; index: number }>();
   manifest.layers.forEach((entry, index) => byName.set(entry.name, { entry, index }));
   const steps: NetworkStep[] = [];
   const mappedLayers: MappedLayer[] = [];
   const used = new Set<string>();
-  layers.forEach((layer, idx) => {
-    const geo = layerGeometry(layer);
-    const found = byName.get(layer.name);
+  plan.forEach((ps, idx) => {
+    const geo = ps.geometry;
+    const found = byName.get(ps.name);
+    const link = { layer: ps.layer, inputs: ps.inputs, absorbedBy: ps.absorbedBy };
     if (!geo) {
-      if (found) fail(`layers[${found.index}]`, `layer '${layer.name}' is ${layer.getClassName()} in the model (${MODEL_SUBDIR}/), a digital layer: it has no arrays`);
-      steps.push({ layer, mapped: null });
+      if (found) fail(`layers[${found.index}]`, `layer '${ps.name}' is ${ps.layer.getClassName()} in the model (${MODEL_SUBDIR}/), ${ps.absorbedBy !== null ? `absorbed by mapped layer '${plan[ps.absorbedBy].name}'` : 'a digital layer'}: it has no arrays`);
+      steps.push({ ...link, mapped: null });
       return;
     }
-    if (!found) fail('layers', `the model's ${geo.className} layer '${layer.name}' has no entry: the manifest does not belong to this model`);
+    if (!found) fail('layers', `the model's ${geo.className} layer '${ps.name}' has no entry: the manifest does not belong to this model`);
     const { entry, index } = found!;
-    used.add(layer.name);
-    const lf = `layers[${index}] '${layer.name}'`;
+    used.add(ps.name);
+    const lf = `layers[${index}] '${ps.name}'`;
     const e = entry as Obj;
     if (entry.kind !== geo.kind) fail(`${lf}.kind`, `'${entry.kind}' in the manifest, the model's layer is ${geo.kind}`);
     const ks = e.kernelShape;
@@ -709,6 +691,10 @@ function buildFromManifest(
     }
     for (const key of ['rows', 'outputs'] as const) {
       if (e[key] !== geo[key]) fail(`${lf}.${key}`, `${JSON.stringify(e[key])} in the manifest, the model's layer has ${geo[key]}`);
+    }
+    const folded = ps.foldedBatchNorm?.name ?? null;
+    if (manifest.version >= 2 && (e.foldedBatchNorm ?? null) !== folded) {
+      fail(`${lf}.foldedBatchNorm`, `${JSON.stringify(e.foldedBatchNorm ?? null)} in the manifest, but the model ${folded ? `folds BatchNormalization '${folded}' into it` : 'folds no BatchNormalization into it'}`);
     }
     let scheme: Scheme;
     try {
@@ -766,7 +752,7 @@ function buildFromManifest(
       a.tile.rowTile = rowStarts.indexOf(a.tile.rowStart);
       a.tile.colTile = outStarts.indexOf(a.tile.outStart);
     }
-    const { W, bias } = layerWeights(layer, geo);
+    const { W, bias } = stepWeights(ps, geo);
     if (opts.checkTargets ?? true) {
       const expect = mapWeights(W, geo.rows, geo.outputs, device, scheme!, { wScale });
       const tol = 1e-3 * (device.gMax - device.gMin);
@@ -782,7 +768,7 @@ function buildFromManifest(
         if (bad > 0) {
           throw new FileFormatError(
             path.join(dir, a.files.target),
-            `${bad} of ${want.length} target conductances differ from the mapping of the weights of layer '${layer.name}' in ${MODEL_SUBDIR}/ (by up to ${Number(worst.toPrecision(3))} uS): the model is not the one these arrays were mapped from`,
+            `${bad} of ${want.length} target conductances differ from the mapping of the weights of layer '${ps.name}' in ${MODEL_SUBDIR}/ (by up to ${Number(worst.toPrecision(3))} uS): the model is not the one these arrays were mapped from`,
           );
         }
       }
@@ -790,10 +776,10 @@ function buildFromManifest(
     let comparator: Comparator | null = null;
     if (e.comparator !== undefined && e.comparator !== null) {
       if (neuron !== 'threshold') fail(`${lf}.comparator`, `a ${neuron} neuron has no comparator (a 'threshold' neuron has)`);
-      const plan = planComparator(layers, idx, geo.outputs, geo.activation);
+      const cplan = planComparator(layersAfter(plan, idx), 0, geo.outputs, geo.activation);
       const signed = inputEncoding === 'signedBinary';
       const refUA = (c: Pick<Comparator, 'thresholds'>) => comparatorReferenceUA(c, W, geo.rows, geo.outputs, bias, signed, weightScale, device.read.voltage);
-      comparator = readComparatorEntry(e.comparator, `${lf}.comparator`, plan, refUA, fail, opts.checkTargets ?? true);
+      comparator = readComparatorEntry(e.comparator, `${lf}.comparator`, cplan, refUA, fail, opts.checkTargets ?? true);
     }
     const rep = e.programming as LayerProgrammingReport | undefined;
     const report: LayerProgrammingReport =
@@ -801,7 +787,7 @@ function buildFromManifest(
         ? rep
         : {
             ...combine(crossArrays.filter((a) => a.report).map((a) => a.report!)),
-            layer: layer.name,
+            layer: ps.name,
             kind: geo.kind,
             rows: geo.rows,
             outputs: geo.outputs,
@@ -812,7 +798,11 @@ function buildFromManifest(
           };
     const mapped: MappedLayer = {
       ...geo,
-      name: layer.name,
+      name: ps.name,
+      layerName: ps.layer.name,
+      part: ps.part,
+      absorbed: [...ps.absorbed],
+      foldedBatchNorm: folded,
       scheme: scheme!,
       wScale,
       weightScale,
@@ -823,15 +813,15 @@ function buildFromManifest(
       inputEncoding: inputEncoding as InputEncoding,
       neuron,
       bias,
-      inputQuantizer: quantizerOf(layer),
+      inputQuantizer: ps.part ? null : quantizerOf(ps.layer),
       comparator,
       arrays: crossArrays,
       report,
     };
-    if (detectSignedBinaryInput(layers, idx) !== (inputEncoding === 'signedBinary')) {
+    if (inputEncodingOf(plan, idx) !== inputEncoding) {
       fail(`${lf}.inputEncoding`, `'${inputEncoding}', but the model's layer ${inputEncoding === 'signedBinary' ? 'does not take' : 'takes'} +-1 inputs`);
     }
-    steps.push({ layer, mapped });
+    steps.push({ ...link, mapped });
     mappedLayers.push(mapped);
   });
   for (const entry of manifest.layers) {
@@ -851,6 +841,7 @@ function buildFromManifest(
       replicas: intOr(mapping.replicas, 1),
       seed: intOr(mapping.seed, 0),
       scheme,
+      fold,
     },
     runtime: null,
   };
