@@ -13,11 +13,15 @@
 //   is wrong where a window's values are all negative or tied (it sent a window of zeros' gradient
 //   to one input of the whole tensor). The stock MaxPool forward (XNNPACK) is correct and kept: a
 //   JS one took 2.4 ms against its 0.3 ms on mcnn's S2 at batch 64.
+// - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter (the backend has neither, so a model
+//   with depthwise or separable convolutions could not train): loops on the heap (depthwise.ts),
+//   any strides, dilations, padding and channel multiplier.
 import { tf } from '../tf';
 import { Attrs, KernelArgs, KernelConfig, TensorInfo, WasmBackend, input } from './types';
-import { ConvGeometry, Pad, RoundingMode, convGeometry, poolGeometry } from './geometry';
+import { ConvGeometry, Pad, RoundingMode, convGeometry, depthwiseGeometry, poolGeometry } from './geometry';
 import { im2colT } from './im2col';
 import { maxPoolBackward } from './maxpool';
+import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
 
 const BACKEND = 'wasm';
 
@@ -213,6 +217,41 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
   return dx;
 }
 
+function depthwiseAttrs(attrs: Attrs, xShape: number[], filterShape: number[]): ConvGeometry {
+  const dil = attrs.dilations == null ? 1 : strides2(attrs.dilations);
+  return depthwiseGeometry(xShape, filterShape, strides2(attrs.strides), dil, attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+}
+
+function depthwiseBackpropInputKernel(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const dy = input(args, 'dy');
+  const filter = input(args, 'filter');
+  const inputShape = attrs.inputShape as number[];
+  const g = depthwiseAttrs(attrs, inputShape, filter.shape);
+  if (dy.shape.join() !== [g.batch, g.outH, g.outW, g.outC].join()) {
+    throw new Error(`DepthwiseConv2dNativeBackpropInput: dy has shape [${dy.shape}], the convolution gives [${[g.batch, g.outH, g.outW, g.outC]}]`);
+  }
+  const dx = backend.makeOutput(inputShape, 'float32');
+  depthwiseBackpropInput(heapF32(backend, dy), heapF32(backend, filter), g, heapF32(backend, dx));
+  return dx;
+}
+
+function depthwiseBackpropFilterKernel(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const x = input(args, 'x');
+  const dy = input(args, 'dy');
+  const filterShape = attrs.filterShape as number[];
+  const g = depthwiseAttrs(attrs, x.shape, filterShape);
+  if (dy.shape.join() !== [g.batch, g.outH, g.outW, g.outC].join()) {
+    throw new Error(`DepthwiseConv2dNativeBackpropFilter: dy has shape [${dy.shape}], the convolution gives [${[g.batch, g.outH, g.outW, g.outC]}]`);
+  }
+  const dw = backend.makeOutput(filterShape, 'float32');
+  depthwiseBackpropFilter(heapF32(backend, x), heapF32(backend, dy), g, heapF32(backend, dw));
+  return dw;
+}
+
 /** The kernel configs for 'wasm'; `stock(name)` is the kernel being replaced (for fallbacks). */
 export function makeWasmKernels(stock: (name: string) => KernelConfig | undefined): KernelConfig[] {
   const withSetup = (name: string, kernelFunc: (args: KernelArgs) => TensorInfo): KernelConfig => {
@@ -229,5 +268,7 @@ export function makeWasmKernels(stock: (name: string) => KernelConfig | undefine
     withSetup('Conv2DBackpropFilter', conv2DBackpropFilter),
     withSetup('Conv2DBackpropInput', (a) => conv2DBackpropInput(a, bpInput)),
     withSetup('MaxPoolGrad', maxPoolGrad),
+    withSetup('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInputKernel),
+    withSetup('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilterKernel),
   ];
 }
