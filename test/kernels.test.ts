@@ -2,7 +2,7 @@
 // wasm and cpu, and a stock tf.layers mcnn training on wasm.
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
-import { fastKernels, registerFastKernels, setWasmFilterGradRoute, unregisterFastKernels } from '../src/kernels';
+import { fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute, unregisterFastKernels } from '../src/kernels';
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../src/kernels/conv_js';
 import { convGeometry, poolGeometry } from '../src/kernels/geometry';
 import { maxPoolBackward, maxPoolForward } from '../src/kernels/maxpool';
@@ -127,9 +127,20 @@ function convCases(): ConvCase[] {
         for (const k of [3, 2])
           for (const s of [1, 2])
             for (const pad of ['same', 'valid'] as Padding[]) cases.push({ B, H: 7, W: 6, cin, cout, k, s, pad });
-  // mcnn's two layers at a small batch.
+  // Whole vectors of channels (the SIMD kernels' shapes), odd sizes, strides, 1x1 projections.
+  for (const [cin, cout] of [
+    [4, 4],
+    [8, 12],
+    [4, 20],
+  ])
+    for (const k of [3, 2, 1])
+      for (const s of [1, 2])
+        for (const pad of ['same', 'valid'] as Padding[]) cases.push({ B: 2, H: 7, W: 9, cin, cout, k, s, pad });
+  // mcnn's two layers at a small batch, ResNet-20's first layer and a stage-2 entry.
   cases.push({ B: 2, H: 28, W: 28, cin: 1, cout: 8, k: 3, s: 1, pad: 'same' });
   cases.push({ B: 2, H: 14, W: 14, cin: 8, cout: 12, k: 3, s: 1, pad: 'valid' });
+  cases.push({ B: 2, H: 32, W: 32, cin: 3, cout: 16, k: 3, s: 1, pad: 'same' });
+  cases.push({ B: 2, H: 32, W: 32, cin: 16, cout: 32, k: 3, s: 2, pad: 'same' });
   return cases;
 }
 
@@ -226,20 +237,25 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     expect(fastKernels(backend)).toEqual(names);
     const expected =
       backend === 'wasm'
-        ? ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
+        ? ['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
         : ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad'];
     expect([...names].sort()).toEqual([...expected].sort());
     for (const n of names) expect(tf.getKernel(n, backend)).toBeDefined();
     expect(registerFastKernels('webgl')).toEqual([]);
   });
 
-  const routes = backend === 'wasm' ? (['auto', 'im2col', 'conv'] as const) : (['auto'] as const);
-  test.each(routes)('conv2d forward and gradients match the loop reference (filter route %s)', (route) => {
-    setWasmFilterGradRoute(route);
+  // wasm: the per-shape choice, the SIMD kernels wherever they fit, and the classic routes (the
+  // backend's own kernels composed) with each filter-gradient route.
+  const routes = backend === 'wasm' ? (['auto', 'simd', 'classic/im2col', 'classic/conv'] as const) : (['auto'] as const);
+  test.each(routes)('conv2d forward and gradients match the loop reference (route %s)', (route) => {
+    const [simd, filter] = route.split('/') as ['auto' | 'simd' | 'classic', 'im2col' | 'conv' | undefined];
+    setWasmSimdRoute(simd);
+    setWasmFilterGradRoute(filter ?? 'auto');
     try {
       convCases().forEach((c, i) => checkConv(c, 100 + i, backend));
     } finally {
       setWasmFilterGradRoute('auto');
+      setWasmSimdRoute('auto');
     }
   });
 
@@ -247,14 +263,17 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     let seed = 500;
     for (const k of [2, 3])
       for (const pad of ['same', 'valid'] as Padding[])
-        for (const B of [1, 2]) {
-          const c: ConvCase = { B, H: 9, W: 8, cin: 3, cout: 5, k, s: 1, pad, d: 2 };
+        for (const [B, cout] of [
+          [1, 5],
+          [2, 8],
+        ]) {
+          const c: ConvCase = { B, H: 9, W: 8, cin: 3, cout, k, s: 1, pad, d: 2 };
           const rng = new SeededRandom(seed++);
           const xv = randn(rng, B * 9 * 8 * 3);
-          const wv = randn(rng, k * k * 3 * 5);
+          const wv = randn(rng, k * k * 3 * cout);
           const ref = convRef(c, xv, wv, null);
           const x = tf.tensor4d(xv, [B, 9, 8, 3]);
-          const w = tf.tensor4d(wv, [k, k, 3, 5]);
+          const w = tf.tensor4d(wv, [k, k, 3, cout]);
           const y = tf.conv2d(x, w, 1, pad, 'NHWC', 2);
           expect(y.shape).toEqual(ref.outShape);
           const e = relErr(y.dataSync(), ref.y);

@@ -14,8 +14,8 @@ import { KernelConfig } from './types';
 import { makeWasmKernels } from './wasm';
 import { makeCpuKernels } from './cpu';
 
-export { setWasmFilterGradRoute, chooseFilterRoute } from './wasm';
-export type { FilterGradRoute } from './wasm';
+export { setWasmFilterGradRoute, chooseFilterRoute, setWasmSimdRoute, chooseSimd } from './wasm';
+export type { FilterGradRoute, SimdRoute, SimdKernel } from './wasm';
 
 interface Registration {
   names: string[];

@@ -22,6 +22,7 @@ import { ConvGeometry, Pad, RoundingMode, convGeometry, depthwiseGeometry, poolG
 import { im2colT } from './im2col';
 import { maxPoolBackward } from './maxpool';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
+import { conv2dBackpropFilterSimd, conv2dBackpropInputSimd, conv2dSimd, maxPoolGradSimd, simdConv, simdConvFits } from './wasm_simd';
 
 const BACKEND = 'wasm';
 
@@ -49,6 +50,38 @@ export function chooseFilterRoute(g: ConvGeometry): 'im2col' | 'conv' {
   if (filterRoute === 'conv') return 'conv';
   if (filterRoute === 'im2col') return fits ? 'im2col' : 'conv';
   return g.inC === 1 && fits ? 'im2col' : 'conv';
+}
+
+/** Which convolution / pooling-gradient kernels a shape takes: 'auto' (the per-shape choice), or all forced. */
+export type SimdRoute = 'auto' | 'simd' | 'classic';
+let simdRoute: SimdRoute = 'auto';
+
+/**
+ * Forces the AssemblyScript SIMD kernels ('simd', where the shape fits them) or the routes that
+ * compose the backend's own kernels ('classic') for Conv2D, FusedConv2D, Conv2DBackpropInput,
+ * Conv2DBackpropFilter and MaxPoolGrad; 'auto' restores the per-shape choice (chooseSimd).
+ */
+export function setWasmSimdRoute(route: SimdRoute): void {
+  simdRoute = route;
+}
+
+export type SimdKernel = 'forward' | 'input' | 'filter' | 'maxPoolGrad';
+
+/**
+ * Whether `kind` runs the AssemblyScript SIMD kernel for a shape under 'auto'. A pure function of
+ * the shape (so training is reproducible run to run), from timings in bench/kernels_bench.ts.
+ */
+export function chooseSimd(kind: SimdKernel, g: ConvGeometry): boolean {
+  if (kind === 'maxPoolGrad') return true;
+  if (!simdConvFits(g, kind === 'input')) return false;
+  if (simdRoute !== 'auto') return simdRoute === 'simd';
+  return true;
+}
+
+function useSimd(kind: SimdKernel, g: ConvGeometry): boolean {
+  if (simdRoute === 'classic') return false;
+  if (kind !== 'maxPoolGrad' && !simdConvFits(g, kind === 'input')) return false;
+  return simdRoute === 'simd' || chooseSimd(kind, g);
 }
 
 function kernel(name: string): tf.KernelFunc {
@@ -139,6 +172,8 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
       heapF32(backend, z).fill(0);
       return z;
     }
+    const m = simdConv(backend);
+    if (m && useSimd('filter', g)) return conv2dBackpropFilterSimd(m, backend, x, dy, g, filterShape);
     return chooseFilterRoute(g) === 'im2col' ? filterGradIm2col(backend, x, dy, g, filterShape) : filterGradConv(backend, x, dy, g, filterShape);
   } finally {
     if (xN) free(backend, xN);
@@ -157,7 +192,11 @@ function conv2DBackpropInput(args: KernelArgs, stock: tf.KernelFunc | null): Ten
     if (!stock) throw new Error('Conv2DBackpropInput: no stock wasm kernel to fall back to');
     return stock(args) as TensorInfo;
   };
-  if (attrs.dataFormat === 'NCHW' || sh !== 1 || sw !== 1) return fallback();
+  if (attrs.dataFormat === 'NCHW') return fallback();
+  const m = simdConv(backend);
+  const gs = convGeometry(inputShape, filter.shape, [sh, sw], 1, attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+  if (m && gs.batch * gs.inH * gs.inW * gs.inC > 0 && useSimd('input', gs)) return conv2dBackpropInputSimd(m, backend, dy, filter, gs);
+  if (sh !== 1 || sw !== 1) return fallback();
   const g = convGeometry(inputShape, filter.shape, 1, 1, attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
   const { kh, kw, inC, outC } = g;
   // dx[p] = sum_i dy[p - i + top] W[i] = sum_i' dy[p + i' - (kh-1-top)] W'[i'], W' flipped.
@@ -209,12 +248,53 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
   const dy = input(args, 'dy');
   const g = poolAttrs(args.attrs ?? {}, x.shape);
   const y = args.inputs.output;
+  const m = simdConv(backend);
+  if (m && y && y.dtype === 'float32' && sameShape(y.shape, dy.shape) && g.batch * g.inH * g.inW * g.inC > 0 && useSimd('maxPoolGrad', g)) {
+    return maxPoolGradSimd(m, backend, x, y, dy, g);
+  }
   const dx = backend.makeOutput(x.shape, 'float32');
   const dxv = heapF32(backend, dx);
   dxv.fill(0);
   const yv = y && y.dtype === 'float32' && sameShape(y.shape, dy.shape) ? heapF32(backend, y) : undefined;
   maxPoolBackward(heapF32(backend, x), heapF32(backend, dy), g, dxv, yv);
   return dx;
+}
+
+function dilations2(d: unknown): [number, number] {
+  return d == null ? [1, 1] : strides2(d);
+}
+
+function conv2D(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const x = input(args, 'x');
+  const filter = input(args, 'filter');
+  const m = simdConv(backend);
+  if (m && attrs.dataFormat !== 'NCHW' && x.dtype === 'float32' && filter.dtype === 'float32') {
+    const g = convGeometry(x.shape, filter.shape, strides2(attrs.strides), dilations2(attrs.dilations), attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+    if (g.batch * g.outH * g.outW * g.inC > 0 && useSimd('forward', g)) return conv2dSimd(m, backend, x, filter, g);
+  }
+  if (!stock) throw new Error('Conv2D: no stock wasm kernel to fall back to');
+  return stock(args) as TensorInfo;
+}
+
+/** FusedConv2D with no activation or ReLU, and a bias or none, goes to the SIMD kernel; the rest to the stock one. */
+function fusedConv2D(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const x = input(args, 'x');
+  const filter = input(args, 'filter');
+  const bias = args.inputs.bias ?? undefined;
+  const act = attrs.activation as string | undefined;
+  const m = simdConv(backend);
+  const plain = (act == null || act === 'linear' || act === 'relu') && !args.inputs.preluActivationWeights;
+  if (m && plain && attrs.dataFormat !== 'NCHW' && x.dtype === 'float32' && filter.dtype === 'float32') {
+    const g = convGeometry(x.shape, filter.shape, strides2(attrs.strides), dilations2(attrs.dilations), attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+    const biasFits = !bias || (bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === g.outC);
+    if (biasFits && g.batch * g.outH * g.outW * g.inC > 0 && useSimd('forward', g)) return conv2dSimd(m, backend, x, filter, g, bias, act === 'relu');
+  }
+  if (!stock) throw new Error('FusedConv2D: no stock wasm kernel to fall back to');
+  return stock(args) as TensorInfo;
 }
 
 function depthwiseAttrs(attrs: Attrs, xShape: number[], filterShape: number[]): ConvGeometry {
@@ -264,7 +344,11 @@ export function makeWasmKernels(stock: (name: string) => KernelConfig | undefine
   };
   const stockFunc = (name: string): tf.KernelFunc | null => stock(name)?.kernelFunc ?? null;
   const bpInput = stockFunc('Conv2DBackpropInput');
+  const conv = stockFunc('Conv2D');
+  const fused = stockFunc('FusedConv2D');
   return [
+    withSetup('Conv2D', (a) => conv2D(a, conv)),
+    withSetup('FusedConv2D', (a) => fusedConv2D(a, fused)),
     withSetup('Conv2DBackpropFilter', conv2DBackpropFilter),
     withSetup('Conv2DBackpropInput', (a) => conv2DBackpropInput(a, bpInput)),
     withSetup('MaxPoolGrad', maxPoolGrad),

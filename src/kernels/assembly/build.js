@@ -22,6 +22,8 @@ const COMMON = ['-O3', '--runtime', 'stub', '--enable', 'simd', '--noAssert', '-
 const MODULES = [
   // Owns its memory: 5 pages hold the normal table, the lane state, biases and first pieces.
   { name: 'crossbar_read', entry: 'crossbar_read.ts', flags: ['--initialMemory', '5'] },
+  // Works on the tfjs wasm backend's own heap: imports it as env.memory.
+  { name: 'conv', entry: 'conv.ts', flags: ['--importMemory', '--noExportMemory'] },
 ];
 
 function sources() {
