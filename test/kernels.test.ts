@@ -237,7 +237,7 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     expect(fastKernels(backend)).toEqual(names);
     const expected =
       backend === 'wasm'
-        ? ['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
+        ? ['Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
         : ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad'];
     expect([...names].sort()).toEqual([...expected].sort());
     for (const n of names) expect(tf.getKernel(n, backend)).toBeDefined();
@@ -516,6 +516,143 @@ describe('mcnn from stock tf.layers on wasm', () => {
       if (wasCpu.length) registerFastKernels('cpu');
       await tf.setBackend('wasm');
       tf.dispose([xs, ys]);
+    }
+  });
+});
+
+describe('Tile on wasm (block copies)', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  /** tile by its definition: each output index reads the input at the index modulo the input's shape. */
+  function tileRef(x: ArrayLike<number>, shape: number[], reps: number[]): number[] {
+    const outShape = shape.map((s, d) => s * reps[d]);
+    const n = outShape.reduce((a, b) => a * b, 1);
+    const out: number[] = [];
+    for (let k = 0; k < n; k++) {
+      let rest = k;
+      let src = 0;
+      let inStride = 1;
+      const idx: number[] = [];
+      for (let d = outShape.length - 1; d >= 0; d--) {
+        idx[d] = rest % outShape[d];
+        rest = Math.floor(rest / outShape[d]);
+      }
+      for (let d = shape.length - 1; d >= 0; d--) {
+        src += (idx[d] % shape[d]) * inStride;
+        inStride *= shape[d];
+      }
+      out.push(x[src]);
+    }
+    return out;
+  }
+
+  test('tf.tile equals its definition (ranks 1-5, float32, int32, bool; batch-norm shape)', () => {
+    expect(registerFastKernels('wasm')).toContain('Tile');
+    const cases: [number[], number[]][] = [
+      [[5], [3]],
+      [[2, 3], [2, 1]],
+      [[2, 3], [1, 4]],
+      [[3, 1, 2], [2, 5, 3]],
+      [[1, 1, 1, 16], [4, 8, 8, 1]],
+      [[2, 1, 3, 1, 2], [1, 3, 2, 2, 1]],
+      [[4, 2], [1, 1]],
+    ];
+    cases.forEach(([shape, reps], n) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const rng = new SeededRandom(900 + n);
+      const xf = randn(rng, size);
+      const xi = Int32Array.from({ length: size }, () => rng.int(1000) - 500);
+      const xb = Uint8Array.from({ length: size }, () => rng.int(2));
+      for (const [values, dtype] of [
+        [xf, 'float32'],
+        [xi, 'int32'],
+        [xb, 'bool'],
+      ] as [Float32Array | Int32Array | Uint8Array, tf.DataType][]) {
+        const x = tf.tensor(values, shape, dtype);
+        const y = tf.tile(x, reps);
+        expect({ shape, reps, dtype, out: y.shape }).toEqual({ shape, reps, dtype, out: shape.map((s, d) => s * reps[d]) });
+        expect(Array.from(y.dataSync())).toEqual(tileRef(values, shape, reps));
+        tf.dispose([x, y]);
+      }
+    });
+  });
+});
+
+describe('per-channel kernels on wasm (batch-norm statistics and gradients)', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  test('Sum and Mean over every axis but the channels equal double sums (keepDims, negative axes, odd channel counts, long columns)', () => {
+    let seed = 1200;
+    for (const shape of [
+      [2, 5, 3, 16],
+      [7, 12],
+      [3, 4, 4, 6],
+      [600, 20],
+      [2, 9, 9, 64],
+    ]) {
+      const rng = new SeededRandom(seed++);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const C = shape[shape.length - 1];
+      const xv = randn(rng, n);
+      for (let i = 0; i < n; i++) xv[i] += 3; // a mean well away from zero, as activations have
+      const sums = new Float64Array(C);
+      for (let i = 0; i < n; i++) sums[i % C] += xv[i];
+      const x = tf.tensor(xv, shape);
+      const lead = shape.slice(0, -1).map((_, d) => d);
+      for (const axis of [lead, lead.map((d) => d - shape.length).reverse()])
+        for (const keepDims of [false, true]) {
+          const s = tf.sum(x, axis, keepDims);
+          const m = tf.mean(x, axis, keepDims);
+          const want = keepDims ? shape.map((v, d) => (d === shape.length - 1 ? v : 1)) : [C];
+          expect({ shape, axis, keepDims, s: s.shape, m: m.shape }).toEqual({ shape, axis, keepDims, s: want, m: want });
+          expect(relErr(s, sums)).toBeLessThan(1e-6);
+          expect(relErr(m, sums.map((v) => v / (n / C)))).toBeLessThan(1e-6);
+          tf.dispose([s, m]);
+        }
+      // Other reductions still go to the stock kernel and stay right.
+      const all = tf.sum(x);
+      expect(Math.abs(all.dataSync()[0] - sums.reduce((a, b) => a + b, 0))).toBeLessThan(1e-4 * n);
+      tf.dispose([x, all]);
+    }
+  });
+
+  test('Add, Sub, Multiply, RealDiv of a tensor and one value per channel equal scalar float32 arithmetic, both operand orders', () => {
+    const f = Math.fround;
+    const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, (a: number, b: number) => number][] = [
+      ['add', tf.add, (a, b) => f(a + b)],
+      ['sub', tf.sub, (a, b) => f(a - b)],
+      ['mul', tf.mul, (a, b) => f(a * b)],
+      ['div', tf.div, (a, b) => f(a / b)],
+    ];
+    let seed = 1300;
+    for (const [shape, rowShape] of [
+      [[2, 4, 4, 16], [16]],
+      [[2, 4, 4, 16], [1, 1, 1, 16]],
+      [[5, 6], [1, 6]],
+      [[3, 2, 2, 10], [10]],
+    ] as [number[], number[]][]) {
+      const rng = new SeededRandom(seed++);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const C = shape[shape.length - 1];
+      const xv = randn(rng, n);
+      const rv = Float32Array.from(randn(rng, C), (v) => v + Math.sign(v) * 0.5);
+      const x = tf.tensor(xv, shape);
+      const r = tf.tensor(rv, rowShape);
+      for (const [name, op, ref] of ops) {
+        const y1 = op(x, r);
+        const y2 = op(r, x);
+        expect({ name, shape, rowShape, y1: y1.shape, y2: y2.shape }).toEqual({ name, shape, rowShape, y1: shape, y2: shape });
+        const w1 = Array.from(xv, (v, i) => ref(v, rv[i % C]));
+        const w2 = Array.from(xv, (v, i) => ref(rv[i % C], v));
+        expect({ name, rowShape, same: Array.from(y1.dataSync()).every((v, i) => v === w1[i]) }).toEqual({ name, rowShape, same: true });
+        expect({ name, rowShape, same: Array.from(y2.dataSync()).every((v, i) => v === w2[i]) }).toEqual({ name, rowShape, same: true });
+        tf.dispose([y1, y2]);
+      }
+      tf.dispose([x, r]);
     }
   });
 });

@@ -13,6 +13,10 @@
 //   is wrong where a window's values are all negative or tied (it sent a window of zeros' gradient
 //   to one input of the whole tensor). The stock MaxPool forward (XNNPACK) is correct and kept: a
 //   JS one took 2.4 ms against its 0.3 ms on mcnn's S2 at batch 64.
+// - Tile: block copies on the heap (tile.ts); the stock one costs ~45 ns an element, half of a
+//   ResNet-20 training step (the batch-norm gradient tiles its per-channel factors).
+// - Sum, Mean over all axes but the channels, and Add, Sub, Multiply, RealDiv with one value per
+//   channel: one SIMD pass each (wasm_channels.ts); everything else goes to the stock kernels.
 // - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter (the backend has neither, so a model
 //   with depthwise or separable convolutions could not train): loops on the heap (depthwise.ts),
 //   any strides, dilations, padding and channel multiplier.
@@ -22,6 +26,8 @@ import { ConvGeometry, Pad, RoundingMode, convGeometry, depthwiseGeometry, poolG
 import { im2colT } from './im2col';
 import { maxPoolBackward } from './maxpool';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
+import { tile } from './tile';
+import { makeChannelKernels } from './wasm_channels';
 import { conv2dBackpropFilterSimd, conv2dBackpropInputSimd, conv2dSimd, maxPoolGradSimd, simdConv, simdConvFits } from './wasm_simd';
 
 const BACKEND = 'wasm';
@@ -332,6 +338,22 @@ function depthwiseBackpropFilterKernel(args: KernelArgs): TensorInfo {
   return dw;
 }
 
+function tileKernel(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const x = input(args, 'x');
+  const reps = (args.attrs ?? {}).reps as number[];
+  if (x.dtype === 'string' || !Array.isArray(reps) || reps.length !== x.shape.length || reps.some((v) => !Number.isInteger(v) || v < 0)) {
+    if (!stock) throw new Error('Tile: no stock wasm kernel to fall back to');
+    return stock(args) as TensorInfo;
+  }
+  const out = backend.makeOutput(
+    x.shape.map((s, d) => s * reps[d]),
+    x.dtype,
+  );
+  if (out.shape.every((s) => s > 0)) tile(backend.typedArrayFromHeap(x), x.shape, reps, backend.typedArrayFromHeap(out));
+  return out;
+}
+
 /** The kernel configs for 'wasm'; `stock(name)` is the kernel being replaced (for fallbacks). */
 export function makeWasmKernels(stock: (name: string) => KernelConfig | undefined): KernelConfig[] {
   const withSetup = (name: string, kernelFunc: (args: KernelArgs) => TensorInfo): KernelConfig => {
@@ -346,7 +368,9 @@ export function makeWasmKernels(stock: (name: string) => KernelConfig | undefine
   const bpInput = stockFunc('Conv2DBackpropInput');
   const conv = stockFunc('Conv2D');
   const fused = stockFunc('FusedConv2D');
+  const tileStock = stockFunc('Tile');
   return [
+    withSetup('Tile', (a) => tileKernel(a, tileStock)),
     withSetup('Conv2D', (a) => conv2D(a, conv)),
     withSetup('FusedConv2D', (a) => fusedConv2D(a, fused)),
     withSetup('Conv2DBackpropFilter', conv2DBackpropFilter),
@@ -354,5 +378,6 @@ export function makeWasmKernels(stock: (name: string) => KernelConfig | undefine
     withSetup('MaxPoolGrad', maxPoolGrad),
     withSetup('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInputKernel),
     withSetup('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilterKernel),
+    ...makeChannelKernels(stock),
   ];
 }

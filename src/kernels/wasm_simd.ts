@@ -15,26 +15,35 @@ interface ConvModule {
   maxPoolGrad(x: number, y: number, dy: number, dx: number, batch: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
 }
 
-const modules = new WeakMap<object, ConvModule | null>();
+/** Instances per backend memory and module name. */
+const modules = new WeakMap<object, Map<string, Record<string, unknown> | null>>();
 
 function backendMemory(backend: WasmBackend): WasmMemory | undefined {
   return (backend as unknown as { wasm?: { asm?: { memory?: WasmMemory } } }).wasm?.asm?.memory;
 }
 
 /**
- * The kernels bound to this backend's heap, or null where they cannot run (no WebAssembly SIMD, a
- * backend build that does not expose its memory, or MEMRISTOR_TFJS_NO_SIMD=1): the callers then
+ * wasm/<name>.wasm bound to this backend's heap, or null where it cannot run (no WebAssembly SIMD,
+ * a backend build that does not expose its memory, or MEMRISTOR_TFJS_NO_SIMD=1): the callers then
  * take the routes that compose the backend's own kernels.
  */
-export function simdConv(backend: WasmBackend): ConvModule | null {
+export function heapModule<T>(backend: WasmBackend, name: string): T | null {
   if (process.env.MEMRISTOR_TFJS_NO_SIMD === '1') return null;
   const memory = backendMemory(backend);
   if (!memory) return null;
-  if (!modules.has(memory)) modules.set(memory, loadKernelModule('conv', { env: { memory } }) as unknown as ConvModule | null);
-  return modules.get(memory) ?? null;
+  let byName = modules.get(memory);
+  if (!byName) modules.set(memory, (byName = new Map()));
+  if (!byName.has(name)) byName.set(name, loadKernelModule(name, { env: { memory } }));
+  return (byName.get(name) ?? null) as T | null;
 }
 
-function ptr(backend: WasmBackend, t: TensorInfo): number {
+/** The convolution kernels (wasm/conv.wasm) on this backend's heap, or null (see heapModule). */
+export function simdConv(backend: WasmBackend): ConvModule | null {
+  return heapModule<ConvModule>(backend, 'conv');
+}
+
+/** A tensor's byte offset on the heap. */
+export function ptr(backend: WasmBackend, t: TensorInfo): number {
   return backend.typedArrayFromHeap(t).byteOffset;
 }
 

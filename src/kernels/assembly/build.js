@@ -24,6 +24,7 @@ const MODULES = [
   { name: 'crossbar_read', entry: 'crossbar_read.ts', flags: ['--initialMemory', '5'] },
   // Works on the tfjs wasm backend's own heap: imports it as env.memory.
   { name: 'conv', entry: 'conv.ts', flags: ['--importMemory', '--noExportMemory'] },
+  { name: 'channels', entry: 'channels.ts', flags: ['--importMemory', '--noExportMemory'] },
 ];
 
 function sources() {
