@@ -237,7 +237,7 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     expect(fastKernels(backend)).toEqual(names);
     const expected =
       backend === 'wasm'
-        ? ['Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
+        ? ['Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
         : ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad'];
     expect([...names].sort()).toEqual([...expected].sort());
     for (const n of names) expect(tf.getKernel(n, backend)).toBeDefined();
@@ -658,6 +658,40 @@ describe('per-channel kernels on wasm (batch-norm statistics and gradients)', ()
       const all = tf.sum(x);
       expect(Math.abs(all.dataSync()[0] - sums.reduce((a, b) => a + b, 0))).toBeLessThan(1e-4 * n);
       tf.dispose([x, all]);
+    }
+  });
+
+  test('batchNorm with per-channel statistics equals its double-precision definition (with and without offset and scale)', () => {
+    let seed = 1400;
+    for (const [shape, pShape] of [
+      [[2, 5, 5, 16], [16]],
+      [[3, 4, 4, 6], [1, 1, 1, 6]],
+      [[10, 12], [12]],
+    ] as [number[], number[]][]) {
+      const rng = new SeededRandom(seed++);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const C = shape[shape.length - 1];
+      const xv = Float32Array.from(randn(rng, n), (v) => v * 2 + 1);
+      const mv = randn(rng, C);
+      const vv = Float32Array.from(randn(rng, C), (v) => v * v + 0.1);
+      const ov = randn(rng, C);
+      const sv = randn(rng, C);
+      const [x, mean, variance, offset, scale] = [tf.tensor(xv, shape), ...[mv, vv, ov, sv].map((a) => tf.tensor(a, pShape))];
+      for (const [withOffset, withScale] of [
+        [true, true],
+        [false, true],
+        [true, false],
+        [false, false],
+      ]) {
+        const y = tf.batchNorm(x, mean, variance, withOffset ? offset : undefined, withScale ? scale : undefined, 1e-3);
+        const want = Array.from(xv, (v, i) => {
+          const c = i % C;
+          return ((v - mv[c]) * (withScale ? sv[c] : 1)) / Math.sqrt(vv[c] + 1e-3) + (withOffset ? ov[c] : 0);
+        });
+        expect({ shape, withOffset, withScale, ok: relErr(y, want) < 1e-6 }).toEqual({ shape, withOffset, withScale, ok: true });
+        y.dispose();
+      }
+      tf.dispose([x, mean, variance, offset, scale]);
     }
   });
 

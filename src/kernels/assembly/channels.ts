@@ -115,3 +115,24 @@ export function rowBroadcast(op: i32, x: usize, r: usize, out: usize, N: i32, C:
   else if (op == 2) rows(2, x, r, out, N, C, rowFirst);
   else rows(3, x, r, out, N, C, rowFirst);
 }
+
+/**
+ * out[n, c] = (x[n, c] - mean[c]) * factor[c] + offset[c] for x, out [N, C]: batch normalization
+ * with factor = scale / sqrt(variance + epsilon) prepared per channel by the caller.
+ */
+export function normalize(x: usize, mean: usize, factor: usize, offset: usize, out: usize, N: i32, C: i32): void {
+  const row = <usize>C << 2;
+  const C4 = <usize>(C & ~3) << 2;
+  let p = x;
+  let q = out;
+  for (let n = 0; n < N; n++) {
+    let c: usize = 0;
+    for (; c < C4; c += 16) {
+      const v = f32x4.sub(v128.load(p + c), v128.load(mean + c));
+      v128.store(q + c, f32x4.add(f32x4.mul(v, v128.load(factor + c)), v128.load(offset + c)));
+    }
+    for (; c < row; c += 4) store<f32>(q + c, (load<f32>(p + c) - load<f32>(mean + c)) * load<f32>(factor + c) + load<f32>(offset + c));
+    p += row;
+    q += row;
+  }
+}
