@@ -4,19 +4,29 @@
 // wrapper would free the input); where an input is read under another shape, a plain TensorInfo
 // with the same dataId is handed to the inner kernel, which takes and releases its own reference.
 //
-// - Conv2DBackpropFilter (the backend has none): per call, the faster of two routes (see
-//   chooseFilterRoute): the transposed patch matrix written in JS then one matMul without transpose
-//   flags, or a forward Conv2D of the transposed input by the transposed output gradient.
-// - Conv2DBackpropInput: a forward Conv2D of the output gradient with the spatially flipped,
-//   in/out-swapped filter (stride 1, NHWC); other cases go to the stock kernel.
-// - MaxPoolGrad: JS on the heap, the gradient to the first maximum of each window. The stock one
-//   is wrong where a window's values are all negative or tied (it sent a window of zeros' gradient
-//   to one input of the whole tensor). The stock MaxPool forward (XNNPACK) is correct and kept: a
-//   JS one took 2.4 ms against its 0.3 ms on mcnn's S2 at batch 64.
+// The AssemblyScript SIMD kernels (wasm_simd.ts, src/kernels/assembly/conv.ts) take every
+// convolution whose output channels (and, for the input gradient, input channels) come in whole
+// vectors of 4, NHWC float32 (chooseSimd: measured faster than the routes below on every mcnn and
+// ResNet-20 shape, bench/kernels_bench.ts --simd). The routes below serve the other shapes, and
+// all shapes under setWasmSimdRoute('classic') or MEMRISTOR_TFJS_NO_SIMD=1.
+// - Conv2D, FusedConv2D (bias and ReLU or none): the SIMD kernel, else the stock XNNPACK one.
+// - Conv2DBackpropFilter (the backend has none): the SIMD kernel, else per call the faster of two
+//   routes (see chooseFilterRoute): the transposed patch matrix written in JS then one matMul
+//   without transpose flags, or a forward Conv2D of the transposed input by the transposed output
+//   gradient.
+// - Conv2DBackpropInput: the SIMD kernel (any stride: a stride-1 convolution of the output
+//   gradient spread by the strides), else a forward Conv2D of the output gradient with the
+//   spatially flipped, in/out-swapped filter (stride 1, NHWC); other cases go to the stock kernel.
+// - MaxPoolGrad: the gradient to the first maximum of each window, in SIMD given the forward
+//   output, else JS on the heap. The stock one is wrong where a window's values are all negative
+//   or tied (it sent a window of zeros' gradient to one input of the whole tensor). The stock
+//   MaxPool forward (XNNPACK) is correct and kept: a JS one took 2.4 ms against its 0.3 ms on
+//   mcnn's S2 at batch 64.
 // - Tile: block copies on the heap (tile.ts); the stock one costs ~45 ns an element, half of a
 //   ResNet-20 training step (the batch-norm gradient tiles its per-channel factors).
-// - Sum, Mean over all axes but the channels, and Add, Sub, Multiply, RealDiv with one value per
-//   channel: one SIMD pass each (wasm_channels.ts); everything else goes to the stock kernels.
+// - Sum, Mean over all axes but the channels, FusedBatchNorm with per-channel statistics, and
+//   Add, Sub, Multiply, RealDiv with one value per channel: one SIMD pass each (wasm_channels.ts);
+//   everything else goes to the stock kernels.
 // - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter (the backend has neither, so a model
 //   with depthwise or separable convolutions could not train): loops on the heap (depthwise.ts),
 //   any strides, dilations, padding and channel multiplier.
