@@ -434,6 +434,31 @@ function compareSteps(model: tf.LayersModel, inputShape: number[], batch: number
   return { simd, classic };
 }
 
+/** The depthwise-convolution gradients of a separable ResNet-20 (3x3, multiplier 1): SIMD against the JS loops. */
+function depthwiseRows(batch: number, rounds: number): SimdRow[] {
+  const rows: SimdRow[] = [];
+  for (const [H, C] of [
+    [32, 16],
+    [16, 32],
+    [8, 64],
+  ]) {
+    const x = tf.randomNormal([batch, H, H, C], 0, 1, 'float32', 10);
+    const f = tf.randomNormal([3, 3, C, 1], 0, 1, 'float32', 11);
+    const dy = tf.randomNormal([batch, H, H, C], 0, 1, 'float32', 12);
+    const base = { strides: [1, 1], pad: 'same', dilations: [1, 1] };
+    const shape = `x[${x.shape}] f[3,3,${C},1]`;
+    for (const [name, inputs, attrs] of [
+      ['DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, { ...base, inputShape: x.shape }],
+      ['DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...base, filterShape: f.shape }],
+    ] as [string, Record<string, tf.Tensor>, Record<string, unknown>][]) {
+      const t = compareKernel(name, inputs, attrs, rounds);
+      rows.push({ kernel: name.replace('DepthwiseConv2dNative', 'Depthwise'), shape, auto: 'simd', simdMs: median(t.simd), classicMs: median(t.classic), speedup: ratioStats(t.classic, t.simd) });
+    }
+    tf.dispose([x, f, dy]);
+  }
+  return rows;
+}
+
 /** The batch-norm kernels of ResNet-20's first stage (batch 32): ours against the stock ones, interleaved. */
 function channelRows(batch: number, rounds: number): SimdRow[] {
   const conf = configurations();
@@ -483,6 +508,8 @@ async function simdMain(args: Args): Promise<void> {
   table('mcnn, batch 32', perKernel.mcnn32);
   perKernel.resnet32 = simdKernelRows(resnetShapes(32), args.rounds);
   table('ResNet-20 shapes, batch 32', perKernel.resnet32);
+  perKernel.depthwise32 = depthwiseRows(32, args.rounds);
+  table('Depthwise gradients of a separable ResNet-20, batch 32 (classic = the JS loops)', perKernel.depthwise32);
   perKernel.batchNorm32 = channelRows(32, args.rounds);
   table('ResNet-20 batch-norm kernels, batch 32 (classic = the stock kernel)', perKernel.batchNorm32);
   results.perKernel = perKernel;

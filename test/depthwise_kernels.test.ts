@@ -3,7 +3,7 @@
 // separableConv2d model trained with model.fit on wasm, its gradients equal to the cpu backend's.
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
-import { registerFastKernels, unregisterFastKernels } from '../src/kernels';
+import { registerFastKernels, setWasmSimdRoute, unregisterFastKernels } from '../src/kernels';
 import { relErr } from './helpers';
 
 type Padding = 'same' | 'valid';
@@ -76,6 +76,8 @@ function cases(): DwCase[] {
       [3, 1],
       [4, 2],
       [2, 3],
+      [4, 1],
+      [8, 1],
     ])
       for (const k of [3, 2])
         for (const s of [1, 2])
@@ -109,8 +111,19 @@ describe('depthwise convolution gradients on wasm', () => {
     }
   });
 
-  test('tf.grads of depthwiseConv2d matches the loop reference (strides, padding, channel multiplier)', () => {
-    cases().forEach((c, n) => {
+  // 'auto': the SIMD kernels where they fit (multiplier 1, channels in fours), loops elsewhere;
+  // 'classic': the loops everywhere.
+  test.each(['auto', 'classic'] as const)('tf.grads of depthwiseConv2d matches the loop reference (strides, padding, channel multiplier; route %s)', (route) => {
+    setWasmSimdRoute(route);
+    try {
+      cases().forEach((c, n) => check(c, n));
+    } finally {
+      setWasmSimdRoute('auto');
+    }
+  });
+
+  function check(c: DwCase, n: number): void {
+    {
       const { xv, fv, rv, ref } = tensors(c, 300 + n);
       const x = tf.tensor4d(xv, [c.B, c.H, c.W, c.C]);
       const f = tf.tensor4d(fv, [c.k, c.k, c.C, c.M]);
@@ -121,17 +134,19 @@ describe('depthwise convolution gradients on wasm', () => {
       const errs = { label, y: relErr(y, ref.y) <= TOL, dx: relErr(dx, ref.dx) <= TOL, df: relErr(df, ref.df) <= TOL };
       expect(errs).toEqual({ label, y: true, dx: true, df: true });
       tf.dispose([x, f, r, y, dx, df]);
-    });
-  });
+    }
+  }
 
   test('dilated kernels (run directly: tfjs refuses the gradient of a dilated depthwise conv) match the reference', () => {
     let seed = 400;
-    for (const [k, d, pad, M] of [
-      [3, 2, 'same', 1],
-      [3, 2, 'valid', 2],
-      [2, 3, 'same', 1],
-    ] as [number, number, Padding, number][]) {
-      const c: DwCase = { B: 2, H: 9, W: 10, C: 3, M, k, s: 1, d, pad };
+    for (const [k, d, pad, M, C] of [
+      [3, 2, 'same', 1, 3],
+      [3, 2, 'valid', 2, 3],
+      [2, 3, 'same', 1, 3],
+      [3, 2, 'same', 1, 8],
+      [2, 3, 'valid', 1, 4],
+    ] as [number, number, Padding, number, number][]) {
+      const c: DwCase = { B: 2, H: 9, W: 10, C, M, k, s: 1, d, pad };
       const { xv, fv, rv, ref } = tensors(c, seed++);
       const x = tf.tensor4d(xv, [c.B, c.H, c.W, c.C]);
       const f = tf.tensor4d(fv, [k, k, c.C, M]);
@@ -203,7 +218,7 @@ describe('a separableConv2d model trains with model.fit on wasm', () => {
         pointwiseInitializer: init(2),
       }),
     );
-    m.add(tf.layers.separableConv2d({ filters: 6, kernelSize: 3, strides: 2, depthMultiplier: 2, padding: 'valid', activation: 'relu', depthwiseInitializer: init(3), pointwiseInitializer: init(4) }));
+    m.add(tf.layers.separableConv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu', depthwiseInitializer: init(3), pointwiseInitializer: init(4) }));
     m.add(tf.layers.depthwiseConv2d({ kernelSize: 2, depthMultiplier: 1, padding: 'same', depthwiseInitializer: init(5) }));
     m.add(tf.layers.flatten());
     m.add(tf.layers.dense({ units: 4, kernelInitializer: init(6) }));

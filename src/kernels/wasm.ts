@@ -28,8 +28,9 @@
 //   Add, Sub, Multiply, RealDiv with one value per channel: one SIMD pass each (wasm_channels.ts);
 //   everything else goes to the stock kernels.
 // - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter (the backend has neither, so a model
-//   with depthwise or separable convolutions could not train): loops on the heap (depthwise.ts),
-//   any strides, dilations, padding and channel multiplier.
+//   with depthwise or separable convolutions could not train): SIMD kernels for multiplier 1 and
+//   channels in whole vectors of 4, else loops on the heap (depthwise.ts); any strides, dilations,
+//   padding and channel multiplier.
 import { tf } from '../tf';
 import { Attrs, KernelArgs, KernelConfig, TensorInfo, WasmBackend, input } from './types';
 import { ConvGeometry, Pad, RoundingMode, convGeometry, depthwiseGeometry, poolGeometry } from './geometry';
@@ -38,7 +39,17 @@ import { maxPoolBackward } from './maxpool';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
 import { tile } from './tile';
 import { makeChannelKernels } from './wasm_channels';
-import { conv2dBackpropFilterSimd, conv2dBackpropInputSimd, conv2dSimd, maxPoolGradSimd, simdConv, simdConvFits } from './wasm_simd';
+import {
+  conv2dBackpropFilterSimd,
+  conv2dBackpropInputSimd,
+  conv2dSimd,
+  depthwiseBackpropFilterSimd,
+  depthwiseBackpropInputSimd,
+  maxPoolGradSimd,
+  simdConv,
+  simdConvFits,
+  simdDepthwiseFits,
+} from './wasm_simd';
 
 const BACKEND = 'wasm';
 
@@ -328,6 +339,8 @@ function depthwiseBackpropInputKernel(args: KernelArgs): TensorInfo {
   if (dy.shape.join() !== [g.batch, g.outH, g.outW, g.outC].join()) {
     throw new Error(`DepthwiseConv2dNativeBackpropInput: dy has shape [${dy.shape}], the convolution gives [${[g.batch, g.outH, g.outW, g.outC]}]`);
   }
+  const m = simdConv(backend);
+  if (m && simdRoute !== 'classic' && simdDepthwiseFits(g)) return depthwiseBackpropInputSimd(m, backend, dy, filter, g);
   const dx = backend.makeOutput(inputShape, 'float32');
   depthwiseBackpropInput(heapF32(backend, dy), heapF32(backend, filter), g, heapF32(backend, dx));
   return dx;
@@ -343,6 +356,8 @@ function depthwiseBackpropFilterKernel(args: KernelArgs): TensorInfo {
   if (dy.shape.join() !== [g.batch, g.outH, g.outW, g.outC].join()) {
     throw new Error(`DepthwiseConv2dNativeBackpropFilter: dy has shape [${dy.shape}], the convolution gives [${[g.batch, g.outH, g.outW, g.outC]}]`);
   }
+  const m = simdConv(backend);
+  if (m && simdRoute !== 'classic' && simdDepthwiseFits(g)) return depthwiseBackpropFilterSimd(m, backend, x, dy, g, filterShape);
   const dw = backend.makeOutput(filterShape, 'float32');
   depthwiseBackpropFilter(heapF32(backend, x), heapF32(backend, dy), g, heapF32(backend, dw));
   return dw;

@@ -12,6 +12,8 @@ interface ConvModule {
   conv2d(xp: number, w: number, y: number, batch: number, Hp: number, Wp: number, C: number, outH: number, outW: number, outC: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number): void;
   biasActivation(y: number, bias: number, n: number, outC: number, hasBias: number, lo: number): void;
   conv2dFilterGrad(xp: number, dy: number, dW: number, batch: number, Hp: number, Wp: number, C: number, outH: number, outW: number, outC: number, kh: number, kw: number, sh: number, sw: number): void;
+  depthwise(xp: number, f: number, y: number, batch: number, Hp: number, Wp: number, C: number, outH: number, outW: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number): void;
+  depthwiseFilterGrad(xp: number, dy: number, dF: number, batch: number, Hp: number, Wp: number, C: number, outH: number, outW: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number): void;
   maxPoolGrad(x: number, y: number, dy: number, dx: number, batch: number, inH: number, inW: number, C: number, outH: number, outW: number, kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
 }
 
@@ -135,4 +137,36 @@ export function maxPoolGradSimd(m: ConvModule, backend: WasmBackend, x: TensorIn
   const dx = backend.makeOutput(x.shape, 'float32');
   m.maxPoolGrad(ptr(backend, x), ptr(backend, y), ptr(backend, dy), ptr(backend, dx), g.batch, g.inH, g.inW, g.inC, g.outH, g.outW, g.kh, g.kw, g.sh, g.sw, g.top, g.left);
   return dx;
+}
+
+/** Whether the SIMD depthwise kernels take g (a depthwise geometry): multiplier 1, whole vectors of channels. */
+export function simdDepthwiseFits(g: ConvGeometry): boolean {
+  return g.outC === g.inC && g.inC % 4 === 0 && g.batch * g.outH * g.outW > 0;
+}
+
+/** dx of depthwiseConv2d(x, f) (multiplier 1): the depthwise forward of dy spread and padded, the filter flipped. */
+export function depthwiseBackpropInputSimd(m: ConvModule, backend: WasmBackend, dy: TensorInfo, f: TensorInfo, g: ConvGeometry): TensorInfo {
+  const { kh, kw, inC: C, dh, dw } = g;
+  const ff = backend.makeOutput([kh, kw, C, 1], 'float32');
+  const src = backend.typedArrayFromHeap(f) as Float32Array;
+  const dst = backend.typedArrayFromHeap(ff) as Float32Array;
+  for (let t = 0; t < kh * kw; t++) dst.set(src.subarray(t * C, (t + 1) * C), (kh * kw - 1 - t) * C);
+  const Hd = g.inH + (kh - 1) * dh;
+  const Wd = g.inW + (kw - 1) * dw;
+  const p = padded(m, backend, dy, Hd, Wd, (kh - 1) * dh - g.top, (kw - 1) * dw - g.left, g.sh, g.sw);
+  const dx = backend.makeOutput([g.batch, g.inH, g.inW, C], 'float32');
+  m.depthwise(ptr(backend, p), ptr(backend, ff), ptr(backend, dx), g.batch, Hd, Wd, C, g.inH, g.inW, kh, kw, 1, 1, dh, dw);
+  backend.disposeData(p.dataId);
+  backend.disposeData(ff.dataId);
+  return dx;
+}
+
+/** dF of depthwiseConv2d(x, f) (multiplier 1). */
+export function depthwiseBackpropFilterSimd(m: ConvModule, backend: WasmBackend, x: TensorInfo, dy: TensorInfo, g: ConvGeometry, filterShape: number[]): TensorInfo {
+  const xp = paddedInput(m, backend, x, g);
+  const [Hp, Wp] = needsPadding(g) ? paddedSize(g) : [g.inH, g.inW];
+  const dF = backend.makeOutput(filterShape, 'float32');
+  m.depthwiseFilterGrad(ptr(backend, xp), ptr(backend, dy), ptr(backend, dF), g.batch, Hp, Wp, g.inC, g.outH, g.outW, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw);
+  if (xp !== x) backend.disposeData(xp.dataId);
+  return dF;
 }
