@@ -5,4 +5,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest'] },
   testTimeout: 120000,
+  // Compiles the AssemblyScript kernels to wasm/ where missing or stale (the tests load them from there).
+  globalSetup: '<rootDir>/test/global_setup.js',
 };

@@ -2,7 +2,7 @@
 // wasm and cpu, and a stock tf.layers mcnn training on wasm.
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
-import { fastKernels, registerFastKernels, setWasmFilterGradRoute, unregisterFastKernels } from '../src/kernels';
+import { fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute, unregisterFastKernels } from '../src/kernels';
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../src/kernels/conv_js';
 import { convGeometry, poolGeometry } from '../src/kernels/geometry';
 import { maxPoolBackward, maxPoolForward } from '../src/kernels/maxpool';
@@ -127,9 +127,20 @@ function convCases(): ConvCase[] {
         for (const k of [3, 2])
           for (const s of [1, 2])
             for (const pad of ['same', 'valid'] as Padding[]) cases.push({ B, H: 7, W: 6, cin, cout, k, s, pad });
-  // mcnn's two layers at a small batch.
+  // Whole vectors of channels (the SIMD kernels' shapes), odd sizes, strides, 1x1 projections.
+  for (const [cin, cout] of [
+    [4, 4],
+    [8, 12],
+    [4, 20],
+  ])
+    for (const k of [3, 2, 1])
+      for (const s of [1, 2])
+        for (const pad of ['same', 'valid'] as Padding[]) cases.push({ B: 2, H: 7, W: 9, cin, cout, k, s, pad });
+  // mcnn's two layers at a small batch, ResNet-20's first layer and a stage-2 entry.
   cases.push({ B: 2, H: 28, W: 28, cin: 1, cout: 8, k: 3, s: 1, pad: 'same' });
   cases.push({ B: 2, H: 14, W: 14, cin: 8, cout: 12, k: 3, s: 1, pad: 'valid' });
+  cases.push({ B: 2, H: 32, W: 32, cin: 3, cout: 16, k: 3, s: 1, pad: 'same' });
+  cases.push({ B: 2, H: 32, W: 32, cin: 16, cout: 32, k: 3, s: 2, pad: 'same' });
   return cases;
 }
 
@@ -226,20 +237,25 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     expect(fastKernels(backend)).toEqual(names);
     const expected =
       backend === 'wasm'
-        ? ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']
+        ? ['Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
         : ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad'];
     expect([...names].sort()).toEqual([...expected].sort());
     for (const n of names) expect(tf.getKernel(n, backend)).toBeDefined();
     expect(registerFastKernels('webgl')).toEqual([]);
   });
 
-  const routes = backend === 'wasm' ? (['auto', 'im2col', 'conv'] as const) : (['auto'] as const);
-  test.each(routes)('conv2d forward and gradients match the loop reference (filter route %s)', (route) => {
-    setWasmFilterGradRoute(route);
+  // wasm: the per-shape choice, the SIMD kernels wherever they fit, and the classic routes (the
+  // backend's own kernels composed) with each filter-gradient route.
+  const routes = backend === 'wasm' ? (['auto', 'simd', 'classic/im2col', 'classic/conv'] as const) : (['auto'] as const);
+  test.each(routes)('conv2d forward and gradients match the loop reference (route %s)', (route) => {
+    const [simd, filter] = route.split('/') as ['auto' | 'simd' | 'classic', 'im2col' | 'conv' | undefined];
+    setWasmSimdRoute(simd);
+    setWasmFilterGradRoute(filter ?? 'auto');
     try {
       convCases().forEach((c, i) => checkConv(c, 100 + i, backend));
     } finally {
       setWasmFilterGradRoute('auto');
+      setWasmSimdRoute('auto');
     }
   });
 
@@ -247,14 +263,17 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     let seed = 500;
     for (const k of [2, 3])
       for (const pad of ['same', 'valid'] as Padding[])
-        for (const B of [1, 2]) {
-          const c: ConvCase = { B, H: 9, W: 8, cin: 3, cout: 5, k, s: 1, pad, d: 2 };
+        for (const [B, cout] of [
+          [1, 5],
+          [2, 8],
+        ]) {
+          const c: ConvCase = { B, H: 9, W: 8, cin: 3, cout, k, s: 1, pad, d: 2 };
           const rng = new SeededRandom(seed++);
           const xv = randn(rng, B * 9 * 8 * 3);
-          const wv = randn(rng, k * k * 3 * 5);
+          const wv = randn(rng, k * k * 3 * cout);
           const ref = convRef(c, xv, wv, null);
           const x = tf.tensor4d(xv, [B, 9, 8, 3]);
-          const w = tf.tensor4d(wv, [k, k, 3, 5]);
+          const w = tf.tensor4d(wv, [k, k, 3, cout]);
           const y = tf.conv2d(x, w, 1, pad, 'NHWC', 2);
           expect(y.shape).toEqual(ref.outShape);
           const e = relErr(y.dataSync(), ref.y);
@@ -497,6 +516,218 @@ describe('mcnn from stock tf.layers on wasm', () => {
       if (wasCpu.length) registerFastKernels('cpu');
       await tf.setBackend('wasm');
       tf.dispose([xs, ys]);
+    }
+  });
+});
+
+describe('Tile on wasm (block copies)', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  /** tile by its definition: each output index reads the input at the index modulo the input's shape. */
+  function tileRef(x: ArrayLike<number>, shape: number[], reps: number[]): number[] {
+    const outShape = shape.map((s, d) => s * reps[d]);
+    const n = outShape.reduce((a, b) => a * b, 1);
+    const out: number[] = [];
+    for (let k = 0; k < n; k++) {
+      let rest = k;
+      let src = 0;
+      let inStride = 1;
+      const idx: number[] = [];
+      for (let d = outShape.length - 1; d >= 0; d--) {
+        idx[d] = rest % outShape[d];
+        rest = Math.floor(rest / outShape[d]);
+      }
+      for (let d = shape.length - 1; d >= 0; d--) {
+        src += (idx[d] % shape[d]) * inStride;
+        inStride *= shape[d];
+      }
+      out.push(x[src]);
+    }
+    return out;
+  }
+
+  test('tf.tile equals its definition (ranks 1-5, float32, int32, bool; batch-norm shape)', () => {
+    expect(registerFastKernels('wasm')).toContain('Tile');
+    const cases: [number[], number[]][] = [
+      [[5], [3]],
+      [[2, 3], [2, 1]],
+      [[2, 3], [1, 4]],
+      [[3, 1, 2], [2, 5, 3]],
+      [[1, 1, 1, 16], [4, 8, 8, 1]],
+      [[2, 1, 3, 1, 2], [1, 3, 2, 2, 1]],
+      [[4, 2], [1, 1]],
+    ];
+    cases.forEach(([shape, reps], n) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const rng = new SeededRandom(900 + n);
+      const xf = randn(rng, size);
+      const xi = Int32Array.from({ length: size }, () => rng.int(1000) - 500);
+      const xb = Uint8Array.from({ length: size }, () => rng.int(2));
+      for (const [values, dtype] of [
+        [xf, 'float32'],
+        [xi, 'int32'],
+        [xb, 'bool'],
+      ] as [Float32Array | Int32Array | Uint8Array, tf.DataType][]) {
+        const x = tf.tensor(values, shape, dtype);
+        const y = tf.tile(x, reps);
+        expect({ shape, reps, dtype, out: y.shape }).toEqual({ shape, reps, dtype, out: shape.map((s, d) => s * reps[d]) });
+        expect(Array.from(y.dataSync())).toEqual(tileRef(values, shape, reps));
+        tf.dispose([x, y]);
+      }
+    });
+  });
+});
+
+describe('wasm: FusedConv2D through the SIMD kernel (bias, ReLU) and the stock one (other activations)', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  test.each(['auto', 'classic'] as const)('tf.fused.conv2d matches the loop reference (route %s)', (route) => {
+    setWasmSimdRoute(route);
+    try {
+      for (const c of [
+        { B: 2, H: 7, W: 6, cin: 3, cout: 8, k: 3, s: 1, pad: 'same' },
+        { B: 1, H: 9, W: 9, cin: 8, cout: 12, k: 3, s: 2, pad: 'valid' },
+      ] as ConvCase[]) {
+        const rng = new SeededRandom(c.cout);
+        const xv = randn(rng, c.B * c.H * c.W * c.cin);
+        const wv = randn(rng, c.k * c.k * c.cin * c.cout);
+        const bv = randn(rng, c.cout);
+        const ref = convRef(c, xv, wv, null);
+        const x = tf.tensor4d(xv, [c.B, c.H, c.W, c.cin]);
+        const w = tf.tensor4d(wv, [c.k, c.k, c.cin, c.cout]);
+        const bias = tf.tensor1d(bv);
+        const acts: [tf.fused.Activation, boolean, (v: number) => number][] = [
+          ['linear', false, (v) => v],
+          ['linear', true, (v) => v],
+          ['relu', true, (v) => Math.max(0, v)],
+          ['relu', false, (v) => Math.max(0, v)],
+          ['elu', true, (v) => (v < 0 ? Math.exp(v) - 1 : v)],
+        ];
+        for (const [activation, withBias, f] of acts) {
+          const y = tf.fused.conv2d({ x, filter: w, strides: c.s, pad: c.pad, bias: withBias ? bias : undefined, activation });
+          const want = ref.y.map((v, i) => f(v + (withBias ? bv[i % c.cout] : 0)));
+          expect({ activation, withBias, ok: relErr(y, want) <= TOL }).toEqual({ activation, withBias, ok: true });
+          y.dispose();
+        }
+        tf.dispose([x, w, bias]);
+      }
+    } finally {
+      setWasmSimdRoute('auto');
+    }
+  });
+});
+
+describe('per-channel kernels on wasm (batch-norm statistics and gradients)', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  test('Sum and Mean over every axis but the channels equal double sums (keepDims, negative axes, odd channel counts, long columns)', () => {
+    let seed = 1200;
+    for (const shape of [
+      [2, 5, 3, 16],
+      [7, 12],
+      [3, 4, 4, 6],
+      [600, 20],
+      [2, 9, 9, 64],
+    ]) {
+      const rng = new SeededRandom(seed++);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const C = shape[shape.length - 1];
+      const xv = randn(rng, n);
+      for (let i = 0; i < n; i++) xv[i] += 3; // a mean well away from zero, as activations have
+      const sums = new Float64Array(C);
+      for (let i = 0; i < n; i++) sums[i % C] += xv[i];
+      const x = tf.tensor(xv, shape);
+      const lead = shape.slice(0, -1).map((_, d) => d);
+      for (const axis of [lead, lead.map((d) => d - shape.length).reverse()])
+        for (const keepDims of [false, true]) {
+          const s = tf.sum(x, axis, keepDims);
+          const m = tf.mean(x, axis, keepDims);
+          const want = keepDims ? shape.map((v, d) => (d === shape.length - 1 ? v : 1)) : [C];
+          expect({ shape, axis, keepDims, s: s.shape, m: m.shape }).toEqual({ shape, axis, keepDims, s: want, m: want });
+          expect(relErr(s, sums)).toBeLessThan(1e-6);
+          expect(relErr(m, sums.map((v) => v / (n / C)))).toBeLessThan(1e-6);
+          tf.dispose([s, m]);
+        }
+      // Other reductions still go to the stock kernel and stay right.
+      const all = tf.sum(x);
+      expect(Math.abs(all.dataSync()[0] - sums.reduce((a, b) => a + b, 0))).toBeLessThan(1e-4 * n);
+      tf.dispose([x, all]);
+    }
+  });
+
+  test('batchNorm with per-channel statistics equals its double-precision definition (with and without offset and scale)', () => {
+    let seed = 1400;
+    for (const [shape, pShape] of [
+      [[2, 5, 5, 16], [16]],
+      [[3, 4, 4, 6], [1, 1, 1, 6]],
+      [[10, 12], [12]],
+    ] as [number[], number[]][]) {
+      const rng = new SeededRandom(seed++);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const C = shape[shape.length - 1];
+      const xv = Float32Array.from(randn(rng, n), (v) => v * 2 + 1);
+      const mv = randn(rng, C);
+      const vv = Float32Array.from(randn(rng, C), (v) => v * v + 0.1);
+      const ov = randn(rng, C);
+      const sv = randn(rng, C);
+      const [x, mean, variance, offset, scale] = [tf.tensor(xv, shape), ...[mv, vv, ov, sv].map((a) => tf.tensor(a, pShape))];
+      for (const [withOffset, withScale] of [
+        [true, true],
+        [false, true],
+        [true, false],
+        [false, false],
+      ]) {
+        const y = tf.batchNorm(x, mean, variance, withOffset ? offset : undefined, withScale ? scale : undefined, 1e-3);
+        const want = Array.from(xv, (v, i) => {
+          const c = i % C;
+          return ((v - mv[c]) * (withScale ? sv[c] : 1)) / Math.sqrt(vv[c] + 1e-3) + (withOffset ? ov[c] : 0);
+        });
+        expect({ shape, withOffset, withScale, ok: relErr(y, want) < 1e-6 }).toEqual({ shape, withOffset, withScale, ok: true });
+        y.dispose();
+      }
+      tf.dispose([x, mean, variance, offset, scale]);
+    }
+  });
+
+  test('Add, Sub, Multiply, RealDiv of a tensor and one value per channel equal scalar float32 arithmetic, both operand orders', () => {
+    const f = Math.fround;
+    const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, (a: number, b: number) => number][] = [
+      ['add', tf.add, (a, b) => f(a + b)],
+      ['sub', tf.sub, (a, b) => f(a - b)],
+      ['mul', tf.mul, (a, b) => f(a * b)],
+      ['div', tf.div, (a, b) => f(a / b)],
+    ];
+    let seed = 1300;
+    for (const [shape, rowShape] of [
+      [[2, 4, 4, 16], [16]],
+      [[2, 4, 4, 16], [1, 1, 1, 16]],
+      [[5, 6], [1, 6]],
+      [[3, 2, 2, 10], [10]],
+    ] as [number[], number[]][]) {
+      const rng = new SeededRandom(seed++);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const C = shape[shape.length - 1];
+      const xv = randn(rng, n);
+      const rv = Float32Array.from(randn(rng, C), (v) => v + Math.sign(v) * 0.5);
+      const x = tf.tensor(xv, shape);
+      const r = tf.tensor(rv, rowShape);
+      for (const [name, op, ref] of ops) {
+        const y1 = op(x, r);
+        const y2 = op(r, x);
+        expect({ name, shape, rowShape, y1: y1.shape, y2: y2.shape }).toEqual({ name, shape, rowShape, y1: shape, y2: shape });
+        const w1 = Array.from(xv, (v, i) => ref(v, rv[i % C]));
+        const w2 = Array.from(xv, (v, i) => ref(rv[i % C], v));
+        expect({ name, rowShape, same: Array.from(y1.dataSync()).every((v, i) => v === w1[i]) }).toEqual({ name, rowShape, same: true });
+        expect({ name, rowShape, same: Array.from(y2.dataSync()).every((v, i) => v === w2[i]) }).toEqual({ name, rowShape, same: true });
+        tf.dispose([y1, y2]);
+      }
+      tf.dispose([x, r]);
     }
   });
 });

@@ -88,3 +88,20 @@ export function validRange(out: number, stride: number, offset: number, size: nu
   if (hi < lo) hi = lo;
   return [lo, hi];
 }
+
+/**
+ * Geometry of depthwiseConv2d(x, filter) in NHWC; filter [kh, kw, inC, multiplier]. outC is
+ * inC * multiplier: output channel c * multiplier + m comes from input channel c.
+ */
+export function depthwiseGeometry(
+  xShape: number[],
+  filterShape: number[],
+  strides: number | [number, number],
+  dilations: number | [number, number],
+  pad: Pad,
+  dimRoundingMode?: RoundingMode,
+): ConvGeometry {
+  return fromInfo(
+    tf.backend_util.computeConv2DInfo(xShape as Shape4, filterShape as Shape4, strides, dilations, pad, dimRoundingMode, true, 'channelsLast'),
+  );
+}

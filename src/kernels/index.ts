@@ -1,10 +1,15 @@
-// The package's own convolution and pooling kernels for tfjs's wasm and cpu backends.
+// The package's own kernels for tfjs's wasm and cpu backends.
 //
-// wasm (SIMD, one thread in Node) has no Conv2DBackpropFilter, a slow Conv2DBackpropInput and a
-// MaxPoolGrad that is wrong on windows of negative or tied values; cpu's stock convolutions are
-// naive loops (mcnn trains at ~38 samples/s there, ~610 with these; ~5,000 on wasm with these). registerFastKernels replaces them for one backend:
-//   wasm: Conv2DBackpropFilter, Conv2DBackpropInput, MaxPoolGrad (its XNNPACK Conv2D and MaxPool
-//         forwards are correct and faster than anything in JS, and stay)
+// wasm (SIMD, one thread in Node) has no Conv2DBackpropFilter nor depthwise-convolution gradients,
+// a slow Conv2DBackpropInput, a MaxPoolGrad that is wrong on windows of negative or tied values,
+// and slow per-element kernels for the batch-norm work (Tile, reductions over all axes but the
+// channels, per-channel broadcasts); cpu's stock convolutions are naive loops (mcnn trains at ~38
+// samples/s there, ~610 with these). registerFastKernels replaces them for one backend:
+//   wasm: Conv2D, FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput, MaxPoolGrad (AssemblyScript
+//         SIMD where the shape fits, src/kernels/assembly/conv.ts), Sum, Mean, FusedBatchNorm, Add,
+//         Sub, Multiply, RealDiv (per-channel cases in SIMD, assembly/channels.ts), Tile,
+//         DepthwiseConv2dNativeBackpropInput, DepthwiseConv2dNativeBackpropFilter (its XNNPACK
+//         DepthwiseConv2dNative and MaxPool forwards are correct and fast, and stay)
 //   cpu:  Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter, MaxPool, MaxPoolGrad
 // The replaced stock kernels are kept: ours fall back to them for cases they do not cover, and
 // unregisterFastKernels puts them back.
@@ -13,8 +18,8 @@ import { KernelConfig } from './types';
 import { makeWasmKernels } from './wasm';
 import { makeCpuKernels } from './cpu';
 
-export { setWasmFilterGradRoute, chooseFilterRoute } from './wasm';
-export type { FilterGradRoute } from './wasm';
+export { setWasmFilterGradRoute, chooseFilterRoute, setWasmSimdRoute, chooseSimd } from './wasm';
+export type { FilterGradRoute, SimdRoute, SimdKernel } from './wasm';
 
 interface Registration {
   names: string[];

@@ -4,20 +4,52 @@
 // wrapper would free the input); where an input is read under another shape, a plain TensorInfo
 // with the same dataId is handed to the inner kernel, which takes and releases its own reference.
 //
-// - Conv2DBackpropFilter (the backend has none): per call, the faster of two routes (see
-//   chooseFilterRoute): the transposed patch matrix written in JS then one matMul without transpose
-//   flags, or a forward Conv2D of the transposed input by the transposed output gradient.
-// - Conv2DBackpropInput: a forward Conv2D of the output gradient with the spatially flipped,
-//   in/out-swapped filter (stride 1, NHWC); other cases go to the stock kernel.
-// - MaxPoolGrad: JS on the heap, the gradient to the first maximum of each window. The stock one
-//   is wrong where a window's values are all negative or tied (it sent a window of zeros' gradient
-//   to one input of the whole tensor). The stock MaxPool forward (XNNPACK) is correct and kept: a
-//   JS one took 2.4 ms against its 0.3 ms on mcnn's S2 at batch 64.
+// The AssemblyScript SIMD kernels (wasm_simd.ts, src/kernels/assembly/conv.ts) take every
+// convolution whose output channels (and, for the input gradient, input channels) come in whole
+// vectors of 4, NHWC float32 (chooseSimd: measured faster than the routes below on every mcnn and
+// ResNet-20 shape, bench/kernels_bench.ts --simd). The routes below serve the other shapes, and
+// all shapes under setWasmSimdRoute('classic') or MEMRISTOR_TFJS_NO_SIMD=1.
+// - Conv2D, FusedConv2D (bias and ReLU or none): the SIMD kernel, else the stock XNNPACK one.
+// - Conv2DBackpropFilter (the backend has none): the SIMD kernel, else per call the faster of two
+//   routes (see chooseFilterRoute): the transposed patch matrix written in JS then one matMul
+//   without transpose flags, or a forward Conv2D of the transposed input by the transposed output
+//   gradient.
+// - Conv2DBackpropInput: the SIMD kernel (any stride: a stride-1 convolution of the output
+//   gradient spread by the strides), else a forward Conv2D of the output gradient with the
+//   spatially flipped, in/out-swapped filter (stride 1, NHWC); other cases go to the stock kernel.
+// - MaxPoolGrad: the gradient to the first maximum of each window, in SIMD given the forward
+//   output, else JS on the heap. The stock one is wrong where a window's values are all negative
+//   or tied (it sent a window of zeros' gradient to one input of the whole tensor). The stock
+//   MaxPool forward (XNNPACK) is correct and kept: a JS one took 2.4 ms against its 0.3 ms on
+//   mcnn's S2 at batch 64.
+// - Tile: block copies on the heap (tile.ts); the stock one costs ~45 ns an element, half of a
+//   ResNet-20 training step (the batch-norm gradient tiles its per-channel factors).
+// - Sum, Mean over all axes but the channels, FusedBatchNorm with per-channel statistics, and
+//   Add, Sub, Multiply, RealDiv with one value per channel: one SIMD pass each (wasm_channels.ts);
+//   everything else goes to the stock kernels.
+// - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter (the backend has neither, so a model
+//   with depthwise or separable convolutions could not train): SIMD kernels for multiplier 1 and
+//   channels in whole vectors of 4, else loops on the heap (depthwise.ts); any strides, dilations,
+//   padding and channel multiplier.
 import { tf } from '../tf';
 import { Attrs, KernelArgs, KernelConfig, TensorInfo, WasmBackend, input } from './types';
-import { ConvGeometry, Pad, RoundingMode, convGeometry, poolGeometry } from './geometry';
+import { ConvGeometry, Pad, RoundingMode, convGeometry, depthwiseGeometry, poolGeometry } from './geometry';
 import { im2colT } from './im2col';
 import { maxPoolBackward } from './maxpool';
+import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise';
+import { tile } from './tile';
+import { makeChannelKernels } from './wasm_channels';
+import {
+  conv2dBackpropFilterSimd,
+  conv2dBackpropInputSimd,
+  conv2dSimd,
+  depthwiseBackpropFilterSimd,
+  depthwiseBackpropInputSimd,
+  maxPoolGradSimd,
+  simdConv,
+  simdConvFits,
+  simdDepthwiseFits,
+} from './wasm_simd';
 
 const BACKEND = 'wasm';
 
@@ -45,6 +77,38 @@ export function chooseFilterRoute(g: ConvGeometry): 'im2col' | 'conv' {
   if (filterRoute === 'conv') return 'conv';
   if (filterRoute === 'im2col') return fits ? 'im2col' : 'conv';
   return g.inC === 1 && fits ? 'im2col' : 'conv';
+}
+
+/** Which convolution / pooling-gradient kernels a shape takes: 'auto' (the per-shape choice), or all forced. */
+export type SimdRoute = 'auto' | 'simd' | 'classic';
+let simdRoute: SimdRoute = 'auto';
+
+/**
+ * Forces the AssemblyScript SIMD kernels ('simd', where the shape fits them) or the routes that
+ * compose the backend's own kernels ('classic') for Conv2D, FusedConv2D, Conv2DBackpropInput,
+ * Conv2DBackpropFilter and MaxPoolGrad; 'auto' restores the per-shape choice (chooseSimd).
+ */
+export function setWasmSimdRoute(route: SimdRoute): void {
+  simdRoute = route;
+}
+
+export type SimdKernel = 'forward' | 'input' | 'filter' | 'maxPoolGrad';
+
+/**
+ * Whether `kind` runs the AssemblyScript SIMD kernel for a shape under 'auto'. A pure function of
+ * the shape (so training is reproducible run to run), from timings in bench/kernels_bench.ts.
+ */
+export function chooseSimd(kind: SimdKernel, g: ConvGeometry): boolean {
+  if (kind === 'maxPoolGrad') return true;
+  if (!simdConvFits(g, kind === 'input')) return false;
+  if (simdRoute !== 'auto') return simdRoute === 'simd';
+  return true;
+}
+
+function useSimd(kind: SimdKernel, g: ConvGeometry): boolean {
+  if (simdRoute === 'classic') return false;
+  if (kind !== 'maxPoolGrad' && !simdConvFits(g, kind === 'input')) return false;
+  return simdRoute === 'simd' || chooseSimd(kind, g);
 }
 
 function kernel(name: string): tf.KernelFunc {
@@ -135,6 +199,8 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
       heapF32(backend, z).fill(0);
       return z;
     }
+    const m = simdConv(backend);
+    if (m && useSimd('filter', g)) return conv2dBackpropFilterSimd(m, backend, x, dy, g, filterShape);
     return chooseFilterRoute(g) === 'im2col' ? filterGradIm2col(backend, x, dy, g, filterShape) : filterGradConv(backend, x, dy, g, filterShape);
   } finally {
     if (xN) free(backend, xN);
@@ -153,7 +219,11 @@ function conv2DBackpropInput(args: KernelArgs, stock: tf.KernelFunc | null): Ten
     if (!stock) throw new Error('Conv2DBackpropInput: no stock wasm kernel to fall back to');
     return stock(args) as TensorInfo;
   };
-  if (attrs.dataFormat === 'NCHW' || sh !== 1 || sw !== 1) return fallback();
+  if (attrs.dataFormat === 'NCHW') return fallback();
+  const m = simdConv(backend);
+  const gs = convGeometry(inputShape, filter.shape, [sh, sw], 1, attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+  if (m && gs.batch * gs.inH * gs.inW * gs.inC > 0 && useSimd('input', gs)) return conv2dBackpropInputSimd(m, backend, dy, filter, gs);
+  if (sh !== 1 || sw !== 1) return fallback();
   const g = convGeometry(inputShape, filter.shape, 1, 1, attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
   const { kh, kw, inC, outC } = g;
   // dx[p] = sum_i dy[p - i + top] W[i] = sum_i' dy[p + i' - (kh-1-top)] W'[i'], W' flipped.
@@ -205,12 +275,108 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
   const dy = input(args, 'dy');
   const g = poolAttrs(args.attrs ?? {}, x.shape);
   const y = args.inputs.output;
+  const m = simdConv(backend);
+  if (m && y && y.dtype === 'float32' && sameShape(y.shape, dy.shape) && g.batch * g.inH * g.inW * g.inC > 0 && useSimd('maxPoolGrad', g)) {
+    return maxPoolGradSimd(m, backend, x, y, dy, g);
+  }
   const dx = backend.makeOutput(x.shape, 'float32');
   const dxv = heapF32(backend, dx);
   dxv.fill(0);
   const yv = y && y.dtype === 'float32' && sameShape(y.shape, dy.shape) ? heapF32(backend, y) : undefined;
   maxPoolBackward(heapF32(backend, x), heapF32(backend, dy), g, dxv, yv);
   return dx;
+}
+
+function dilations2(d: unknown): [number, number] {
+  return d == null ? [1, 1] : strides2(d);
+}
+
+function conv2D(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const x = input(args, 'x');
+  const filter = input(args, 'filter');
+  const m = simdConv(backend);
+  if (m && attrs.dataFormat !== 'NCHW' && x.dtype === 'float32' && filter.dtype === 'float32') {
+    const g = convGeometry(x.shape, filter.shape, strides2(attrs.strides), dilations2(attrs.dilations), attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+    if (g.batch * g.outH * g.outW * g.inC > 0 && useSimd('forward', g)) return conv2dSimd(m, backend, x, filter, g);
+  }
+  if (!stock) throw new Error('Conv2D: no stock wasm kernel to fall back to');
+  return stock(args) as TensorInfo;
+}
+
+/** FusedConv2D with no activation or ReLU, and a bias or none, goes to the SIMD kernel; the rest to the stock one. */
+function fusedConv2D(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const x = input(args, 'x');
+  const filter = input(args, 'filter');
+  const bias = args.inputs.bias ?? undefined;
+  const act = attrs.activation as string | undefined;
+  const m = simdConv(backend);
+  const plain = (act == null || act === 'linear' || act === 'relu') && !args.inputs.preluActivationWeights;
+  if (m && plain && attrs.dataFormat !== 'NCHW' && x.dtype === 'float32' && filter.dtype === 'float32') {
+    const g = convGeometry(x.shape, filter.shape, strides2(attrs.strides), dilations2(attrs.dilations), attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+    const biasFits = !bias || (bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === g.outC);
+    if (biasFits && g.batch * g.outH * g.outW * g.inC > 0 && useSimd('forward', g)) return conv2dSimd(m, backend, x, filter, g, bias, act === 'relu');
+  }
+  if (!stock) throw new Error('FusedConv2D: no stock wasm kernel to fall back to');
+  return stock(args) as TensorInfo;
+}
+
+function depthwiseAttrs(attrs: Attrs, xShape: number[], filterShape: number[]): ConvGeometry {
+  const dil = attrs.dilations == null ? 1 : strides2(attrs.dilations);
+  return depthwiseGeometry(xShape, filterShape, strides2(attrs.strides), dil, attrs.pad as Pad, attrs.dimRoundingMode as RoundingMode);
+}
+
+function depthwiseBackpropInputKernel(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const dy = input(args, 'dy');
+  const filter = input(args, 'filter');
+  const inputShape = attrs.inputShape as number[];
+  const g = depthwiseAttrs(attrs, inputShape, filter.shape);
+  if (dy.shape.join() !== [g.batch, g.outH, g.outW, g.outC].join()) {
+    throw new Error(`DepthwiseConv2dNativeBackpropInput: dy has shape [${dy.shape}], the convolution gives [${[g.batch, g.outH, g.outW, g.outC]}]`);
+  }
+  const m = simdConv(backend);
+  if (m && simdRoute !== 'classic' && simdDepthwiseFits(g)) return depthwiseBackpropInputSimd(m, backend, dy, filter, g);
+  const dx = backend.makeOutput(inputShape, 'float32');
+  depthwiseBackpropInput(heapF32(backend, dy), heapF32(backend, filter), g, heapF32(backend, dx));
+  return dx;
+}
+
+function depthwiseBackpropFilterKernel(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs ?? {};
+  const x = input(args, 'x');
+  const dy = input(args, 'dy');
+  const filterShape = attrs.filterShape as number[];
+  const g = depthwiseAttrs(attrs, x.shape, filterShape);
+  if (dy.shape.join() !== [g.batch, g.outH, g.outW, g.outC].join()) {
+    throw new Error(`DepthwiseConv2dNativeBackpropFilter: dy has shape [${dy.shape}], the convolution gives [${[g.batch, g.outH, g.outW, g.outC]}]`);
+  }
+  const m = simdConv(backend);
+  if (m && simdRoute !== 'classic' && simdDepthwiseFits(g)) return depthwiseBackpropFilterSimd(m, backend, x, dy, g, filterShape);
+  const dw = backend.makeOutput(filterShape, 'float32');
+  depthwiseBackpropFilter(heapF32(backend, x), heapF32(backend, dy), g, heapF32(backend, dw));
+  return dw;
+}
+
+function tileKernel(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const x = input(args, 'x');
+  const reps = (args.attrs ?? {}).reps as number[];
+  if (x.dtype === 'string' || !Array.isArray(reps) || reps.length !== x.shape.length || reps.some((v) => !Number.isInteger(v) || v < 0)) {
+    if (!stock) throw new Error('Tile: no stock wasm kernel to fall back to');
+    return stock(args) as TensorInfo;
+  }
+  const out = backend.makeOutput(
+    x.shape.map((s, d) => s * reps[d]),
+    x.dtype,
+  );
+  if (out.shape.every((s) => s > 0)) tile(backend.typedArrayFromHeap(x), x.shape, reps, backend.typedArrayFromHeap(out));
+  return out;
 }
 
 /** The kernel configs for 'wasm'; `stock(name)` is the kernel being replaced (for fallbacks). */
@@ -225,9 +391,18 @@ export function makeWasmKernels(stock: (name: string) => KernelConfig | undefine
   };
   const stockFunc = (name: string): tf.KernelFunc | null => stock(name)?.kernelFunc ?? null;
   const bpInput = stockFunc('Conv2DBackpropInput');
+  const conv = stockFunc('Conv2D');
+  const fused = stockFunc('FusedConv2D');
+  const tileStock = stockFunc('Tile');
   return [
+    withSetup('Tile', (a) => tileKernel(a, tileStock)),
+    withSetup('Conv2D', (a) => conv2D(a, conv)),
+    withSetup('FusedConv2D', (a) => fusedConv2D(a, fused)),
     withSetup('Conv2DBackpropFilter', conv2DBackpropFilter),
     withSetup('Conv2DBackpropInput', (a) => conv2DBackpropInput(a, bpInput)),
     withSetup('MaxPoolGrad', maxPoolGrad),
+    withSetup('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInputKernel),
+    withSetup('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilterKernel),
+    ...makeChannelKernels(stock),
   ];
 }
