@@ -201,18 +201,51 @@ describe('ideal device: crossbar inference equals the software model', () => {
     }
   });
 
-  test('the cpu backend gives the same results', async () => {
+  test('the cpu backend gives the same results: the same values without read noise, the same distribution with it', async () => {
+    // yao2020: bit-serial DAC and an 8-bit ADC. On wasm the bit-serial kernel sums the pulsed rows
+    // (src/crossbar/bit_serial.ts); on cpu the JS route convolves every plane.
     const m = quantModel(5);
     const x = randomInput([4, 9, 9, 2], 9);
     const net = mapModel(m, device('yao2020'), { arrayRows: 16, arrayCols: 8, seed: 2 });
-    const a = predictCrossbar(net, x, { seed: 3 }).dataSync().slice();
+    const draws = (n: number) => {
+      const out: Float32Array[] = [];
+      for (let s = 0; s < n; s++) out.push(predictCrossbar(net, x, { seed: 100 + s }).dataSync().slice() as Float32Array);
+      return out;
+    };
+    const reset = () => {
+      (net.runtime as { dispose(): void } | null)?.dispose();
+      net.runtime = null;
+    };
+    const quiet = predictCrossbar(net, x, { seed: 3, readNoise: false }).dataSync().slice();
+    const noisyWasm = draws(40);
+    reset();
     await tf.setBackend('cpu');
     try {
-      (net.runtime as { dispose(): void }).dispose();
-      net.runtime = null;
-      const b = predictCrossbar(net, x, { seed: 3 }).dataSync();
-      // the same noise draws and the same ADC codes: equal to float rounding (0 measured here)
-      expect(relErr(b, a)).toBeLessThan(1e-6);
+      const quietCpu = predictCrossbar(net, x, { seed: 3, readNoise: false }).dataSync();
+      // the same currents and ADC codes; float32 against float64 sums: a code may differ by one
+      // step where a current lies on a code boundary (none here)
+      expect(relErr(quietCpu, quiet)).toBeLessThan(1e-5);
+      const noisyCpu = draws(40);
+      // per output: mean and standard deviation over the draws agree within their sampling error
+      const stats = (d: Float32Array[], i: number) => {
+        const v = d.map((a) => a[i]);
+        const mean = v.reduce((a, b) => a + b, 0) / v.length;
+        const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1));
+        return { mean, sd };
+      };
+      let sdSum = 0;
+      let sdSumCpu = 0;
+      for (let i = 0; i < quiet.length; i++) {
+        const a = stats(noisyWasm, i);
+        const b = stats(noisyCpu, i);
+        sdSum += a.sd;
+        sdSumCpu += b.sd;
+        // 5 standard errors of the difference of two means of 40 draws
+        expect(Math.abs(a.mean - b.mean)).toBeLessThanOrEqual(5 * Math.sqrt((a.sd ** 2 + b.sd ** 2) / 40) + 1e-6);
+      }
+      // the read noise is there on both routes, of the same size (within 10% over all outputs)
+      expect(sdSum).toBeGreaterThan(0);
+      expect(Math.abs(sdSum / sdSumCpu - 1)).toBeLessThan(0.1);
     } finally {
       await tf.setBackend('wasm');
       (net.runtime as { dispose(): void } | null)?.dispose();

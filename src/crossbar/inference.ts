@@ -77,11 +77,13 @@ import { drift } from '../programming/pulse';
 import type { Split } from '../data/datasets';
 import { batchesOf, firstSamples } from '../data/batches';
 import { effectiveConductances } from './ir_drop';
-import { simdDac, simdNoisyFinish } from './simd';
+import { PLANE_PARAMS_FLOATS, simdDac, simdNoisyFinish, simdNoisyReads, simdReadsAvailable } from './simd';
 import { rollConvKernel, rowTileKernel } from '../mapping/schemes';
 import type { CrossbarArray, CrossbarNetwork, MappedLayer } from './network';
 import { Comparator, applyReplaced, compareTensor } from './comparator';
 import { chainAfter } from './network';
+import { heapTensor, readView } from './heap';
+import { BitSerialHeap, bitSerialAvailable } from './bit_serial';
 
 // ---------------------------------------------------------------------------------------------
 // Fast seeded normals: xoshiro128** and the ziggurat method (Marsaglia & Tsang 2000, 128 strips,
@@ -292,6 +294,9 @@ interface GroupRT {
   ksq: Tensor | null;
   /** [k | ksq] on the last axis (0/1 bit planes: one conv gives currents and variances). */
   kcat: Tensor | null;
+  /** The same as rows x cout matrices (row-major), for the bit-serial reads (src/crossbar/bit_serial.ts). */
+  w: Float32Array;
+  sq: Float32Array | null;
 }
 
 interface LayerRT {
@@ -311,6 +316,10 @@ interface LayerRT {
   comp: Float32Array | null;
   /** Conv constant-sign offsets by input shape: [oh*ow*cout] and as a tensor [1, oh, ow, cout]. */
   offsets: Map<string, { data: Float32Array; tensor: Tensor }>;
+  /** Dense constant-sign offsets (the column sums of replica 0), made once. */
+  denseOff: Float32Array | null;
+  /** The bit-serial reads' heap state (src/crossbar/bit_serial.ts), made on first use. */
+  bitSerial: BitSerialHeap | null;
 }
 
 interface Runtime {
@@ -412,6 +421,8 @@ function buildLayerRT(m: MappedLayer, device: DeviceConfig, o: CrossbarInference
           k: tf.tensor4d(kt.kernel, kt.shape),
           ksq: ks ? tf.tensor4d(ks.kernel, ks.shape) : null,
           kcat: null,
+          w: wg,
+          sq: noise ? sg : null,
         });
       } else {
         gs.push({
@@ -423,6 +434,8 @@ function buildLayerRT(m: MappedLayer, device: DeviceConfig, o: CrossbarInference
           k: tf.tensor2d(wg, [rows, cout]),
           ksq: noise ? tf.tensor2d(sg, [rows, cout]) : null,
           kcat: null,
+          w: wg,
+          sq: noise ? sg : null,
         });
       }
     }
@@ -433,7 +446,7 @@ function buildLayerRT(m: MappedLayer, device: DeviceConfig, o: CrossbarInference
     for (let i = 0; i < m.rows; i++) for (let j = 0; j < cout; j++) cs[j] += wTotal[i * cout + j];
     colSums.push(cs);
   }
-  return { m, groups, ktotal, colSums, xScale: null, zRange: null, comp: compensationFactors(compensation, ref0, refT), offsets: new Map() };
+  return { m, groups, ktotal, colSums, xScale: null, zRange: null, comp: compensationFactors(compensation, ref0, refT), offsets: new Map(), denseOff: null, bitSerial: null };
 }
 
 /**
@@ -463,6 +476,8 @@ function disposeLayerRT(l: LayerRT): void {
   for (const gs of l.groups) for (const g of gs) [g.k, g.ksq, g.kcat].forEach((t) => t?.dispose());
   l.ktotal.forEach((t) => t.dispose());
   for (const o of l.offsets.values()) o.tensor.dispose();
+  l.bitSerial?.dispose();
+  l.bitSerial = null;
 }
 
 function runtimeOf(net: CrossbarNetwork, o: CrossbarInferenceOptions): Runtime {
@@ -625,32 +640,6 @@ function jsColumns(data: Float32Array, rows: number, F: number, c0: number, c1: 
 // ---------------------------------------------------------------------------------------------
 // Reading tensors without copies, scratch buffers
 
-/**
- * The values of a float32 tensor without a copy where the backend allows it (a view of the wasm
- * heap; the cpu backend's own array), else dataSync(). A wasm view is valid only until the next tf
- * operation (a heap growth detaches it): read it at once, run no tf op meanwhile.
- */
-function readView(t: Tensor): Float32Array {
-  if (t.dtype === 'float32' && tf.getBackend() === 'wasm') {
-    const b = tf.backend() as unknown as { dataIdMap?: { get(id: unknown): { memoryOffset?: number | null } | undefined }; wasm?: { HEAPU8?: Uint8Array } };
-    const info = b.dataIdMap?.get(t.dataId);
-    const heap = b.wasm?.HEAPU8;
-    if (info && typeof info.memoryOffset === 'number' && heap) return new Float32Array(heap.buffer, heap.byteOffset + info.memoryOffset, t.size);
-  }
-  return t.dataSync() as Float32Array;
-}
-
-/**
- * A float32 tensor of `shape` on the wasm heap, its memory not initialized (the caller writes every
- * value through readView before any use), or null on another backend.
- */
-function heapTensor(shape: number[]): Tensor | null {
-  if (tf.getBackend() !== 'wasm') return null;
-  const b = tf.backend() as unknown as { makeOutput?: (shape: number[], dtype: 'float32') => tf.TensorInfo };
-  if (typeof b.makeOutput !== 'function') return null;
-  return tf.engine().makeTensorFromTensorInfo(b.makeOutput(shape, 'float32'));
-}
-
 /** Reusable Float32Arrays (large buffers allocated per batch cost more in GC than in use). */
 class Scratch {
   private readonly bufs = new Map<string, Float32Array>();
@@ -662,8 +651,23 @@ class Scratch {
     }
     return b.subarray(0, n);
   }
+  private params: { tensor: Tensor; tableIn: { table: Float32Array | null } } | null = null;
+  /**
+   * A block of PLANE_PARAMS_FLOATS floats on the wasm heap for the SIMD reads kernel (its normal
+   * table, lane states, plane weights), kept until clear(); null where the kernel cannot run.
+   * Allocate before taking heap views: an allocation may grow the heap and detach them.
+   */
+  heapParams(): { tensor: Tensor; tableIn: { table: Float32Array | null } } | null {
+    if (!this.params && simdReadsAvailable()) {
+      const t = heapTensor([PLANE_PARAMS_FLOATS]);
+      if (t) this.params = { tensor: tf.keep(t), tableIn: { table: null } };
+    }
+    return this.params;
+  }
   clear(): void {
     this.bufs.clear();
+    this.params?.tensor.dispose();
+    this.params = null;
   }
 }
 
@@ -700,6 +704,12 @@ function finishValue(y: number, f: Finish, fo: number, j: number): number {
   return f.relu && y < 0 ? 0 : y;
 }
 
+/** The SIMD reads kernel's parameter block: a heap view, and which normal table it holds. */
+interface HeapParams {
+  view: Float32Array;
+  tableIn: { table: Float32Array | null };
+}
+
 /** Rounds to the nearest integer (ties to even) for |x| < 2^51: cheaper than Math.round. */
 const ROUND_MAGIC = 6755399441055744;
 
@@ -723,9 +733,14 @@ function periphery(
   gen: FastNormal,
   out: Float32Array,
   fin: Finish | null,
+  hp: HeapParams | null = null,
 ): void {
   if (k.P === 1 && v !== null && step === 0) {
     noisyAnalog(z, zStride, v, vStride, vOff, k, planeW[0], std, gen, out, fin);
+    return;
+  }
+  if (v !== null && (step === 0 || maxCode > 0)) {
+    noisyReads(z, zStride, v, vStride, vOff, k, planeW, std, step, maxCode, gen, out, fin, hp);
     return;
   }
   const { P, b, bandPos, pos, posStart, sample0, cout, first } = k;
@@ -912,6 +927,86 @@ function noisyAnalog(
         if (off !== null) y = 2 * y - off[fo + j];
         if (bias !== null) y += bias[j];
         out[oi + j] = relu ? (y + mabs(y)) * 0.5 : y;
+      }
+    }
+  }
+  gen.a = sa === 0 ? 1 : sa;
+}
+
+/**
+ * periphery() for noisy reads through a multi-bit ADC and/or several bit planes (Yao et al.'s
+ * bit-serial DAC): each output's P reads in turn, each with its read noise (the seeded normal
+ * table, as noisyAnalog), its ADC code and its plane weight, summed in a local and written once
+ * (the plane-by-plane loop wrote every output P times). No data-dependent branch per read but the
+ * ADC's clipping, which is rare.
+ */
+function noisyReads(
+  z: Float32Array,
+  zStride: number,
+  v: Float32Array,
+  vStride: number,
+  vOff: number,
+  k: Block,
+  planeW: Float64Array,
+  std: number,
+  step: number,
+  maxCode: number,
+  gen: FastNormal,
+  out: Float32Array,
+  fin: Finish | null,
+  hp: HeapParams | null,
+): void {
+  const { P, b, bandPos, pos, posStart, sample0, cout, first } = k;
+  const T = normalTable(gen);
+  const adc = step > 0;
+  const inv = adc ? 1 / step : 0;
+  const planeRows = b * bandPos;
+  // WebAssembly SIMD on the heap where it runs (src/crossbar/simd.ts simdNoisyReads), sample by
+  // sample (its outputs are contiguous), the finish in JS after it.
+  if (hp && zStride === vStride) {
+    const seed = () => gen.int32();
+    let done = 0;
+    for (let n = 0; n < b; n++) {
+      const o0 = ((sample0 + n) * pos + posStart) * cout;
+      const r0 = n * bandPos;
+      if (!simdNoisyReads(z, r0 * zStride, v, r0 * vStride + vOff, zStride, vStride, planeRows * zStride, planeW, bandPos, cout, out, o0, first, std, step, maxCode, hp.view, T, hp.tableIn, gen, seed)) break;
+      if (fin !== null) {
+        for (let q = 0; q < bandPos; q++) {
+          const oi = o0 + q * cout;
+          const fo = fin.offPerPos ? (posStart + q) * cout : 0;
+          for (let j = 0; j < cout; j++) out[oi + j] = finishValue(out[oi + j], fin, fo, j);
+        }
+      }
+      done++;
+    }
+    if (done === b) return;
+    if (done > 0) throw new Error('the SIMD reads kernel stopped part way');
+  }
+  let sa = gen.a | 0;
+  if (sa === 0) sa = 1;
+  for (let n = 0; n < b; n++) {
+    const o0 = ((sample0 + n) * pos + posStart) * cout;
+    for (let q = 0; q < bandPos; q++) {
+      const r0 = n * bandPos + q;
+      const oi = o0 + q * cout;
+      const fo = fin !== null && fin.offPerPos ? (posStart + q) * cout : 0;
+      for (let j = 0; j < cout; j++) {
+        let acc = first ? 0 : out[oi + j];
+        for (let p = 0; p < P; p++) {
+          const r = p * planeRows + r0;
+          sa ^= sa << 13;
+          sa ^= sa >>> 17;
+          sa ^= sa << 5;
+          let val = z[r * zStride + j] + std * msqrt(mabs(v[r * vStride + vOff + j])) * T[sa >>> 16];
+          if (adc) {
+            let code = val * inv + ROUND_MAGIC - ROUND_MAGIC;
+            if (code > maxCode) code = maxCode;
+            else if (code < -maxCode) code = -maxCode;
+            val = code * step;
+          }
+          acc += planeW[p] * val;
+        }
+        out[oi + j] = fin !== null ? finishValue(acc, fin, fo, j) : acc;
       }
     }
   }
@@ -1205,7 +1300,7 @@ function slowPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, pos: number, out
     if (geo) {
       off = convOffsets(rt, geo).data;
       offPerPos = true;
-    } else off = Float32Array.from(rt.colSums[0]);
+    } else off = rt.denseOff ??= Float32Array.from(rt.colSums[0]);
   }
   const relu = act.name === 'relu';
   // With drift compensation the periphery pass stops before the bias: factor, bias and
@@ -1213,6 +1308,51 @@ function slowPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, pos: number, out
   const comp = rt.comp;
   const fin: Finish = { off, offPerPos, bias: comp ? null : m.bias, relu: relu && !comp };
   const std = d.read.noiseSigma;
+  const heapParams = noise || (d.dac.mode === 'bitSerial' && bitSerialAvailable()) ? ctx.scratch.heapParams() : null;
+  if (d.dac.mode === 'bitSerial' && outT && heapParams && bitSerialAvailable()) {
+    // The bit-serial reads as the arrays compute them (src/crossbar/bit_serial.ts).
+    rt.bitSerial ??= new BitSerialHeap(rt.groups.map((gs) => gs.map((g) => ({ rowStart: g.rowStart, rows: g.rows, w: g.w, sq: g.sq }))), cout);
+    const bits = d.adc.bits ?? 0;
+    try {
+      for (const pass of measuring ? (['measure', 'read'] as const) : (['read'] as const)) {
+        const range = d.adc.range === 'auto' ? rt.zRange ?? 0 : (d.adc.range * m.weightScale) / d.read.voltage;
+        let step = 0;
+        let maxCode = 0;
+        if (adc && range > 0) {
+          maxCode = bits === 1 ? 0 : 2 ** (bits - 1) - 1;
+          step = bits === 1 ? range : range / maxCode;
+        }
+        const read = pass === 'read';
+        const z = rt.bitSerial.run({
+          x: xData,
+          B,
+          perSample,
+          pos,
+          bands: geo ? bandsOf(geo.oh, m.replicas) : null,
+          geo,
+          rowsTotal: geo ? m.rows : (x2.shape[1] as number),
+          P: d.dac.mode === 'bitSerial' ? d.dac.inputBits : 1,
+          xScale: rt.xScale ?? 1,
+          std: noise && read ? std : 0,
+          table: noise && read ? normalTable(ctx.gen) : null,
+          owner: ctx.gen,
+          seed: () => ctx.gen.int32(),
+          step,
+          maxCode,
+          measure: !read,
+          fin,
+          out: read ? outT : null,
+          params: heapParams,
+        });
+        if (z === false) throw new Error('the bit-serial kernel is not available');
+        if (!read) rt.zRange = z;
+      }
+    } catch (e) {
+      outT.dispose();
+      throw e;
+    }
+    return finishOutput(outT, comp, m, act, relu);
+  }
   try {
     // Two passes when calibrating the ADC range: the ideal currents first, then the reads.
     for (const pass of measuring ? (['measure', 'read'] as const) : (['read'] as const)) {
@@ -1249,8 +1389,9 @@ function slowPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, pos: number, out
             const f = lastGroup ? fin : null;
             const out = outT ? readView(outT) : outScratch!;
             if (noise) {
-              if (sameVar) periphery(z, 2 * cout, z, 2 * cout, cout, blk, dp.weights, std, step, maxCode, ctx.gen, out, f);
-              else periphery(z, cout, readView(vt!), cout, 0, blk, dp.weights, std, step, maxCode, ctx.gen, out, f);
+              const hp = heapParams ? { view: readView(heapParams.tensor), tableIn: heapParams.tableIn } : null;
+              if (sameVar) periphery(z, 2 * cout, z, 2 * cout, cout, blk, dp.weights, std, step, maxCode, ctx.gen, out, f, hp);
+              else periphery(z, cout, readView(vt!), cout, 0, blk, dp.weights, std, step, maxCode, ctx.gen, out, f, hp);
             } else periphery(z, cout, null, 0, 0, blk, dp.weights, 0, step, maxCode, ctx.gen, out, f);
           };
           if (geo) {
@@ -1285,7 +1426,15 @@ function slowPath(rt: LayerRT, x2: Tensor, geo: ConvGeo | null, pos: number, out
     throw e;
   }
   // The cpu backend keeps the array it is given: hand it a copy of the scratch buffer.
-  const t = outT ?? tf.tensor(outScratch!.slice(), outShape);
+  return finishOutput(outT ?? tf.tensor(outScratch!.slice(), outShape), comp, m, act, relu);
+}
+
+/**
+ * The layer's output from its periphery pass's: with drift compensation the factor, the bias and
+ * the activation as tf ops (the pass stopped before them); else the activation where the pass did
+ * not apply it. Takes ownership of t.
+ */
+function finishOutput(t: Tensor, comp: Float32Array | null, m: MappedLayer, act: { name: string; fn: (t: Tensor) => Tensor }, relu: boolean): Tensor {
   if (comp) {
     const y = tf.tidy(() => {
       let v = tf.mul(t, tf.tensor1d(comp));

@@ -21,7 +21,10 @@
 // The kernel itself is AssemblyScript, src/kernels/assembly/crossbar_read.ts, compiled to
 // wasm/crossbar_read.wasm by the build (src/kernels/assembly/build.js). Where WebAssembly SIMD is
 // missing, simdAvailable() is false and inference.ts runs its JS loop.
+import { tf } from '../tf';
 import { WasmMemory, loadKernelModule } from '../kernels/wasm_module';
+import { heapModule } from '../kernels/wasm_simd';
+import type { WasmBackend } from '../kernels/types';
 
 const TABLE_BYTES = 65536 * 4;
 const STATE_AT = TABLE_BYTES;
@@ -192,5 +195,104 @@ export function simdNoisyFinish(
     out.set(f.subarray(oAt, oAt + n), ob + s);
   }
   lanes.set(k.state);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Noisy reads through the ADC, one or several input planes, on the tfjs wasm heap
+// (src/kernels/assembly/crossbar_planes.ts, wasm/crossbar_planes.wasm; inference.ts noisyReads)
+
+interface PlanesModule {
+  reads(z: number, v: number, zStride: number, vStride: number, planeStride: number, P: number, pw: number, rows: number, cout: number, out: number, first: number, std: number, step: number, maxCode: number, table: number, state: number): void;
+}
+
+/** Floats of the parameter block the reads kernel takes from the heap: the table, four lane states, plane weights. */
+export const PLANE_PARAMS_FLOATS = 65536 + 4 + 64;
+
+/** The reads kernel bound to the running wasm backend's heap, or null (another backend, no SIMD, MEMRISTOR_TFJS_NO_SIMD=1). */
+function planesModule(): PlanesModule | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  return heapModule<PlanesModule>(tf.backend() as unknown as WasmBackend, 'crossbar_planes');
+}
+
+/** Whether simdNoisyReads can run now. */
+export function simdReadsAvailable(): boolean {
+  return planesModule() !== null;
+}
+
+/**
+ * The noisy reads of inference.ts noisyReads on the wasm heap: rows x cout outputs, each the sum
+ * over P planes of planeW[p] ADC(z + std sqrt|v| xi), written to out (first) or added to it. z, v
+ * and out must be views of the backend's heap (inference.ts readView, heapTensor) and `params` a
+ * heap view of PLANE_PARAMS_FLOATS floats: the table is copied into it when it is not there yet
+ * (tableIn says which table it holds). Strides in floats; v's rows start vOff floats into z's
+ * rows when v is z (one conv gives both). The lanes' xorshift states are kept per `owner` (seeded
+ * from seed() on first use). Returns false (and does nothing) where it cannot run.
+ */
+export function simdNoisyReads(
+  z: Float32Array,
+  zAt: number,
+  v: Float32Array,
+  vAt: number,
+  zStride: number,
+  vStride: number,
+  planeStride: number,
+  planeW: Float64Array,
+  rows: number,
+  cout: number,
+  out: Float32Array,
+  outAt: number,
+  first: boolean,
+  std: number,
+  step: number,
+  maxCode: number,
+  params: Float32Array,
+  table: Float32Array,
+  tableIn: { table: Float32Array | null },
+  owner: object,
+  seed: () => number,
+): boolean {
+  const m = planesModule();
+  const P = planeW.length;
+  if (!m || P > 64 || table.length !== 65536 || params.length < PLANE_PARAMS_FLOATS) return false;
+  const heap = params.buffer;
+  if (z.buffer !== heap || v.buffer !== heap || out.buffer !== heap) return false;
+  // The last vector of a row reads up to 3 floats past it: they must lie inside the heap.
+  const zEnd = z.byteOffset + 4 * (zAt + (P - 1) * planeStride + (rows - 1) * zStride + cout + 3);
+  const vEnd = v.byteOffset + 4 * (vAt + (P - 1) * planeStride + (rows - 1) * vStride + cout + 3);
+  if (Math.max(zEnd, vEnd) > heap.byteLength) return false;
+  if (tableIn.table !== table) {
+    params.set(table, 0);
+    tableIn.table = table;
+  }
+  let lanes = LANES.get(owner);
+  if (!lanes) {
+    lanes = new Int32Array(4);
+    for (let i = 0; i < 4; i++) lanes[i] = seed() | 0 || 0x9e3779b9 | 0;
+    LANES.set(owner, lanes);
+  }
+  const state = new Int32Array(heap, params.byteOffset + 65536 * 4, 4);
+  state.set(lanes);
+  for (let p = 0; p < P; p++) params[65536 + 4 + p] = planeW[p];
+  const base = params.byteOffset;
+  m.reads(
+    z.byteOffset + 4 * zAt,
+    v.byteOffset + 4 * vAt,
+    4 * zStride,
+    4 * vStride,
+    4 * planeStride,
+    P,
+    base + 4 * (65536 + 4),
+    rows,
+    cout,
+    out.byteOffset + 4 * outAt,
+    first ? 1 : 0,
+    std,
+    step,
+    maxCode,
+    base,
+    base + 65536 * 4,
+  );
+  lanes.set(state);
   return true;
 }

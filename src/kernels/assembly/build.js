@@ -25,6 +25,8 @@ const MODULES = [
   // Works on the tfjs wasm backend's own heap: imports it as env.memory.
   { name: 'conv', entry: 'conv.ts', flags: ['--importMemory', '--noExportMemory'] },
   { name: 'channels', entry: 'channels.ts', flags: ['--importMemory', '--noExportMemory'] },
+  { name: 'crossbar_planes', entry: 'crossbar_planes.ts', flags: ['--importMemory', '--noExportMemory'] },
+  { name: 'crossbar_bitserial', entry: 'crossbar_bitserial.ts', flags: ['--importMemory', '--noExportMemory'] },
 ];
 
 function sources() {
