@@ -279,9 +279,11 @@ export async function loadModel(dirOrFile: string): Promise<{ model: tf.LayersMo
 
 /** Decode the manifest's weights (dequantizing as tfjs does) and write each into the model weight it names. */
 function setWeights(model: tf.LayersModel, artifacts: tf.io.ModelArtifacts, file: string): void {
-  // optimizer state (tfjs's includeOptimizer) is not the model's: skipped, as tfjs skips it here
+  // Optimizer state is not the model's: tfjs's (includeOptimizer, group 'optimizer') and what the
+  // converter copies from a .keras file (optimizer/vars/<i>: iteration, learning rate, slots).
   const all = artifacts.weightSpecs ?? [];
-  const isModel = (s: WeightSpec) => s.group !== 'optimizer';
+  const optimizerLayer = model.layers.some((l) => l.name === 'optimizer');
+  const isModel = (s: WeightSpec) => s.group !== 'optimizer' && !(s.name.startsWith('optimizer/') && !optimizerLayer);
   let values: tf.NamedTensorMap;
   try {
     values = tf.io.decodeWeights(artifacts.weightData!, all);

@@ -5,6 +5,7 @@
 //   Keras 3 via .keras, then converter layers/conv2d/vars/0 (the .keras file's layout: the layer's
 //                                     variables by index, trainable ones first, as tfjs orders them)
 //   TF 2.2+ recurrent layers          lstm/lstm_cell/kernel (tfjs's own rule drops the cell name)
+// (Optimizer state the converter copies along, optimizer/vars/<i>, is skipped by the loader.)
 // tfjs 4.22 reads only the first and the last (its Keras 3 index rule has a bug: it iterates the
 // indices of Object.keys rather than the keys), so the names are matched here, strictly: each
 // manifest weight to exactly one model weight, every model weight given a value.
@@ -45,7 +46,9 @@ export function matchWeights(model: tf.LayersModel, names: readonly string[]): W
     const parts = name.replace(/:\d+$/, '').split('/');
     const v = parts.lastIndexOf('vars');
     if (v >= 1 && v === parts.length - 2 && /^\d+$/.test(parts[v + 1])) {
-      const layer = layers.get(parts[v - 1].replace(/^_/, ''));
+      // the layer: the nearest name before 'vars' that is one (layers/gru/cell/vars/0 is gru's)
+      let layer: tf.layers.Layer | undefined;
+      for (let k = v - 1; k >= 0 && !layer; k--) layer = layers.get(parts[k].replace(/^_/, ''));
       const index = Number(parts[v + 1]);
       if (layer) {
         target = layer.weights[index];

@@ -33,6 +33,8 @@ export interface ConverterFolderOptions {
   quantize?: (name: string) => QuantDtype | null;
   /** A regularizer on the first Conv2D's kernel, as Keras serializes an L2(1e-4). */
   l2OnFirstConv?: boolean;
+  /** 'keras3-keras': the optimizer state a trained model's .keras file holds (optimizer/vars/<i>: iteration, learning rate, Adam slots), which the converter copies along. */
+  optimizerState?: boolean;
 }
 
 type J = null | boolean | number | string | J[] | { [k: string]: J };
@@ -271,19 +273,27 @@ export function writeConverterFolder(model: tf.LayersModel, dir: string, opts: C
       ? { keras_version: KERAS_VERSION[opts.variant], model_config: modelConfig }
       : { keras_version: KERAS_VERSION[opts.variant], backend: 'tensorflow', model_config: modelConfig, training_config: trainingConfig };
 
-  // Weights: the .h5 file's order (model_weights groups iterate alphabetically); a .keras file's
-  // the model's layer order. Names per variant.
-  const withWeights = layers.filter((l) => l.weights.length > 0);
-  const ordered = opts.variant === 'keras3-keras' ? withWeights : [...withWeights].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const groups: { name: string; shape: number[]; values: Float32Array }[][] = [];
+  // Weights in the order the converter walks the .h5 file: h5py iterates a group's keys
+  // alphabetically (model_weights/<layer> for an .h5; layers/<layer>/vars, then optimizer/vars,
+  // for a .keras file's model.weights.h5). Names per variant.
+  type W = { name: string; shape: number[]; dtype: 'float32' | 'int32'; values: Float32Array | Int32Array };
+  const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const ordered = layers.filter((l) => l.weights.length > 0).sort(byName);
+  const groups: W[][] = [];
   for (const l of ordered) {
-    const ws = l.weights.map((w, i) => {
+    const ws: W[] = l.weights.map((w, i) => {
       const base = kerasWeightName(l, w, ctx);
       const name = opts.variant === 'keras3-keras' ? `layers/${l.name}/vars/${i}` : opts.variant === 'keras3-h5' && isSequential ? `${modelName}/${base}` : base;
-      return { name, shape: w.shape as number[], values: w.read().dataSync() as Float32Array };
+      return { name, shape: w.shape as number[], dtype: 'float32', values: w.read().dataSync() as Float32Array };
     });
     if (opts.splitByLayer || groups.length === 0) groups.push(ws);
     else groups[0].push(...ws);
+  }
+  if (opts.optimizerState) {
+    // iteration (int64, written as int32), learning rate, then Adam's m and v per trainable weight
+    const slots = model.trainableWeights.flatMap((w) => [0, 1].map(() => ({ shape: w.shape as number[], values: new Float32Array((w.shape as number[]).reduce((a, b) => a * b, 1)).fill(1e-3) })));
+    const opt: W[] = [{ name: 'optimizer/vars/0', shape: [], dtype: 'int32', values: Int32Array.of(60) }, { name: 'optimizer/vars/1', shape: [], dtype: 'float32', values: Float32Array.of(0.001) }, ...slots.map((s, i) => ({ name: `optimizer/vars/${i + 2}`, shape: s.shape, dtype: 'float32' as const, values: s.values }))];
+    groups[0].push(...opt);
   }
   const shardBytes = opts.shardBytes ?? 4 * 1024 * 1024;
   const manifest: J[] = [];
@@ -292,13 +302,13 @@ export function writeConverterFolder(model: tf.LayersModel, dir: string, opts: C
     const chunks: Uint8Array[] = [];
     const weights: J[] = [];
     for (const w of group) {
-      const qd = opts.quantize?.(w.name) ?? null;
-      const spec: { [k: string]: J } = { name: w.name, shape: w.shape, dtype: 'float32' };
+      const qd = w.dtype === 'float32' ? (opts.quantize?.(w.name) ?? null) : null;
+      const spec: { [k: string]: J } = { name: w.name, shape: w.shape, dtype: w.dtype };
       if (qd === 'float16') {
-        chunks.push(new Uint8Array(Uint16Array.from(w.values, toHalf).buffer));
+        chunks.push(new Uint8Array(Uint16Array.from(w.values as Float32Array, toHalf).buffer));
         spec.quantization = { dtype: 'float16', original_dtype: 'float32' };
       } else if (qd) {
-        const { q, min, scale } = quantizeAffine(w.values, qd);
+        const { q, min, scale } = quantizeAffine(w.values as Float32Array, qd);
         chunks.push(new Uint8Array(q.buffer));
         spec.quantization = { dtype: qd, min, scale, original_dtype: 'float32' };
       } else chunks.push(new Uint8Array(w.values.slice().buffer));

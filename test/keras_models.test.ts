@@ -232,15 +232,18 @@ describe('Keras 3 converter outputs', () => {
   });
 
   test.each([
-    ['keras3-h5', 'sequential/dense/kernel'],
-    ['keras3-keras', 'layers/separable_conv2d/vars/0'],
-  ] as const)('a Keras 3 Sequential (%s, weights named like %s)', async (variant, first) => {
+    ['keras3-h5', 'sequential', 'sequential/dense/kernel'],
+    ['keras3-keras', 'sequential', 'layers/dense/vars/0'],
+    ['keras3-keras', 'residual', 'layers/batch_normalization/vars/0'],
+  ] as const)('a Keras 3 %s %s (weights named like %s; a .keras file with its optimizer state)', async (variant, which, first) => {
+    const model = which === 'sequential' ? sequential : residual;
     const dir = newDir();
-    const names = writeConverterFolder(sequential, dir, { variant });
+    const names = writeConverterFolder(model, dir, { variant, optimizerState: variant === 'keras3-keras' });
     expect(names[0]).toBe(first);
-    const { model } = await loadModel(dir);
-    expect(maxDiff(model, sequential)).toBe(0);
-    model.dispose();
+    if (variant === 'keras3-keras') expect(names).toContain('optimizer/vars/0');
+    const { model: back } = await loadModel(dir);
+    expect(maxDiff(back, model)).toBe(0);
+    back.dispose();
   });
 });
 
