@@ -92,6 +92,12 @@ function translateLayer(layer: Obj, count: (change: string) => void): void {
   if (Array.isArray(cfg.layers)) {
     // a nested Sequential or Functional model: its own layers, inputs and outputs
     for (const l of cfg.layers) if (isObj(l)) translateLayer(l, count);
+    // a Keras 3 Sequential built from build_input_shape alone: tfjs needs the first layer's shape
+    const first = cfg.layers[0];
+    if (className === 'Sequential' && Array.isArray(cfg.build_input_shape) && isObj(first) && first.class_name !== 'InputLayer' && isObj(first.config) && first.config.batch_input_shape == null) {
+      first.config.batch_input_shape = cfg.build_input_shape;
+      count('Sequential build_input_shape as its first layer\'s batch_input_shape');
+    }
     for (const k of ['input_layers', 'output_layers']) {
       if (cfg[k] !== undefined) {
         const before = JSON.stringify(cfg[k]);
@@ -124,7 +130,11 @@ function translateLayer(layer: Obj, count: (change: string) => void): void {
     cfg.axis = cfg.axis[0];
     count('BatchNormalization axis [k] as k');
   }
-  // What tfjs would build but run differently from Keras: refused.
+  // What tfjs cannot build or would run differently from Keras: refused.
+  if (/^(Lambda|TFOpLambda|SlicingOpLambda)$/.test(className)) {
+    throw new Error(`${where()}: Python code in the model (a Lambda or a TensorFlow op applied to a Keras tensor) has no tfjs equivalent; write it as Keras layers`);
+  }
+  if (cfg.quantization_config != null) throw new Error(`${where()}: a Keras-quantized layer (quantization_config) cannot be read; convert the float model`);
   if (cfg.groups !== undefined && cfg.groups !== null && cfg.groups !== 1) {
     throw new Error(`${where()}: groups ${JSON.stringify(cfg.groups)} (a grouped convolution) has no tfjs equivalent`);
   }

@@ -10,6 +10,7 @@ import { initBackend } from '../src/backend';
 import { loadModel, readModelDir, saveModel } from '../src/model_io';
 import { disposeCrossbar, loadCrossbar, predictCrossbar } from '../src/crossbar';
 import { tfjsTopology } from '../src/keras_config';
+import { matchWeights } from '../src/weight_names';
 import { mapCommand } from '../src/commands/map';
 import { crossbarEvaluateCommand } from '../src/commands/crossbar_eval';
 import { evaluateCommand } from '../src/commands/evaluate';
@@ -245,6 +246,23 @@ describe('Keras 3 converter outputs', () => {
     expect(maxDiff(back, model)).toBe(0);
     back.dispose();
   });
+
+  test('how the Keras 3 weight names were read; a Sequential without its InputLayer (build_input_shape only)', async () => {
+    const dir = newDir();
+    const names = writeConverterFolder(sequential, dir, { variant: 'keras3-h5' });
+    expect(matchWeights(sequential, names).rules).toEqual(['model-name prefix dropped (5)']);
+    const rdir = newDir();
+    const rnames = writeConverterFolder(residual, rdir, { variant: 'keras3-h5' });
+    expect(matchWeights(residual, rnames).rules).toEqual(["Keras 3 depthwise 'kernel' (1)"]);
+    const file = path.join(dir, 'model.json');
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json.modelTopology.model_config.config.layers.shift();
+    fs.writeFileSync(file, JSON.stringify(json));
+    expect(tfjsTopology(json.modelTopology, file).changes).toContain("Sequential build_input_shape as its first layer's batch_input_shape (1)");
+    const { model } = await loadModel(dir);
+    expect(maxDiff(model, sequential)).toBe(0);
+    model.dispose();
+  });
 });
 
 describe('what cannot be read is refused, naming the file and the cause', () => {
@@ -272,6 +290,14 @@ describe('what cannot be read is refused, naming the file and the cause', () => 
       j.modelTopology.model_config.class_name = 'MyModel';
     });
     await expect(loadModel(f.dir)).rejects.toThrow(`${f.file}: model class 'MyModel' cannot be read`);
+    f = folder((j) => {
+      j.modelTopology.model_config.config.layers[2].class_name = 'TFOpLambda';
+    });
+    await expect(loadModel(f.dir)).rejects.toThrow(`${f.file}: layer 'max_pooling2d' (TFOpLambda): Python code in the model`);
+    f = folder((j) => {
+      layerCfg(j, 'dense').quantization_config = { mode: 'int8' };
+    });
+    await expect(loadModel(f.dir)).rejects.toThrow(`${f.file}: layer 'dense' (Dense): a Keras-quantized layer (quantization_config) cannot be read`);
   });
 
   test('layers tfjs would run differently from Keras: grouped conv, thresholded ReLU, dilated depthwise', async () => {
