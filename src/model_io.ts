@@ -303,6 +303,9 @@ function setWeights(model: tf.LayersModel, artifacts: tf.io.ModelArtifacts, file
       if (spec.shape.join('x') !== target.shape.join('x')) {
         throw new FileFormatError(file, `weight '${spec.name}' is [${spec.shape.join('x')}], the model's '${target.originalName}' [${target.shape.join('x')}]`);
       }
+      if (values[spec.name].dtype !== target.dtype) {
+        throw new FileFormatError(file, `weight '${spec.name}' is ${values[spec.name].dtype}, the model's '${target.originalName}' ${target.dtype}`);
+      }
     }
     for (const spec of specs) match.targets.get(spec.name)!.write(values[spec.name]);
   } finally {

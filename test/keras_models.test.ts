@@ -356,6 +356,10 @@ describe('what cannot be read is refused, naming the file and the cause', () => 
       j.weightsManifest[0].weights[0].shape = [10, 676];
     });
     await expect(loadModel(f.dir)).rejects.toThrow(`${f.file}: weight 'dense/kernel' is [10x676], the model's 'dense/kernel' [676x10]`);
+    f = folder((j) => {
+      j.weightsManifest[0].weights[0].dtype = 'int32';
+    });
+    await expect(loadModel(f.dir)).rejects.toThrow(`${f.file}: weight 'dense/kernel' is int32, the model's 'dense/kernel' float32`);
     f = folder(
       (j) => {
         delete j.weightsManifest[0].weights[0].quantization.scale;
