@@ -15,6 +15,7 @@ import { mapCommand } from '../src/commands/map';
 import { crossbarEvaluateCommand } from '../src/commands/crossbar_eval';
 import { insituCommand } from '../src/commands/insitu';
 import { evaluateCommand } from '../src/commands/evaluate';
+import { sweepCommand } from '../src/commands/sweep';
 import { captureOutput, relErr, tempRoot } from './helpers';
 
 const root = tempRoot('graph');
@@ -255,6 +256,17 @@ describe('a residual model end to end', () => {
     expect(c2(after)).toEqual(c2(before));
     disposeCrossbar(before);
     disposeCrossbar(after);
+  });
+
+  test('sweep --insitu over the residual model (2 worker threads): every trial maps, reads and trains its FC layer', async () => {
+    const out = newDir();
+    const r = JSON.parse((await captureOutput(() => sweepCommand({ model: modelDir, device: 'park2024', vary: ['tolerance=0.02,0.2'], trials: 2, insitu: true, insituSamples: 200, testSamples: 150, calibrationSamples: 50, array: '64x64', workers: 2, out, json: true, progress: false, backend: 'wasm' }))).out);
+    expect(r.points).toHaveLength(2);
+    for (const p of r.points) {
+      expect(p.before.values).toHaveLength(2);
+      expect(p.after.values).toHaveLength(2);
+      expect(p.before.mean).toBeGreaterThan(0.5);
+    }
   });
 
   test('--no-fold keeps the BN digital; a version-1 folder (written before folding) reads that way', async () => {
