@@ -237,7 +237,7 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     expect(fastKernels(backend)).toEqual(names);
     const expected =
       backend === 'wasm'
-        ? ['Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
+        ? ['Identity', 'Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
         : ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad'];
     expect([...names].sort()).toEqual([...expected].sort());
     for (const n of names) expect(tf.getKernel(n, backend)).toBeDefined();
@@ -618,6 +618,31 @@ describe('wasm: FusedConv2D through the SIMD kernel (bias, ReLU) and the stock o
     } finally {
       setWasmSimdRoute('auto');
     }
+  });
+});
+
+describe('Identity on wasm shares the buffer', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  test('tf.clone and the Identity kernel give the same values, outlive their input, and free the buffer with the last tensor', () => {
+    const ids = tf.engine().backend.numDataIds();
+    const x = tf.tensor4d(Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i * 0.5 - 7), [2, 3, 4, 5]);
+    const want = Array.from(x.dataSync());
+    const c = tf.clone(x);
+    const d = tf.tidy(() => tf.engine().runKernel('Identity', { x: tf.relu(x) }) as tf.Tensor);
+    // one buffer for x and its clone, one for relu(x) and its identity
+    expect(tf.engine().backend.numDataIds()).toBe(ids + 2);
+    x.dispose();
+    expect(Array.from(c.dataSync())).toEqual(want);
+    expect(Array.from(d.dataSync())).toEqual(want.map((v) => Math.max(v, 0)));
+    const i = tf.cast(c, 'int32');
+    const j = tf.clone(i);
+    i.dispose();
+    expect(Array.from(j.dataSync())).toEqual(want.map((v) => Math.trunc(v) + 0));
+    tf.dispose([c, d, j]);
+    expect(tf.engine().backend.numDataIds()).toBe(ids);
   });
 });
 

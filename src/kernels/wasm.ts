@@ -22,6 +22,7 @@
 //   or tied (it sent a window of zeros' gradient to one input of the whole tensor). The stock
 //   MaxPool forward (XNNPACK) is correct and kept: a JS one took 2.4 ms against its 0.3 ms on
 //   mcnn's S2 at batch 64.
+// - Identity: the input's buffer shared, reference counted (the stock one copies it).
 // - Tile: block copies on the heap (tile.ts); the stock one costs ~45 ns an element, half of a
 //   ResNet-20 training step (the batch-norm gradient tiles its per-channel factors).
 // - Sum, Mean over all axes but the channels, FusedBatchNorm with per-channel statistics, and
@@ -364,6 +365,22 @@ function depthwiseBackpropFilterKernel(args: KernelArgs): TensorInfo {
   return dw;
 }
 
+/**
+ * Identity without a copy: the output shares the input's buffer (reference counted, as Reshape
+ * does here and Identity does on cpu and webgl; tfjs kernels never write into their inputs). The
+ * stock one copied: 80 copies of 2 MB per ResNet-20 step at batch 32.
+ */
+function identityKernel(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const x = input(args, 'x');
+  if (x.dtype === 'string') {
+    if (!stock) throw new Error('Identity: no stock wasm kernel to fall back to');
+    return stock(args) as TensorInfo;
+  }
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 function tileKernel(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
   const backend = args.backend as WasmBackend;
   const x = input(args, 'x');
@@ -395,7 +412,9 @@ export function makeWasmKernels(stock: (name: string) => KernelConfig | undefine
   const conv = stockFunc('Conv2D');
   const fused = stockFunc('FusedConv2D');
   const tileStock = stockFunc('Tile');
+  const identityStock = stockFunc('Identity');
   return [
+    withSetup('Identity', (a) => identityKernel(a, identityStock)),
     withSetup('Tile', (a) => tileKernel(a, tileStock)),
     withSetup('Conv2D', (a) => conv2D(a, conv)),
     withSetup('FusedConv2D', (a) => fusedConv2D(a, fused)),
