@@ -237,7 +237,7 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     expect(fastKernels(backend)).toEqual(names);
     const expected =
       backend === 'wasm'
-        ? ['Identity', 'Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
+        ? ['Identity', 'Cast', 'Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
         : ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad'];
     expect([...names].sort()).toEqual([...expected].sort());
     for (const n of names) expect(tf.getKernel(n, backend)).toBeDefined();
@@ -626,7 +626,7 @@ describe('Identity on wasm shares the buffer', () => {
     await useBackend('wasm');
   });
 
-  test('tf.clone and the Identity kernel give the same values, outlive their input, and free the buffer with the last tensor', () => {
+  test('tf.clone, the Identity kernel and same-dtype casts give the same values, outlive their input, and free the buffer with the last tensor', () => {
     const ids = tf.engine().backend.numDataIds();
     const x = tf.tensor4d(Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i * 0.5 - 7), [2, 3, 4, 5]);
     const want = Array.from(x.dataSync());
@@ -641,7 +641,15 @@ describe('Identity on wasm shares the buffer', () => {
     const j = tf.clone(i);
     i.dispose();
     expect(Array.from(j.dataSync())).toEqual(want.map((v) => Math.trunc(v) + 0));
-    tf.dispose([c, d, j]);
+    // a cast to the same dtype shares the buffer too; to another dtype it converts
+    const before = tf.engine().backend.numDataIds();
+    const same = tf.cast(c, 'float32');
+    expect(tf.engine().backend.numDataIds()).toBe(before);
+    const back = tf.cast(j, 'float32');
+    expect(tf.engine().backend.numDataIds()).toBe(before + 1);
+    expect(Array.from(same.dataSync())).toEqual(want);
+    expect(Array.from(back.dataSync())).toEqual(want.map((v) => Math.trunc(v) + 0));
+    tf.dispose([c, d, j, same, back]);
     expect(tf.engine().backend.numDataIds()).toBe(ids);
   });
 });

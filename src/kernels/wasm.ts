@@ -22,7 +22,8 @@
 //   or tied (it sent a window of zeros' gradient to one input of the whole tensor). The stock
 //   MaxPool forward (XNNPACK) is correct and kept: a JS one took 2.4 ms against its 0.3 ms on
 //   mcnn's S2 at batch 64.
-// - Identity: the input's buffer shared, reference counted (the stock one copies it).
+// - Identity, and Cast to the same dtype: the input's buffer shared, reference counted (the stock
+//   ones copy it).
 // - Tile: block copies on the heap (tile.ts); the stock one costs ~45 ns an element, half of a
 //   ResNet-20 training step (the batch-norm gradient tiles its per-channel factors).
 // - Sum, Mean over all axes but the channels, FusedBatchNorm with per-channel statistics, and
@@ -381,6 +382,14 @@ function identityKernel(args: KernelArgs, stock: tf.KernelFunc | null): TensorIn
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
+/** Cast to the tensor's own dtype: shared like Identity (the stock one copies); other casts go to it. */
+function castKernel(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
+  const x = input(args, 'x');
+  if (x.dtype !== 'string' && (args.attrs ?? {}).dtype === x.dtype) return identityKernel(args, null);
+  if (!stock) throw new Error('Cast: no stock wasm kernel to fall back to');
+  return stock(args) as TensorInfo;
+}
+
 function tileKernel(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
   const backend = args.backend as WasmBackend;
   const x = input(args, 'x');
@@ -413,8 +422,10 @@ export function makeWasmKernels(stock: (name: string) => KernelConfig | undefine
   const fused = stockFunc('FusedConv2D');
   const tileStock = stockFunc('Tile');
   const identityStock = stockFunc('Identity');
+  const castStock = stockFunc('Cast');
   return [
     withSetup('Identity', (a) => identityKernel(a, identityStock)),
+    withSetup('Cast', (a) => castKernel(a, castStock)),
     withSetup('Tile', (a) => tileKernel(a, tileStock)),
     withSetup('Conv2D', (a) => conv2D(a, conv)),
     withSetup('FusedConv2D', (a) => fusedConv2D(a, fused)),
