@@ -764,3 +764,37 @@ describe('per-channel kernels on wasm (batch-norm statistics and gradients)', ()
     }
   });
 });
+
+describe('wasm with MEMRISTOR_TFJS_NO_SIMD=1', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  test('the fallbacks (stock and composed kernels) give the same gradients as the SIMD kernels', () => {
+    const rng = new SeededRandom(2024);
+    const x = tf.tensor4d(randn(rng, 2 * 8 * 8 * 4), [2, 8, 8, 4]);
+    const w1 = tf.tensor4d(randn(rng, 3 * 3 * 4 * 8), [3, 3, 4, 8]);
+    const dw = tf.tensor4d(randn(rng, 3 * 3 * 8 * 1), [3, 3, 8, 1]);
+    const w2 = tf.tensor4d(randn(rng, 1 * 1 * 8 * 4), [1, 1, 8, 4]);
+    const gamma = tf.tensor1d(randn(rng, 8));
+    const beta = tf.tensor1d(randn(rng, 8));
+    const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => {
+      const h = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same');
+      const { mean, variance } = tf.moments(h, [0, 1, 2]);
+      const n = tf.relu(tf.batchNorm(h, mean, variance, beta, gamma, 1e-3));
+      const p = tf.maxPool(tf.depthwiseConv2d(n as tf.Tensor4D, c as tf.Tensor4D, 1, 'same'), 2, 2, 'valid');
+      return tf.sum(tf.square(tf.conv2d(p, d as tf.Tensor4D, 2, 'same')));
+    };
+    const run = () => tf.grads(loss)([x, w1, dw, w2]);
+    const simd = run();
+    process.env.MEMRISTOR_TFJS_NO_SIMD = '1';
+    let plain: tf.Tensor[] = [];
+    try {
+      plain = run();
+    } finally {
+      delete process.env.MEMRISTOR_TFJS_NO_SIMD;
+    }
+    simd.forEach((g, i) => expect({ i, ok: relErr(g, plain[i]) < 1e-4 }).toEqual({ i, ok: true }));
+    tf.dispose([x, w1, dw, w2, gamma, beta, ...simd, ...plain]);
+  });
+});

@@ -26,13 +26,16 @@ function backendMemory(backend: WasmBackend): WasmMemory | undefined {
 
 /**
  * wasm/<name>.wasm bound to this backend's heap, or null where it cannot run (no WebAssembly SIMD,
- * a backend build that does not expose its memory, or MEMRISTOR_TFJS_NO_SIMD=1): the callers then
+ * a backend build that does not expose its memory or shares it between threads, or
+ * MEMRISTOR_TFJS_NO_SIMD=1): the callers then
  * take the routes that compose the backend's own kernels.
  */
 export function heapModule<T>(backend: WasmBackend, name: string): T | null {
   if (process.env.MEMRISTOR_TFJS_NO_SIMD === '1') return null;
   const memory = backendMemory(backend);
-  if (!memory) return null;
+  // The modules import an unshared memory: the backend's multi-threaded build (shared memory) is
+  // left to its own kernels.
+  if (!memory || (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer)) return null;
   let byName = modules.get(memory);
   if (!byName) modules.set(memory, (byName = new Map()));
   if (!byName.has(name)) byName.set(name, loadKernelModule(name, { env: { memory } }));
