@@ -1,5 +1,5 @@
-// AssemblyScript (compiled to wasm/conv.wasm by src/kernels/assembly/build.js): WebAssembly SIMD
-// convolution and max-pool-gradient kernels for the tfjs wasm backend, driven by
+// AssemblyScript (compiled with channels.ts to wasm/heap_kernels.wasm by build.js here):
+// WebAssembly SIMD convolution and max-pool-gradient kernels for the tfjs wasm backend, driven by
 // src/kernels/wasm_simd.ts. The module imports the backend's own memory (env.memory) and works on
 // tensors where they lie: every argument named like a tensor is a byte offset into that heap.
 // Nothing here allocates (no data segments, no runtime heap); scratch space comes from the caller.
