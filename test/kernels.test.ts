@@ -237,7 +237,7 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     expect(fastKernels(backend)).toEqual(names);
     const expected =
       backend === 'wasm'
-        ? ['Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
+        ? ['Identity', 'Cast', 'Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
         : ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad'];
     expect([...names].sort()).toEqual([...expected].sort());
     for (const n of names) expect(tf.getKernel(n, backend)).toBeDefined();
@@ -621,6 +621,39 @@ describe('wasm: FusedConv2D through the SIMD kernel (bias, ReLU) and the stock o
   });
 });
 
+describe('Identity on wasm shares the buffer', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  test('tf.clone, the Identity kernel and same-dtype casts give the same values, outlive their input, and free the buffer with the last tensor', () => {
+    const ids = tf.engine().backend.numDataIds();
+    const x = tf.tensor4d(Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i * 0.5 - 7), [2, 3, 4, 5]);
+    const want = Array.from(x.dataSync());
+    const c = tf.clone(x);
+    const d = tf.tidy(() => tf.engine().runKernel('Identity', { x: tf.relu(x) }) as tf.Tensor);
+    // one buffer for x and its clone, one for relu(x) and its identity
+    expect(tf.engine().backend.numDataIds()).toBe(ids + 2);
+    x.dispose();
+    expect(Array.from(c.dataSync())).toEqual(want);
+    expect(Array.from(d.dataSync())).toEqual(want.map((v) => Math.max(v, 0)));
+    const i = tf.cast(c, 'int32');
+    const j = tf.clone(i);
+    i.dispose();
+    expect(Array.from(j.dataSync())).toEqual(want.map((v) => Math.trunc(v) + 0));
+    // a cast to the same dtype shares the buffer too; to another dtype it converts
+    const before = tf.engine().backend.numDataIds();
+    const same = tf.cast(c, 'float32');
+    expect(tf.engine().backend.numDataIds()).toBe(before);
+    const back = tf.cast(j, 'float32');
+    expect(tf.engine().backend.numDataIds()).toBe(before + 1);
+    expect(Array.from(same.dataSync())).toEqual(want);
+    expect(Array.from(back.dataSync())).toEqual(want.map((v) => Math.trunc(v) + 0));
+    tf.dispose([c, d, j, same, back]);
+    expect(tf.engine().backend.numDataIds()).toBe(ids);
+  });
+});
+
 describe('per-channel kernels on wasm (batch-norm statistics and gradients)', () => {
   beforeAll(async () => {
     await useBackend('wasm');
@@ -729,5 +762,39 @@ describe('per-channel kernels on wasm (batch-norm statistics and gradients)', ()
       }
       tf.dispose([x, r]);
     }
+  });
+});
+
+describe('wasm with MEMRISTOR_TFJS_NO_SIMD=1', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  test('the fallbacks (stock and composed kernels) give the same gradients as the SIMD kernels', () => {
+    const rng = new SeededRandom(2024);
+    const x = tf.tensor4d(randn(rng, 2 * 8 * 8 * 4), [2, 8, 8, 4]);
+    const w1 = tf.tensor4d(randn(rng, 3 * 3 * 4 * 8), [3, 3, 4, 8]);
+    const dw = tf.tensor4d(randn(rng, 3 * 3 * 8 * 1), [3, 3, 8, 1]);
+    const w2 = tf.tensor4d(randn(rng, 1 * 1 * 8 * 4), [1, 1, 8, 4]);
+    const gamma = tf.tensor1d(randn(rng, 8));
+    const beta = tf.tensor1d(randn(rng, 8));
+    const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => {
+      const h = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same');
+      const { mean, variance } = tf.moments(h, [0, 1, 2]);
+      const n = tf.relu(tf.batchNorm(h, mean, variance, beta, gamma, 1e-3));
+      const p = tf.maxPool(tf.depthwiseConv2d(n as tf.Tensor4D, c as tf.Tensor4D, 1, 'same'), 2, 2, 'valid');
+      return tf.sum(tf.square(tf.conv2d(p, d as tf.Tensor4D, 2, 'same')));
+    };
+    const run = () => tf.grads(loss)([x, w1, dw, w2]);
+    const simd = run();
+    process.env.MEMRISTOR_TFJS_NO_SIMD = '1';
+    let plain: tf.Tensor[] = [];
+    try {
+      plain = run();
+    } finally {
+      delete process.env.MEMRISTOR_TFJS_NO_SIMD;
+    }
+    simd.forEach((g, i) => expect({ i, ok: relErr(g, plain[i]) < 1e-4 }).toEqual({ i, ok: true }));
+    tf.dispose([x, w1, dw, w2, gamma, beta, ...simd, ...plain]);
   });
 });

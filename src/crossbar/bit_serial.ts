@@ -1,6 +1,6 @@
 // Bit-serial crossbar reads (Yao et al.'s DAC: an input applied bit plane by bit plane, each plane
 // read, converted and shifted) as the arrays compute them: the kernel
-// (src/kernels/assembly/crossbar_bitserial.ts, wasm/crossbar_bitserial.wasm) adds, per output
+// (src/kernels/assembly/crossbar_bitserial.ts, in wasm/heap_kernels.wasm) adds, per output
 // position, the effective weights of the rows each plane pulses, so rows without a pulse cost
 // nothing; then noise, ADC, shift-and-add, row tiles and the finish. It replaces one convolution
 // per plane over every row (and one more for the read-noise variances) plus the periphery pass of
@@ -18,7 +18,7 @@ import type { WasmBackend } from '../kernels/types';
 import { heapTensor, readView } from './heap';
 
 interface BitSerialModule {
-  reads(
+  bitSerialReads(
     plan: number,
     codes: number,
     perSample: number,
@@ -47,7 +47,7 @@ interface BitSerialModule {
 
 function kernel(): BitSerialModule | null {
   if (tf.getBackend() !== 'wasm') return null;
-  return heapModule<BitSerialModule>(tf.backend() as unknown as WasmBackend, 'crossbar_bitserial');
+  return heapModule<BitSerialModule>(tf.backend() as unknown as WasmBackend, 'heap_kernels');
 }
 
 /** Whether the bit-serial kernel runs here (the wasm backend with WebAssembly SIMD). */
@@ -260,7 +260,7 @@ export class BitSerialHeap {
       const state = new Int32Array(pv.buffer, pv.byteOffset + TABLE * 4, 4);
       state.set(lanes);
       for (let p = 0; p < r.P; p++) pv[TABLE + 4 + p] = (r.xScale * 2 ** p) / N;
-      const z = k.reads(
+      const z = k.bitSerialReads(
         planView.byteOffset,
         cv.byteOffset,
         r.perSample,

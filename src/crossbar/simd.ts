@@ -200,10 +200,10 @@ export function simdNoisyFinish(
 
 // ---------------------------------------------------------------------------------------------
 // Noisy reads through the ADC, one or several input planes, on the tfjs wasm heap
-// (src/kernels/assembly/crossbar_planes.ts, wasm/crossbar_planes.wasm; inference.ts noisyReads)
+// (src/kernels/assembly/crossbar_planes.ts, in wasm/heap_kernels.wasm; inference.ts noisyReads)
 
 interface PlanesModule {
-  reads(z: number, v: number, zStride: number, vStride: number, planeStride: number, P: number, pw: number, rows: number, cout: number, out: number, first: number, std: number, step: number, maxCode: number, table: number, state: number): void;
+  planeReads(z: number, v: number, zStride: number, vStride: number, planeStride: number, P: number, pw: number, rows: number, cout: number, out: number, first: number, std: number, step: number, maxCode: number, table: number, state: number): void;
 }
 
 /** Floats of the parameter block the reads kernel takes from the heap: the table, four lane states, plane weights. */
@@ -212,7 +212,7 @@ export const PLANE_PARAMS_FLOATS = 65536 + 4 + 64;
 /** The reads kernel bound to the running wasm backend's heap, or null (another backend, no SIMD, MEMRISTOR_TFJS_NO_SIMD=1). */
 function planesModule(): PlanesModule | null {
   if (tf.getBackend() !== 'wasm') return null;
-  return heapModule<PlanesModule>(tf.backend() as unknown as WasmBackend, 'crossbar_planes');
+  return heapModule<PlanesModule>(tf.backend() as unknown as WasmBackend, 'heap_kernels');
 }
 
 /** Whether simdNoisyReads can run now. */
@@ -275,7 +275,7 @@ export function simdNoisyReads(
   state.set(lanes);
   for (let p = 0; p < P; p++) params[65536 + 4 + p] = planeW[p];
   const base = params.byteOffset;
-  m.reads(
+  m.planeReads(
     z.byteOffset + 4 * zAt,
     v.byteOffset + 4 * vAt,
     4 * zStride,

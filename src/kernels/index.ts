@@ -7,7 +7,7 @@
 // samples/s there, ~610 with these). registerFastKernels replaces them for one backend:
 //   wasm: Conv2D, FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput, MaxPoolGrad (AssemblyScript
 //         SIMD where the shape fits, src/kernels/assembly/conv.ts), Sum, Mean, FusedBatchNorm, Add,
-//         Sub, Multiply, RealDiv (per-channel cases in SIMD, assembly/channels.ts), Tile,
+//         Sub, Multiply, RealDiv (per-channel cases in SIMD, assembly/channels.ts), Tile, Identity, Cast,
 //         DepthwiseConv2dNativeBackpropInput, DepthwiseConv2dNativeBackpropFilter (its XNNPACK
 //         DepthwiseConv2dNative and MaxPool forwards are correct and fast, and stay)
 //   cpu:  Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter, MaxPool, MaxPoolGrad

@@ -30,7 +30,7 @@ function reduction(args: KernelArgs, stock: tf.KernelFunc | null, mean: boolean)
   const backend = args.backend as WasmBackend;
   const x = input(args, 'x');
   const attrs = args.attrs ?? {};
-  const m = heapModule<ChannelsModule>(backend, 'channels');
+  const m = heapModule<ChannelsModule>(backend, 'heap_kernels');
   const C = x.shape[x.shape.length - 1];
   const N = size(x.shape) / (C || 1);
   if (m && x.dtype === 'float32' && leadingAxes(attrs.axis, x.shape.length) && N > 0 && C > 0) {
@@ -58,7 +58,7 @@ function binary(name: string, args: KernelArgs, stock: tf.KernelFunc | null): Te
   const backend = args.backend as WasmBackend;
   const a = input(args, 'a');
   const b = input(args, 'b');
-  const m = heapModule<ChannelsModule>(backend, 'channels');
+  const m = heapModule<ChannelsModule>(backend, 'heap_kernels');
   if (m && a.dtype === 'float32' && b.dtype === 'float32') {
     const aFull = perChannel(b, a);
     const bFull = !aFull && perChannel(a, b);
@@ -88,7 +88,7 @@ function batchNorm(args: KernelArgs, stock: tf.KernelFunc | null): TensorInfo {
   const backend = args.backend as WasmBackend;
   const { x, mean, variance, offset, scale } = args.inputs;
   const eps = Number((args.attrs ?? {}).varianceEpsilon ?? 0.001);
-  const m = heapModule<ChannelsModule>(backend, 'channels');
+  const m = heapModule<ChannelsModule>(backend, 'heap_kernels');
   const C = x ? x.shape[x.shape.length - 1] : 0;
   const fits =
     m && x && x.dtype === 'float32' && x.shape.length >= 2 && size(x.shape) > 0 && channelValues(mean, C) && channelValues(variance, C) && (offset == null || channelValues(offset, C)) && (scale == null || channelValues(scale, C));

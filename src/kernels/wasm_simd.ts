@@ -1,12 +1,12 @@
-// The AssemblyScript SIMD kernels (src/kernels/assembly/conv.ts, compiled to wasm/conv.wasm) bound
-// to one tfjs wasm backend: the module imports the backend's memory, so the kernels read and write
-// tensors where they lie on its heap; scratch space (padded copies, flipped filters) is a backend
-// buffer freed before returning. Every function returns a new TensorInfo the caller owns.
+// The AssemblyScript SIMD kernels (src/kernels/assembly/conv.ts and channels.ts, compiled together
+// to wasm/heap_kernels.wasm) bound to one tfjs wasm backend: the module imports the backend's
+// memory, so the kernels read and write tensors where they lie on its heap; scratch space (padded
+// copies, flipped filters) is a backend buffer freed before returning. Every function returns a new TensorInfo the caller owns.
 import { TensorInfo, WasmBackend } from './types';
 import { ConvGeometry } from './geometry';
 import { WasmMemory, loadKernelModule } from './wasm_module';
 
-/** The exports of wasm/conv.wasm (byte offsets into the backend's heap, then sizes). */
+/** The convolution exports of wasm/heap_kernels.wasm (byte offsets into the backend's heap, then sizes). */
 interface ConvModule {
   pad(src: number, dst: number, batch: number, H: number, W: number, C: number, Hd: number, Wd: number, top: number, left: number, sy: number, sx: number): void;
   conv2d(xp: number, w: number, y: number, batch: number, Hp: number, Wp: number, C: number, outH: number, outW: number, outC: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number): void;
@@ -26,22 +26,25 @@ function backendMemory(backend: WasmBackend): WasmMemory | undefined {
 
 /**
  * wasm/<name>.wasm bound to this backend's heap, or null where it cannot run (no WebAssembly SIMD,
- * a backend build that does not expose its memory, or MEMRISTOR_TFJS_NO_SIMD=1): the callers then
+ * a backend build that does not expose its memory or shares it between threads, or
+ * MEMRISTOR_TFJS_NO_SIMD=1): the callers then
  * take the routes that compose the backend's own kernels.
  */
 export function heapModule<T>(backend: WasmBackend, name: string): T | null {
   if (process.env.MEMRISTOR_TFJS_NO_SIMD === '1') return null;
   const memory = backendMemory(backend);
-  if (!memory) return null;
+  // The modules import an unshared memory: the backend's multi-threaded build (shared memory) is
+  // left to its own kernels.
+  if (!memory || (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer)) return null;
   let byName = modules.get(memory);
   if (!byName) modules.set(memory, (byName = new Map()));
   if (!byName.has(name)) byName.set(name, loadKernelModule(name, { env: { memory } }));
   return (byName.get(name) ?? null) as T | null;
 }
 
-/** The convolution kernels (wasm/conv.wasm) on this backend's heap, or null (see heapModule). */
+/** The convolution kernels (wasm/heap_kernels.wasm) on this backend's heap, or null (see heapModule). */
 export function simdConv(backend: WasmBackend): ConvModule | null {
-  return heapModule<ConvModule>(backend, 'conv');
+  return heapModule<ConvModule>(backend, 'heap_kernels');
 }
 
 /** A tensor's byte offset on the heap. */

@@ -18,15 +18,15 @@ const OUT = path.join(ROOT, 'wasm');
 // Options every module shares: the stub runtime (nothing here allocates) and no abort import.
 const COMMON = ['-O3', '--runtime', 'stub', '--enable', 'simd', '--noAssert', '--use', 'abort='];
 
-/** The modules: entry file, and how the module gets its memory. */
+/**
+ * The modules: entry files (their exports together), and how the module gets its memory. One
+ * compile per module (each parses AssemblyScript's standard library again: ~1 s).
+ */
 const MODULES = [
   // Owns its memory: 5 pages hold the normal table, the lane state, biases and first pieces.
-  { name: 'crossbar_read', entry: 'crossbar_read.ts', flags: ['--initialMemory', '5'] },
+  { name: 'crossbar_read', entries: ['crossbar_read.ts'], flags: ['--initialMemory', '5'] },
   // Works on the tfjs wasm backend's own heap: imports it as env.memory.
-  { name: 'conv', entry: 'conv.ts', flags: ['--importMemory', '--noExportMemory'] },
-  { name: 'channels', entry: 'channels.ts', flags: ['--importMemory', '--noExportMemory'] },
-  { name: 'crossbar_planes', entry: 'crossbar_planes.ts', flags: ['--importMemory', '--noExportMemory'] },
-  { name: 'crossbar_bitserial', entry: 'crossbar_bitserial.ts', flags: ['--importMemory', '--noExportMemory'] },
+  { name: 'heap_kernels', entries: ['conv.ts', 'channels.ts', 'crossbar_planes.ts', 'crossbar_bitserial.ts'], flags: ['--importMemory', '--noExportMemory'] },
 ];
 
 function sources() {
@@ -71,14 +71,15 @@ async function compile(mod) {
   const outFile = path.join(OUT, `${mod.name}.wasm`);
   let binary = null;
   let errors = '';
-  const result = await asc.main([path.join(SRC, mod.entry), '-o', outFile, ...COMMON, ...mod.flags], {
+  const result = await asc.main([...mod.entries.map((e) => path.join(SRC, e)), '-o', outFile, ...COMMON, ...mod.flags], {
     writeFile: (name, contents) => {
       if (name.endsWith('.wasm')) binary = contents;
     },
     stderr: { write: (s) => (errors += s) },
   });
-  if (result.error || !binary) throw new Error(`asc failed on ${path.relative(ROOT, path.join(SRC, mod.entry))}:\n${errors}${result.error ? result.error.message : ''}`);
-  if (sectionIds(binary, outFile).includes(11)) throw new Error(`${mod.entry} compiled with data segments; the kernels must not use static data`);
+  const names = mod.entries.map((e) => path.relative(ROOT, path.join(SRC, e))).join(', ');
+  if (result.error || !binary) throw new Error(`asc failed on ${names}:\n${errors}${result.error ? result.error.message : ''}`);
+  if (sectionIds(binary, outFile).includes(11)) throw new Error(`${names} compiled with data segments; the kernels must not use static data`);
   fs.mkdirSync(OUT, { recursive: true });
   const tmp = `${outFile}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, binary);

@@ -1,4 +1,4 @@
-// AssemblyScript (compiled to wasm/channels.wasm by src/kernels/assembly/build.js): per-channel
+// AssemblyScript (compiled with conv.ts to wasm/heap_kernels.wasm by build.js here): per-channel
 // work on NHWC tensors on the tfjs wasm backend's heap (the module imports it as env.memory),
 // driven by src/kernels/wasm_channels.ts: the sums over every axis but the channels (batch-norm
 // statistics and their gradients) and elementwise ops between a tensor and one value per channel.

@@ -1,5 +1,5 @@
-// AssemblyScript (compiled to wasm/conv.wasm by src/kernels/assembly/build.js): WebAssembly SIMD
-// convolution and max-pool-gradient kernels for the tfjs wasm backend, driven by
+// AssemblyScript (compiled with channels.ts to wasm/heap_kernels.wasm by build.js here):
+// WebAssembly SIMD convolution and max-pool-gradient kernels for the tfjs wasm backend, driven by
 // src/kernels/wasm_simd.ts. The module imports the backend's own memory (env.memory) and works on
 // tensors where they lie: every argument named like a tensor is a byte offset into that heap.
 // Nothing here allocates (no data segments, no runtime heap); scratch space comes from the caller.
@@ -49,6 +49,7 @@ export function pad(src: usize, dst: usize, batch: i32, H: i32, W: i32, C: i32, 
 /**
  * Four neighbouring output pixels (xs: the first one's top-left tap; ps: bytes between pixels) by
  * eight output channels (wo: the filter at the first of them; ys: the first pixel's output).
+ * Eight accumulators: six pixels (twelve) measured 1.2-1.4x slower in V8 (registers spill).
  */
 // @ts-ignore: decorator
 @inline function forward4x8(xs: usize, ps: usize, wo: usize, ys: usize, C: i32, kh: i32, kw: i32, rowStep: usize, tapStep: usize, wRow: usize, yStep: usize): void {

@@ -1,4 +1,4 @@
-// AssemblyScript (compiled to wasm/crossbar_bitserial.wasm by src/kernels/assembly/build.js):
+// AssemblyScript (compiled into wasm/heap_kernels.wasm by src/kernels/assembly/build.js):
 // crossbar reads with Yao et al.'s bit-serial DAC, computed as the arrays compute them, driven by
 // src/crossbar/bit_serial.ts. An input's DAC code c (|c| <= 2^P - 1, its sign the sign of the
 // input) puts a read pulse on its row in plane p where bit p of |c| is set; a column's current in
@@ -25,7 +25,7 @@
  * padded to cout4 (off per position when offPerPos); lo is 0 for ReLU, -Infinity for none. out:
  * samples x pos x cout float32.
  */
-export function reads(
+export function bitSerialReads(
   plan: usize,
   codes: usize,
   perSample: i32,

@@ -1,4 +1,4 @@
-// AssemblyScript (compiled to wasm/crossbar_planes.wasm by src/kernels/assembly/build.js): the
+// AssemblyScript (compiled into wasm/heap_kernels.wasm by src/kernels/assembly/build.js): the
 // noisy reads of crossbar inference through a multi-bit ADC, for one or several input planes
 // (Yao et al.'s bit-serial DAC: 8 reads an input, each converted, then shifted and added), driven
 // by src/crossbar/simd.ts (simdNoisyReads). The module imports the tfjs wasm backend's memory
@@ -18,7 +18,7 @@
  * plane weights. table: 65,536 float32 normals; state: four xorshift32 words (one per lane),
  * advanced once per vector and saved at the end.
  */
-export function reads(
+export function planeReads(
   z: usize,
   v: usize,
   zStride: i32,
