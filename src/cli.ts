@@ -2,7 +2,7 @@
 // line on stderr and exit code 2; a bad file is one line naming it and exit code 1; a stack trace
 // only for a bug (or with MEMRISTOR_TFJS_DEBUG=1).
 import { Command, CommanderError, Option } from 'commander';
-import { UsageError, FileFormatError, ConfigError } from './errors';
+import { UsageError, FileFormatError, ConfigError, ShardMergeError } from './errors';
 import { FolderBusyError } from './output_folder';
 import { intOption, floatOption, keyValueNumbers } from './cli_options';
 import { SCHEDULES } from '../training/schedule';
@@ -213,7 +213,7 @@ export function buildProgram(): Command {
       await reportCommand(dir, opts);
     });
 
-  program
+  const sweep = program
     .command('sweep')
     .description('accuracy statistics over repeated programmings (new variation, faults, write-verify) at every point of a grid of device parameters, before and after in-situ training; trials in worker threads')
     .requiredOption('--model <dir>', 'a trained model folder (model.json + weights.bin)')
@@ -243,6 +243,7 @@ export function buildProgram(): Command {
     .option('--scheme <name>', "differential | reference (default: the device's)")
     .requiredOption('--out <dir>', 'output folder: sweep.json and sweep.csv (mean and sample standard deviation, n-1, per point)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
+    .option('--shard <I/N>', 'run only shard I (0-based) of N of the (point, trial) pairs, with the seeds of the whole sweep; writes OUT/shard-I-of-N.json (merge with `sweep merge`)')
     .addOption(progressOption())
     .addOption(backendOption())
     .addOption(jsonOption())
@@ -263,6 +264,26 @@ Examples:
     .action(async (opts) => {
       const { sweepCommand } = await import('./commands/sweep');
       await sweepCommand(opts);
+    });
+  sweep
+    .command('merge')
+    .description('check that shard files (sweep --shard I/N) make one whole sweep (one options hash, one package version, every shard once, none corrupt) and write sweep.json and sweep.csv, equal to the single-process sweep')
+    .argument('<shards...>', 'shard files (shard-I-of-N.json) or folders holding them')
+    .requiredOption('--out <dir>', 'output folder for sweep.json and sweep.csv (or a --slurm/--k8s sweep folder: written beside its shards)')
+    .option('--overwrite', 'replace --out when it already holds a result')
+    .addOption(jsonOption())
+    .action(async (shards: string[], opts) => {
+      const { sweepMergeCommand } = await import('./commands/sweep_merge');
+      await sweepMergeCommand(shards, opts);
+    });
+  sweep
+    .command('status')
+    .description('list the done and missing shards of a sharded sweep under DIR (and files that are corrupt or of another sweep)')
+    .argument('<dir>', 'a folder holding shard files (a --slurm or --k8s sweep folder, or any)')
+    .addOption(jsonOption())
+    .action(async (dir: string, opts) => {
+      const { sweepStatusCommand } = await import('./commands/sweep_merge');
+      await sweepStatusCommand(dir, opts);
     });
 
   program
@@ -337,7 +358,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof FileFormatError || e instanceof FolderBusyError) {
+    if (e instanceof FileFormatError || e instanceof FolderBusyError || e instanceof ShardMergeError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 1;
     }

@@ -13,6 +13,17 @@ export class FileFormatError extends Error {
   }
 }
 
+/**
+ * Shards that do not make one whole sweep (`sweep merge`): every problem found, each naming its
+ * file. The CLI exits with code 1.
+ */
+export class ShardMergeError extends Error {
+  override readonly name = 'ShardMergeError';
+  constructor(readonly problems: readonly string[]) {
+    super(`the shards do not make one sweep (${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing written):\n  ${problems.join('\n  ')}`);
+  }
+}
+
 /** A configuration object (device, layer, model options) with a missing or out-of-range field. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -5,7 +5,9 @@ import * as path from 'path';
 import { claimOutputFolder } from '../output_folder';
 import { ConfigError, UsageError } from '../errors';
 import { SCHEMES, Scheme } from '../mapping/schemes';
-import { InsituSettings, SweepOptions, SweepResult, formatSweepTable, planSweep, runSweep, writeSweepFiles } from '../sweep';
+import { InsituSettings, SweepOptions, SweepResult, formatSweepTable, planSweep, runSweep, runSweepTasks, writeSweepFiles } from '../sweep';
+import { ShardFile, parseShard, shardFileName, shardFileOf, shardRange } from '../sweep/shard';
+import { writeJsonAtomic } from '../atomic';
 import { CommonOptions, info, printResult, intFlag, arrayFlag, progressOf } from './common';
 
 export interface SweepCommandOptions extends CommonOptions {
@@ -33,6 +35,8 @@ export interface SweepCommandOptions extends CommonOptions {
   overwrite?: boolean;
   /** --no-progress */
   progress?: boolean;
+  /** --shard I/N: run only shard I of N (OUT/shard-I-of-N.json). */
+  shard?: string;
 }
 
 
@@ -105,7 +109,8 @@ function trialBar(opts: { progress?: boolean }): { update: (done: number, total:
   };
 }
 
-export async function sweepCommand(opts: SweepCommandOptions): Promise<SweepResult> {
+export async function sweepCommand(opts: SweepCommandOptions): Promise<SweepResult | ShardFile> {
+  if (opts.shard !== undefined) return sweepShardCommand(opts);
   const parsed = parseSweepOptions(opts);
   // the grid is checked (names, values, every point's device) before a worker starts
   const plan = planSweep(parsed);
@@ -129,6 +134,38 @@ export async function sweepCommand(opts: SweepCommandOptions): Promise<SweepResu
     info(`wrote ${files.join(' and ')}`);
     printResult(opts, result, () => formatSweepTable(result));
     return result;
+  } finally {
+    folder.release();
+  }
+}
+
+/** `sweep ... --shard I/N`: runs shard I's trials and writes OUT/shard-I-of-N.json. */
+export async function sweepShardCommand(opts: SweepCommandOptions): Promise<ShardFile> {
+  const spec = parseShard(String(opts.shard));
+  const parsed = parseSweepOptions(opts);
+  const plan = planSweep(parsed);
+  const sel = shardRange(plan.tasks.length, spec);
+  const folder = claimOutputFolder(parsed.out, { overwrite: opts.overwrite, inputs: [{ flag: '--model', path: parsed.model }] });
+  try {
+    const bar = trialBar(opts);
+    info(`sweep shard ${spec.index}/${spec.count}: trials ${sel.start}..${sel.end - 1} of ${plan.tasks.length} (${plan.points.length} point(s) x ${parsed.trials} trial(s))`);
+    let shard: ShardFile;
+    try {
+      bar?.update(0, sel.end - sel.start);
+      const run = await runSweepTasks({ ...parsed, onInfo: info, onProgress: (d, n) => bar?.update(d, n) }, plan, sel);
+      shard = shardFileOf(parsed, plan, spec, sel, run, Number(process.uptime().toFixed(3)));
+    } catch (e) {
+      if (e instanceof ConfigError && e.field === 'testSamples') throw new UsageError(`--test-samples: ${e.problem}`);
+      throw e;
+    } finally {
+      bar?.stop();
+    }
+    writeJsonAtomic(path.join(folder.staging, shardFileName(spec)), shard);
+    folder.commit();
+    const file = path.join(folder.final, shardFileName(spec));
+    info(`wrote ${file}`);
+    printResult(opts, shard, () => `shard ${spec.index}/${spec.count} of sweep ${shard.hash}: ${shard.outcomes.length} trial(s) in ${shard.seconds.toFixed(1)} s (process ${shard.processSeconds.toFixed(1)} s); merge all shards with: memristor-tfjs sweep merge --out DIR SHARDS...`);
+    return shard;
   } finally {
     folder.release();
   }

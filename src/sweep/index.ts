@@ -70,6 +70,23 @@ export interface SweepOptions {
   onInfo?: (msg: string) => void;
 }
 
+/** Run only these tasks of the plan (a shard: shard.ts); default all. */
+export interface TaskSelection {
+  /** The first task (index into the plan's task list) and one past the last. */
+  start: number;
+  end: number;
+}
+
+/** What running some tasks of a sweep gives: the outcomes (in task order) and where they ran. */
+export interface TaskRun {
+  outcomes: TrialOutcome[];
+  testCount: number;
+  backend: string;
+  workers: number;
+  mode: 'in-process' | 'worker-threads';
+  seconds: number;
+}
+
 export interface AccuracyStats {
   /** Mean accuracy over the trials, a fraction. */
   mean: number;
@@ -152,13 +169,9 @@ function insituSettings(v: SweepOptions['insitu']): InsituSettings | null {
   return v === true ? {} : v;
 }
 
-/** Runs a sweep and returns its result (the caller writes the files: writeSweepFiles). */
-export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
-  const t0 = performance.now();
-  const seed = opts.seed ?? 1;
-  const plan = planSweep(opts);
-  const insitu = insituSettings(opts.insitu);
-  const spec: TrialContextSpec = {
+/** How every trial of a sweep is made (the same in every worker and every shard). */
+export function trialContextSpec(opts: SweepOptions): TrialContextSpec {
+  return {
     modelDir: opts.model,
     dataset: opts.dataset ?? 'mnist',
     testSamples: opts.testSamples,
@@ -170,14 +183,33 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       scheme: opts.scheme,
       calibrationSamples: opts.calibrationSamples ?? 500,
       batchSize: opts.batchSize ?? 500,
-      insitu,
+      insitu: insituSettings(opts.insitu),
     },
   };
+}
+
+/** Runs a sweep and returns its result (the caller writes the files: writeSweepFiles). */
+export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
+  const plan = planSweep(opts);
+  const run = await runSweepTasks(opts, plan);
+  return sweepResultOf(opts, plan, run, run.outcomes);
+}
+
+/**
+ * Runs the tasks of `plan` (all, or `select`: a shard) in the main thread or worker threads; the
+ * outcomes come back in task order with their indices in the whole plan.
+ */
+export async function runSweepTasks(opts: SweepOptions, plan: SweepPlan, select?: TaskSelection): Promise<TaskRun> {
+  const t0 = performance.now();
+  const spec = trialContextSpec(opts);
+  const start = select?.start ?? 0;
+  // the pool puts outcomes back by index: number the selected tasks from 0, and back afterwards
+  const tasks = plan.tasks.slice(start, select?.end ?? plan.tasks.length).map((t) => ({ ...t, index: t.index - start }));
   const requested = opts.workers ?? defaultWorkers();
   if (!Number.isSafeInteger(requested) || requested < 1) throw new UsageError(`--workers must be an integer >= 1, got ${requested}`);
-  const workers = Math.min(requested, plan.tasks.length);
+  const workers = Math.max(1, Math.min(requested, tasks.length));
   const inProcess = opts.inProcess ?? workers === 1;
-  const total = plan.tasks.length;
+  const total = tasks.length;
   let outcomes: TrialOutcome[];
   let testCount = 0;
   let backend = '';
@@ -189,7 +221,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     opts.onInfo?.(`backend: ${ctx.backend.name} (${ctx.backend.reason}), trials in the main thread`);
     try {
       outcomes = [];
-      for (const task of plan.tasks) {
+      for (const task of tasks) {
         outcomes.push(runTrial(ctx, task));
         opts.onProgress?.(outcomes.length, total);
         // let timers (the progress bar) run between trials
@@ -201,7 +233,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   } else {
     let mainCtx: { dispose(): void } | null = null;
     try {
-      outcomes = await runInWorkers(spec, plan.tasks, {
+      outcomes = await runInWorkers(spec, tasks, {
         workers,
         // the main thread runs trials too: W threads = the main thread + W - 1 workers
         main: async () => {
@@ -223,6 +255,27 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       (mainCtx as { dispose(): void } | null)?.dispose();
     }
   }
+  return {
+    outcomes: outcomes.map((o) => ({ ...o, index: o.index + start })),
+    testCount,
+    backend,
+    workers: inProcess ? 1 : workers,
+    mode: inProcess ? 'in-process' : 'worker-threads',
+    seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
+  };
+}
+
+/**
+ * The sweep's result from the outcomes of all its tasks, in task order (one run, or the shards of
+ * one: merge.ts); `run` says where they ran.
+ */
+export function sweepResultOf(
+  opts: Pick<SweepOptions, 'model' | 'device' | 'dataset' | 'trials' | 'seed' | 'insitu' | 'arrayRows' | 'arrayCols' | 'replicas' | 'calibrationSamples'>,
+  plan: Pick<SweepPlan, 'base' | 'specs' | 'points'>,
+  run: Omit<TaskRun, 'outcomes'>,
+  outcomes: readonly Pick<TrialOutcome, 'before' | 'after'>[],
+): SweepResult {
+  const insitu = insituSettings(opts.insitu);
   const trials = opts.trials;
   const points: SweepPoint[] = plan.points.map((p, i) => {
     const mine = outcomes.slice(i * trials, (i + 1) * trials);
@@ -238,20 +291,20 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     model: opts.model,
     device: opts.device,
     deviceConfig: plan.base,
-    dataset: spec.dataset,
+    dataset: opts.dataset ?? 'mnist',
     trials,
     insitu: insitu !== null,
-    seed,
-    testSamples: testCount,
-    array: `${spec.settings.arrayRows}x${spec.settings.arrayCols}`,
-    replicas: spec.settings.replicas,
-    calibrationSamples: spec.settings.calibrationSamples,
+    seed: opts.seed ?? 1,
+    testSamples: run.testCount,
+    array: `${opts.arrayRows ?? 128}x${opts.arrayCols ?? 128}`,
+    replicas: opts.replicas ?? 1,
+    calibrationSamples: opts.calibrationSamples ?? 500,
     vary: plan.specs.map((s) => ({ name: s.name, fields: s.fields, values: s.values })),
     points,
-    seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
-    workers: inProcess ? 1 : workers,
-    mode: inProcess ? 'in-process' : 'worker-threads',
-    backend,
+    seconds: run.seconds,
+    workers: run.workers,
+    mode: run.mode,
+    backend: run.backend,
   };
 }
 
