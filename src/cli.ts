@@ -32,6 +32,8 @@ export function buildProgram(): Command {
     .description('Hardware-aware CNN training, crossbar mapping and hybrid in-situ training on TensorFlow.js')
     .version(packageVersion())
     .exitOverride()
+    // a command's options only before its subcommands (sweep's --out is not sweep merge's --out)
+    .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .configureOutput({ outputError: (str, write) => write(str.replace(/\n+$/, '') + '\n') });
 
@@ -215,9 +217,11 @@ export function buildProgram(): Command {
 
   const sweep = program
     .command('sweep')
+    // its own options only before `merge`/`status`, which have an --out of their own
+    .enablePositionalOptions()
     .description('accuracy statistics over repeated programmings (new variation, faults, write-verify) at every point of a grid of device parameters, before and after in-situ training; trials in worker threads')
-    .requiredOption('--model <dir>', 'a trained model folder (model.json + weights.bin)')
-    .requiredOption('--device <preset|file.json>', 'the base device: a preset (see `memristor-tfjs devices`) or a device config JSON file')
+    .option('--model <dir>', '(required) a trained model folder (model.json + weights.bin)')
+    .option('--device <preset|file.json>', '(required) the base device: a preset (see `memristor-tfjs devices`) or a device config JSON file')
     .option(
       '--vary <name=v1,v2,...>',
       'a device config field by its dotted path (writeVerify.tolerance, variation.rOnSigma, variation.rOffSigma, read.noiseSigma, ' +
@@ -241,7 +245,7 @@ export function buildProgram(): Command {
     .option('--array <RxC>', 'array size: rows x columns (Park: 32x32, Yao: 128x16)', '128x128')
     .option('--replicas <n>', 'replica groups of every conv layer', intOption(1), 1)
     .option('--scheme <name>', "differential | reference (default: the device's)")
-    .requiredOption('--out <dir>', 'output folder: sweep.json and sweep.csv (mean and sample standard deviation, n-1, per point)')
+    .option('--out <dir>', '(required) output folder: sweep.json and sweep.csv (mean and sample standard deviation, n-1, per point)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
     .option('--shard <I/N>', 'run only shard I (0-based) of N of the (point, trial) pairs, with the seeds of the whole sweep; writes OUT/shard-I-of-N.json (merge with `sweep merge`)')
     .addOption(progressOption())
