@@ -110,6 +110,15 @@ function trialBar(opts: { progress?: boolean }): { update: (done: number, total:
 }
 
 export async function sweepCommand(opts: SweepCommandOptions): Promise<SweepResult | ShardFile> {
+  const o = opts as SweepCommandOptions & { slurm?: boolean; resume?: boolean; dryRun?: boolean; shards?: number | string };
+  if (o.slurm) {
+    if (opts.shard !== undefined) throw new UsageError('--slurm runs every shard (its array tasks run --shard I/N): give --shards N, not --shard');
+    const { sweepSlurmCommand } = await import('./sweep_cluster');
+    return (await sweepSlurmCommand(o)) as never;
+  }
+  for (const [flag, v] of [['--resume', o.resume], ['--dry-run', o.dryRun], ['--shards', o.shards]] as const) {
+    if (v !== undefined) throw new UsageError(`${flag} goes with --slurm`);
+  }
   if (opts.shard !== undefined) return sweepShardCommand(opts);
   const parsed = parseSweepOptions(opts);
   // the grid is checked (names, values, every point's device) before a worker starts

@@ -4,9 +4,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { claimOutputFile, claimOutputFolder } from '../output_folder';
-import { UsageError } from '../errors';
+import { ShardMergeError, UsageError } from '../errors';
 import { SWEEP_CSV, SWEEP_JSON, SweepResult, formatSweepTable, sweepCsv, writeSweepFiles } from '../sweep';
-import { PLAN_DIR, PLAN_JSON, ShardStatus, mergeShards, shardFileName, shardStatus } from '../sweep/shard';
+import { PLAN_DIR, PLAN_JSON, ShardStatus, mergeShards, readPlanHash, shardFileName, shardStatus } from '../sweep/shard';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic';
 import { CommonOptions, info, printResult } from './common';
 
@@ -26,7 +26,12 @@ export async function sweepMergeCommand(inputs: string[], opts: SweepMergeOption
   if (inputs.length === 0) throw new UsageError('sweep merge: give the shard files or the folders that hold them');
   const { result, shards } = mergeShards(inputs);
   let files: string[];
-  if (fs.existsSync(path.join(opts.out, PLAN_DIR, PLAN_JSON))) {
+  const planned = readPlanHash(opts.out);
+  if (planned) {
+    const got = shards[0].shard;
+    if (got.hash !== planned.hash || got.shard.count !== planned.shards) {
+      throw new ShardMergeError([`the shards are of sweep ${got.hash} in ${got.shard.count} shards; ${path.join(opts.out, PLAN_DIR, PLAN_JSON)} plans sweep ${planned.hash} in ${planned.shards}`]);
+    }
     files = [path.join(opts.out, SWEEP_JSON), path.join(opts.out, SWEEP_CSV)];
     const claims = files.map((f) => claimOutputFile(f));
     try {
