@@ -111,13 +111,20 @@ function trialBar(opts: { progress?: boolean }): { update: (done: number, total:
 
 export async function sweepCommand(opts: SweepCommandOptions): Promise<SweepResult | ShardFile> {
   const o = opts as SweepCommandOptions & { slurm?: boolean; resume?: boolean; dryRun?: boolean; shards?: number | string };
+  const k = opts as SweepCommandOptions & { k8s?: boolean };
+  if (k.k8s) {
+    if (o.slurm) throw new UsageError('give --slurm or --k8s, not both');
+    if (opts.shard !== undefined) throw new UsageError('--k8s runs every shard (pod I runs --shard I/N): give --shards N, not --shard');
+    const { sweepK8sCommand } = await import('./sweep_cluster');
+    return (await sweepK8sCommand(k)) as never;
+  }
   if (o.slurm) {
     if (opts.shard !== undefined) throw new UsageError('--slurm runs every shard (its array tasks run --shard I/N): give --shards N, not --shard');
     const { sweepSlurmCommand } = await import('./sweep_cluster');
     return (await sweepSlurmCommand(o)) as never;
   }
   for (const [flag, v] of [['--resume', o.resume], ['--dry-run', o.dryRun], ['--shards', o.shards]] as const) {
-    if (v !== undefined) throw new UsageError(`${flag} goes with --slurm`);
+    if (v !== undefined) throw new UsageError(`${flag} goes with --slurm${flag === '--shards' ? ' or --k8s' : ''}`);
   }
   if (opts.shard !== undefined) return sweepShardCommand(opts);
   const parsed = parseSweepOptions(opts);

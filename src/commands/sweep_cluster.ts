@@ -9,9 +9,11 @@ import { UsageError } from '../errors';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic';
 import { planSweep } from '../sweep';
 import { PLAN_DIR, PLAN_JSON, shardRange, shardStatus, sweepHash, sweepIdentity } from '../sweep/shard';
-import { ARRAY_SCRIPT, LOGS_DIR, MERGE_SCRIPT, SHARDS_DIR, SlurmSettings, arraySpec, checkSlurmSettings, localJobCommand, slurmArrayScript, slurmMergeScript } from '../sweep/cluster';
+import { K8S_MANIFEST, k8sJobs, k8sManifest, ARRAY_SCRIPT, LOGS_DIR, MERGE_SCRIPT, SHARDS_DIR, SlurmSettings, arraySpec, checkSlurmSettings, localJobCommand, slurmArrayScript, slurmMergeScript } from '../sweep/cluster';
 import { SweepCommandOptions, parseSweepOptions } from './sweep';
 import { info, intFlag, printResult } from './common';
+import { packageVersion } from '../version';
+import { K8S_WORKDIR } from '../sweep/cluster';
 
 export interface ClusterFlags {
   slurm?: boolean;
@@ -22,6 +24,10 @@ export interface ClusterFlags {
   sbatchArg?: string[];
   dryRun?: boolean;
   resume?: boolean;
+  k8s?: boolean;
+  image?: string;
+  pvc?: string;
+  retries?: number | string;
 }
 
 /** The sweep's own flags, again, for the shard jobs (what fixes the numbers, and the backend). */
@@ -67,6 +73,7 @@ export interface ClusterPlan {
   node: string;
   cli: string;
   slurm?: SlurmSettings;
+  k8s?: Omit<import('../sweep/cluster').K8sSettings, 'shards'>;
   submissions: SlurmJobs[];
 }
 
@@ -182,5 +189,51 @@ export async function sweepSlurmCommand(opts: SweepCommandOptions & ClusterFlags
   } finally {
     claim.release();
   }
+  return plan;
+}
+
+/**
+ * `sweep ... --k8s`: writes OUT/cluster/sweep-jobs.yaml (an Indexed Job of the shards and a merge
+ * Job) for `kubectl apply`; nothing is submitted. The paths must be relative to this folder, which
+ * is the root of the volume the pods mount at /work.
+ */
+export async function sweepK8sCommand(opts: SweepCommandOptions & ClusterFlags): Promise<ClusterPlan> {
+  const parsed = parseSweepOptions(opts);
+  for (const [flag, p] of [['--model', parsed.model], ['--out', parsed.out], ['--dataset', (parsed.dataset ?? '').replace(/^[a-z0-9]+:/, '')], ['--device', parsed.device.endsWith('.json') ? parsed.device : '']] as const) {
+    if (p && (path.isAbsolute(p) || path.normalize(p).startsWith('..'))) {
+      throw new UsageError(`--k8s: ${flag} ${p} must be a path inside this folder, relative to it (the pods mount this folder's volume at /work and run there)`);
+    }
+  }
+  if (opts.workers !== undefined) throw new UsageError('--k8s: give --cpus-per-task C instead of --workers (each shard runs C worker threads)');
+  if (opts.resume) throw new UsageError('--k8s has no --resume: a failed index is retried alone by the Job (backoffLimitPerIndex); to rerun lost shards, delete the Job and apply the manifest again (done shards are kept unless you delete them)');
+  const sweepPlan = planSweep(parsed);
+  const total = sweepPlan.tasks.length;
+  const shards = intFlag(opts.shards, '--shards', 1) ?? Math.min(total, sweepPlan.points.length);
+  shardRange(total, { index: 0, count: shards });
+  const cpus = intFlag(opts.cpusPerTask, '--cpus-per-task', 1) ?? 1;
+  const retries = intFlag(opts.retries, '--retries', 0) ?? 2;
+  const image = opts.image ?? `memristor-tfjs:${packageVersion()}`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/.test(image)) throw new UsageError(`--image '${image}' is not an image reference`);
+  const pvc = opts.pvc ?? 'memristor-tfjs-work';
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(pvc)) throw new UsageError(`--pvc '${pvc}' is not a Kubernetes name (lower case letters, digits, '-')`);
+  const hash = sweepHash(sweepIdentity(parsed, sweepPlan.base));
+  const sweepArgs = sweepArgsOf(opts);
+  const out = path.posix.normalize(parsed.out.split(path.sep).join('/'));
+  const objects = k8sJobs({ sweepArgs, out, hash, s: { shards, image, pvc, cpusPerTask: cpus, retries } });
+  const plan: ClusterPlan = { format: 'memristor-tfjs-sweep-cluster', hash, shards, engine: 'k8s', sweepArgs, cwd: K8S_WORKDIR, node: 'node', cli: 'memristor-tfjs', k8s: { image, pvc, cpusPerTask: cpus, retries }, submissions: [] };
+  const folder = claimOutputFolder(parsed.out, { overwrite: opts.overwrite, inputs: [{ flag: '--model', path: parsed.model }] });
+  try {
+    const dir = path.join(folder.staging, PLAN_DIR);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(path.join(folder.staging, SHARDS_DIR));
+    writeFileAtomic(path.join(dir, K8S_MANIFEST), k8sManifest(objects, hash));
+    writeJsonAtomic(path.join(dir, PLAN_JSON), plan);
+    folder.commit();
+  } finally {
+    folder.release();
+  }
+  const file = path.join(parsed.out, PLAN_DIR, K8S_MANIFEST);
+  info(`wrote ${file}: ${total} trials in ${shards} shards (image ${image}, volume claim ${pvc} at ${K8S_WORKDIR})`);
+  printResult(opts, plan, () => `apply with: kubectl apply -f ${file}\nprogress: memristor-tfjs sweep status ${parsed.out}; result: ${path.join(parsed.out, 'sweep.csv')}`);
   return plan;
 }

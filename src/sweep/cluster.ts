@@ -126,3 +126,93 @@ export function arraySpec(indices: readonly number[], n: number): string {
 export function clusterShardFile(out: string, i: number, n: number): string {
   return path.join(out, SHARDS_DIR, `shard-${i}-of-${n}`, shardFileName({ index: i, count: n }));
 }
+
+export interface K8sSettings {
+  shards: number;
+  /** The image that holds this package (see Dockerfile), e.g. registry.example.org/memristor-tfjs:0.1.0. */
+  image: string;
+  /** The PersistentVolumeClaim (ReadWriteMany) mounted at /work: the model, the data and OUT. */
+  pvc: string;
+  cpusPerTask: number;
+  /** Retries of a failed index, alone (backoffLimitPerIndex). */
+  retries: number;
+}
+
+/** Where the shared volume is mounted in every pod (the working folder of the jobs). */
+export const K8S_WORKDIR = '/work';
+
+/** A Kubernetes object name part: lower case letters, digits and '-'. */
+const k8sName = (hash: string) => `mtfjs-sweep-${hash.slice(0, 10)}`;
+
+/**
+ * The Indexed Job of the shards (completionMode: Indexed; pod I runs shard JOB_COMPLETION_INDEX;
+ * backoffLimitPerIndex retries a failed index alone) and the merge Job, which waits for every shard
+ * file and merges (Kubernetes has no job dependencies). `out` and every path in `sweepArgs` are
+ * relative to the volume's root, the jobs' working folder.
+ */
+export function k8sJobs(o: { sweepArgs: string[]; out: string; hash: string; s: K8sSettings }): Record<string, unknown>[] {
+  const { s, out } = o;
+  const name = k8sName(o.hash);
+  const labels = { 'app.kubernetes.io/name': 'memristor-tfjs', 'memristor-tfjs/sweep': o.hash.slice(0, 10) };
+  const volume = { name: 'work', persistentVolumeClaim: { claimName: s.pvc } };
+  const mount = { name: 'work', mountPath: K8S_WORKDIR };
+  const q = (a: string[]) => a.map(shellQuote).join(' ');
+  const shardCmd =
+    `exec memristor-tfjs sweep ${q(o.sweepArgs)} --workers ${s.cpusPerTask} --shard "$JOB_COMPLETION_INDEX/${s.shards}" ` +
+    `--out ${shellQuote(path.posix.join(out, SHARDS_DIR))}/shard-"$JOB_COMPLETION_INDEX"-of-${s.shards} --overwrite --no-progress`;
+  const mergeCmd =
+    `until memristor-tfjs sweep merge --out ${shellQuote(out)} ${shellQuote(path.posix.join(out, SHARDS_DIR))}; ` +
+    `do echo "waiting for the shards (memristor-tfjs sweep status ${out})"; sleep 20; done`;
+  const shards = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, labels },
+    spec: {
+      completionMode: 'Indexed',
+      completions: s.shards,
+      parallelism: s.shards,
+      backoffLimitPerIndex: s.retries,
+      maxFailedIndexes: s.shards,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'shard',
+              image: s.image,
+              workingDir: K8S_WORKDIR,
+              command: ['sh', '-c', shardCmd],
+              resources: { requests: { cpu: String(s.cpusPerTask) }, limits: { cpu: String(s.cpusPerTask) } },
+              volumeMounts: [mount],
+            },
+          ],
+          volumes: [volume],
+        },
+      },
+    },
+  };
+  const merge = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: `${name}-merge`, labels },
+    spec: {
+      completions: 1,
+      backoffLimit: 2,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'merge', image: s.image, workingDir: K8S_WORKDIR, command: ['sh', '-c', mergeCmd], resources: { requests: { cpu: '1' } }, volumeMounts: [mount] }],
+          volumes: [volume],
+        },
+      },
+    },
+  };
+  return [shards, merge];
+}
+
+/** The manifest file: the objects as YAML documents (each written as JSON, which is YAML). */
+export function k8sManifest(objects: readonly Record<string, unknown>[], hash: string): string {
+  return `# memristor-tfjs sweep ${hash}: kubectl apply -f this file (from the folder that is the volume's root)\n` + objects.map((o) => `---\n${JSON.stringify(o, null, 2)}\n`).join('');
+}
