@@ -28,6 +28,8 @@ export * as mapping from './mapping';
 export * as crossbar from './crossbar';
 export * as energy from './energy';
 export * as sweep from './sweep';
+// shards of a sweep: shardRange, readShardFile, mergeShards, shardStatus (sweep/shard.ts)
+export * as sweepShards from './sweep/shard';
 
 // Kernel registration does not need the backend started (tfjs keeps kernels by backend name).
 registerFastKernels('wasm');

@@ -85,6 +85,8 @@ export interface TaskRun {
   workers: number;
   mode: 'in-process' | 'worker-threads';
   seconds: number;
+  /** Seconds from the process's start until the first thread had its context (backend, model, data). */
+  readyAfter?: number;
 }
 
 export interface AccuracyStats {
@@ -213,9 +215,11 @@ export async function runSweepTasks(opts: SweepOptions, plan: SweepPlan, select?
   let outcomes: TrialOutcome[];
   let testCount = 0;
   let backend = '';
+  let readyAfter: number | undefined;
   if (inProcess) {
     const { createTrialContext, runTrial } = await import('./trial');
     const ctx = await createTrialContext(spec, { init: opts.backend !== undefined });
+    readyAfter = process.uptime();
     backend = ctx.backend.name;
     testCount = ctx.data.test.count;
     opts.onInfo?.(`backend: ${ctx.backend.name} (${ctx.backend.reason}), trials in the main thread`);
@@ -240,11 +244,13 @@ export async function runSweepTasks(opts: SweepOptions, plan: SweepPlan, select?
           const { createTrialContext, runTrial } = await import('./trial');
           const ctx = await createTrialContext(spec, { init: opts.backend !== undefined });
           mainCtx = ctx;
+          readyAfter = Math.min(readyAfter ?? Infinity, process.uptime());
           backend ||= ctx.backend.name;
           testCount ||= ctx.data.test.count;
           return (task) => runTrial(ctx, task);
         },
         onReady: (m) => {
+          readyAfter = Math.min(readyAfter ?? Infinity, process.uptime());
           backend = m.backend.name;
           testCount = m.testCount;
           opts.onInfo?.(`backend: ${m.backend.name} (${m.backend.reason}), ${workers} threads (the main thread and ${workers - 1} worker${workers > 2 ? 's' : ''})`);
@@ -262,6 +268,7 @@ export async function runSweepTasks(opts: SweepOptions, plan: SweepPlan, select?
     workers: inProcess ? 1 : workers,
     mode: inProcess ? 'in-process' : 'worker-threads',
     seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
+    readyAfter: readyAfter === undefined ? undefined : Number(readyAfter.toFixed(3)),
   };
 }
 

@@ -140,8 +140,10 @@ export interface ShardFile {
   backend: string;
   workers: number;
   mode: SweepResult['mode'];
-  /** Wall time of this shard's trials (not counting start-up). */
+  /** Wall time of this shard's run: the context (backend, model, data) and the trials. */
   seconds: number;
+  /** Start-up: seconds from the process's start until the context was ready (node, package, backend, model, data). */
+  startupSeconds: number | null;
   /** Wall time of the whole shard process up to writing this file (start-up included). */
   processSeconds: number;
   /** The accuracies of this shard's trials, in task order; index: in the whole sweep. */
@@ -165,6 +167,7 @@ export function shardFileOf(opts: SweepOptions, plan: SweepPlan, spec: ShardSpec
     workers: run.workers,
     mode: run.mode,
     seconds: run.seconds,
+    startupSeconds: run.readyAfter ?? null,
     processSeconds,
     outcomes: run.outcomes.map((o) => ({ index: o.index, before: o.before, after: o.after })),
   };
