@@ -119,6 +119,7 @@ export function buildProgram(): Command {
     .requiredOption('--device <preset|file.json>', 'a device preset (see `memristor-tfjs devices`) or a device config JSON file')
     .option('--array <RxC>', 'array size: rows x columns (Park: 32x32, Yao: 128x16)', '128x128')
     .option('--replicas <n>', 'replica groups of every conv layer (spatial parallelism, Yao et al.)', intOption(1), 1)
+    .option('--replicate <layers>', 'the conv layers that get --replicas, by name, comma-separated (default: every conv layer; Yao et al.\'s ResNet-56: the first)')
     .option('--seed <n>', 'seed of the device instances and the programming', intOption(0), 1)
     .option('--scheme <name>', 'differential | reference (default: the device\'s)')
     .option('--tolerance <f>', 'write-verify tolerance as a fraction of the conductance window (default: the device\'s)', floatOption(0, 1))
