@@ -52,7 +52,7 @@ export function buildProgram(): Command {
     .option('--train-samples <n>', 'use the first N training samples (default: all)', intOption(1))
     .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--validation-split <f>', 'fraction of the training samples held out for validation', floatOption(0, 0.9), 0)
-    .option('--lr <f>', "initial learning rate (default 0.01 x sqrt(batch size / the model's batch size): 0.01 on one thread)", floatOption(0, 10, { exclusiveMin: true }))
+    .option('--lr <f>', 'initial learning rate (default 0.01)', floatOption(0, 10, { exclusiveMin: true }))
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('adam'))
     .addOption(new Option('--schedule <name>', 'learning-rate schedule over the run').choices(SCHEDULES).default('cosine'))
     .option('--float', 'train the float version of the network (no quantizers, no noise)')

@@ -105,11 +105,9 @@ describe('shares of a batch', () => {
     expect([0, 1, 2].map((i) => shareOf(2, 3, i))).toEqual([[0, 1], [1, 1], [2, 0]]);
   });
 
-  test('defaults: each thread keeps the model batch, the learning rate grows with sqrt(batch)', () => {
+  test('defaults: each thread keeps the model batch, the learning rate stays', () => {
     expect(parallelDefaults(32, 1, {})).toEqual({ batchSize: 32, learningRate: 0.01 });
-    const two = parallelDefaults(32, 2, {});
-    expect(two.batchSize).toBe(64);
-    expect(two.learningRate).toBeCloseTo(0.01 * Math.SQRT2, 12);
+    expect(parallelDefaults(32, 2, {})).toEqual({ batchSize: 64, learningRate: 0.01 });
     expect(parallelDefaults(32, 2, { batchSize: 40, lr: 0.003 })).toEqual({ batchSize: 40, learningRate: 0.003 });
   });
 });
