@@ -15,7 +15,8 @@ import { shareOf } from '../training/data_parallel';
 import { readCheckpoint, readCheckpointState } from '../training/checkpoint';
 import { parallelDefaults } from '../training/pipeline';
 import { getNoiseCounters } from '../layers';
-import { tempRoot } from './helpers';
+import * as os from 'os';
+import { runCli, STACK, tempRoot } from './helpers';
 
 const data = loadDataset('mnist', { trainSamples: 300, testSamples: 10 });
 const input = { train: data.train, validation: null, imageShape: data.imageShape, numClasses: 10 };
@@ -232,5 +233,28 @@ describe('a worker that fails', () => {
     const model = buildModel('mcnn', { seed: 9 });
     await expect(fit(model, input, cfg({ batchSize: 2, workers: 3 }))).rejects.toThrow(/workers: 3 threads cannot share a batch of 2/);
     model.dispose();
+  });
+});
+
+describe('train --workers', () => {
+  test('--help names the default: the number of cores', async () => {
+    const h = await runCli('train', '--help');
+    expect(h.out.replace(/\s+/g, ' ')).toContain(`(default: the number of cores, os.availableParallelism(): ${os.availableParallelism()} here; 1: the single-thread loop)`);
+  });
+
+  test('2 threads: metrics.json says so (batch 2 x mcnn\'s 32, samples/s); resume on 1 thread is refused naming --workers', async () => {
+    const out = path.join(tmp(), 'run');
+    const base = ['train', '--model', 'mcnn', '--train-samples', '256', '--test-samples', '50', '--seed', '2', '--no-progress', '--backend', 'wasm', '--out', out];
+    const r = await runCli(...base, '--workers', '2');
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('data-parallel training on 2 threads: batches of 64, 32 samples a thread');
+    const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    expect(m).toMatchObject({ workers: 2, batchSize: 64, learningRate: 0.01, trainSamples: 256 });
+    expect(m.trainSamplesPerSec).toBeGreaterThan(0);
+    expect(m.testAccuracy).toBeGreaterThan(0);
+    const again = await runCli(...base, '--workers', '1', '--epochs', '2', '--resume');
+    expect(again.code).toBe(2);
+    expect(again.err).toContain('was written for workers 2 (--workers), this command asks for 1');
+    expect(again.err).not.toMatch(STACK);
   });
 });
