@@ -130,6 +130,26 @@ describe('the update of W threads is the gradient of the whole batch', () => {
   });
 });
 
+describe('a batch smaller than W', () => {
+  test('a thread with no samples still moves the noise sequence on; the run matches one thread', async () => {
+    // batches of 299 and 1: the second leaves worker 1 without a sample
+    const run = async (workers: number) => {
+      const m = buildModel('mcnn', { seed: 4, variation: NOISE });
+      await fit(m, input, cfg({ batchSize: 299, workers }));
+      const out = { w: weightsOf(m), counters: Object.values(getNoiseCounters(m)) };
+      m.dispose();
+      return out;
+    };
+    const two = await run(2);
+    const one = await run(1);
+    expect(two.counters).toEqual([2, 2, 2]);
+    expect(one.counters).toEqual([2, 2, 2]);
+    let worst = 0;
+    two.w.forEach((w, i) => w.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - one.w[i][j])))));
+    expect(worst).toBeLessThan(1e-5);
+  });
+});
+
 describe('determinism', () => {
   test('the same seed and W give the same weights bit for bit (2 epochs, noise, Adam, cosine)', async () => {
     const run = async () => {
