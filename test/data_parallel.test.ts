@@ -168,7 +168,7 @@ describe('determinism', () => {
     expect(a.loss[1]).toBeLessThan(a.loss[0]);
   });
 
-  test('BatchNormalization: moving statistics end identical and deterministic (averaged over the replicas)', async () => {
+  test('BatchNormalization: deterministic, and the moving statistics move (averaged over the replicas each epoch)', async () => {
     const run = async () => {
       const m = stockModel(true);
       const before = weightsOf(m);
@@ -246,6 +246,15 @@ describe('a worker that fails', () => {
     process.env.MEMRISTOR_TFJS_WORKER_FAULT = '2:1:exit';
     const model = buildModel('mcnn', { seed: 9 });
     await expect(fit(model, input, cfg({ workers: 3 }))).rejects.toThrow(/worker 2 \(of 3 threads; the main thread is worker 0\) stopped \(exit code 3\) before the training was done/);
+    model.dispose();
+  });
+
+  test('fails while starting: the run fails before any step, naming the worker', async () => {
+    process.env.MEMRISTOR_TFJS_WORKER_FAULT = 'one:two';
+    const model = buildModel('mcnn', { seed: 9 });
+    await expect(fit(model, input, cfg({ workers: 2 }))).rejects.toThrow(
+      "data-parallel training: worker 1 (of 2 threads; the main thread is worker 0) failed while starting: MEMRISTOR_TFJS_WORKER_FAULT must be WORKER:STEP:throw|exit, got 'one:two'",
+    );
     model.dispose();
   });
 

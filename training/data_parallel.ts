@@ -99,7 +99,8 @@ export interface ReplicaWorkerData {
   backend: string;
 }
 
-export type ReplicaReply = { type: 'ready' } | { type: 'error'; error: SerializedError; step: number };
+/** What a worker says: ready to step, or its error and the global step it was at (null: while starting). */
+export type ReplicaReply = { type: 'ready' } | { type: 'error'; error: SerializedError; step: number | null };
 
 /** Thrown in a worker whose run was stopped by the main thread (it then leaves quietly). */
 export class ReplicaAborted extends Error {
@@ -328,8 +329,8 @@ function shareTypedArray<T extends Uint8Array>(a: T): T {
 /**
  * Starts W - 1 worker threads, each with a replica of `model` and `optimizer` (their state as it is
  * now: a resumed run continues in every thread), and resolves when all are ready. The main thread's
- * replica is returned; drive every step through it, in the order the workers take them (each epoch
- * of data_parallel_worker.ts runReplicaEpochs).
+ * replica is returned; drive every step through it, in the order the workers take them (the loop
+ * of data_parallel_worker.ts, which is offline.ts fit's).
  */
 export async function startDataParallel(model: tf.LayersModel, optimizer: tf.Optimizer, data: ReplicaData, plan: ReplicaPlan): Promise<DataParallelRun> {
   const W = plan.workers;
@@ -391,11 +392,14 @@ export async function startDataParallel(model: tf.LayersModel, optimizer: tf.Opt
           return;
         }
         const inner = deserializeError(m.error, `in worker ${i}`);
-        const e = new Error(`${who(i)} failed at step ${m.step}: ${m.error.name && m.error.name !== 'Error' ? `${m.error.name}: ` : ''}${m.error.message}`);
+        const when = m.step === null ? 'while starting' : `at step ${m.step}`;
+        const e = new Error(`${who(i)} failed ${when}: ${m.error.name && m.error.name !== 'Error' ? `${m.error.name}: ` : ''}${m.error.message}`);
         e.stack = inner.stack;
         fail(e);
       });
       w.on('error', (e) => fail(new Error(`${who(i)} failed: ${e instanceof Error ? e.message : String(e)}`)));
+      // a worker leaves after the last step; before it (or with an error code) is a failure, which
+      // aborts the run at the next barrier (after the last one, it changes nothing)
       w.on('exit', (code) => {
         if (!closed) fail(new Error(`${who(i)} stopped (exit code ${code}) before the training was done`));
       });

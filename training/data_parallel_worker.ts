@@ -50,9 +50,9 @@ async function rebuild(d: ReplicaWorkerData): Promise<tf.LayersModel> {
 async function run(): Promise<void> {
   const d = workerData as ReplicaWorkerData;
   const { plan } = d;
-  const fault = faultOf(d.index);
-  let step = plan.startStep;
+  let step: number | null = null;
   try {
+    const fault = faultOf(d.index);
     await initBackend(d.backend);
     const model = await rebuild(d);
     const optimizer = makeOptimizer(plan.optimizer, plan.learningRate);
@@ -63,6 +63,7 @@ async function run(): Promise<void> {
     };
     const replica = new Replica(model, optimizer, d.index, plan, d.memory, d.data, check, true);
     send({ type: 'ready' });
+    step = plan.startStep;
     const count = d.data.train.count;
     // the steps of offline.ts fit, in the same order
     for (let epoch = plan.startEpoch; epoch < plan.endEpoch; epoch++) {
