@@ -286,4 +286,12 @@ describe('train --workers', () => {
     expect(again.err).toContain('was written for workers 2 (--workers), this command asks for 1');
     expect(again.err).not.toMatch(STACK);
   });
+
+  test('hybrid --workers 2: its offline training runs on 2 threads', async () => {
+    const out = path.join(tmp(), 'h');
+    const r = await runCli('hybrid', '--model', 'mcnn', '--device', 'yao2020', '--train-samples', '256', '--test-samples', '50', '--insitu-samples', '100', '--workers', '2', '--no-progress', '--backend', 'wasm', '--json', '--out', out);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).offline).toMatchObject({ workers: 2, batchSize: 64, trainSamples: 256 });
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'model', 'metrics.json'), 'utf8')).workers).toBe(2);
+  });
 });
