@@ -1,6 +1,7 @@
 // The memristor-tfjs command line. Usage errors (unknown flag, bad value, unknown model) are one
 // line on stderr and exit code 2; a bad file is one line naming it and exit code 1; a stack trace
 // only for a bug (or with MEMRISTOR_TFJS_DEBUG=1).
+import * as os from 'os';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError, FileFormatError, ConfigError } from './errors';
 import { FolderBusyError } from './output_folder';
@@ -23,6 +24,11 @@ const progressOption = () => new Option('--no-progress', 'no progress output (by
 
 const backendOption = () =>
   new Option('--backend <name>', 'tensorflow (tfjs-node), wasm or cpu; default: the fastest present (env MEMRISTOR_TFJS_BACKEND)');
+const workersOption = () =>
+  new Option(
+    '--workers <n>',
+    `threads that train data-parallel, each on its share of every batch (default: the number of cores, os.availableParallelism(): ${os.availableParallelism()} here; 1: the single-thread loop)`,
+  ).argParser(intOption(1, 256));
 const jsonOption = () => new Option('--json', 'print the result as JSON on stdout (progress stays on stderr)');
 
 export function buildProgram(): Command {
@@ -41,7 +47,7 @@ export function buildProgram(): Command {
     .requiredOption('--model <name>', 'model name (see `memristor-tfjs models`)')
     .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
     .option('--epochs <n>', 'training epochs', intOption(1), 1)
-    .option('--batch-size <n>', "batch size (default: the model's, 64 or 32 for mcnn)", intOption(1))
+    .option('--batch-size <n>', "batch size of one update, shared by the --workers threads (default: the model's, 64 or 32 for mcnn, times --workers)", intOption(1))
     .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
     .option('--train-samples <n>', 'use the first N training samples (default: all)', intOption(1))
     .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
@@ -62,6 +68,7 @@ export function buildProgram(): Command {
       keyValueNumbers(VARIATION_KEYS),
     )
     .option('--weight-clip-rms <k>', 'clip every noisy kernel to +-k x its RMS after each step (default: 2.5 with --device for multi-level models, else none; 0: none)', floatOption(0))
+    .addOption(workersOption())
     .addOption(progressOption())
     .requiredOption('--out <dir>', 'output folder (model.json, weights.bin, metrics.json, checkpoints)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
@@ -173,7 +180,7 @@ export function buildProgram(): Command {
     .requiredOption('--device <preset|file.json>', 'a device preset (see `memristor-tfjs devices`) or a device config JSON file: mapped onto, and trained against unless --no-device-aware')
     .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
     .option('--epochs <n>', 'offline training epochs', intOption(1), 1)
-    .option('--batch-size <n>', "offline batch size (default: the model's)", intOption(1))
+    .option('--batch-size <n>', "offline batch size of one update (default: the model's times --workers)", intOption(1))
     .option('--train-samples <n>', 'use the first N training samples (default: all)', intOption(1))
     .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--array <RxC>', 'array size', '128x128')
@@ -191,6 +198,7 @@ export function buildProgram(): Command {
     .option('--lr <f>', `in-situ learning rate (weight units; default ${INSITU_LR_DEFAULT})`, floatOption(0, 1000, { exclusiveMin: true }))
     .addOption(new Option('--rule <name>', 'in-situ update rule').choices(INSITU_RULE_NAMES).default('plain'))
     .option('--threshold <uS>', "in-situ: pulse a cell only where the wanted change reaches this many uS (default 0 for plain, half the device's mean SET step for manhattan)", floatOption(0))
+    .addOption(workersOption())
     .addOption(progressOption())
     .requiredOption('--out <dir>', 'output folder: summary.json, model/, crossbar/, insitu/ (and plain/ or device-aware/ with --compare-device-aware)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')

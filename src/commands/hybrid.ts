@@ -5,6 +5,7 @@
 // transfer), DIR/insitu (after in-situ training) and DIR/summary.json; with
 // --compare-device-aware also the other run under DIR/plain (or DIR/device-aware). The method is
 // training/pipeline.ts runHybrid; this file parses, calls and prints.
+import * as os from 'os';
 import { loadDeviceConfig } from '../device/config';
 import { UsageError } from '../errors';
 import { claimOutputFolder } from '../output_folder';
@@ -47,6 +48,8 @@ export interface HybridCommandOptions extends CommonOptions {
   rule?: string;
   lr?: number;
   threshold?: number;
+  /** --workers: threads of the offline training (default: the number of cores). */
+  workers?: number;
   progress?: boolean;
 }
 
@@ -93,6 +96,7 @@ export async function hybridCommand(opts: HybridCommandOptions): Promise<HybridS
         lr: opts.lr,
         threshold: opts.threshold,
         backend: backend.name,
+        workers: opts.workers ?? os.availableParallelism(),
       },
       { onInfo: info, progress: bar },
     );

@@ -1,5 +1,6 @@
 // `memristor-tfjs train`: build a model of the registry (against a device with --device), train it
 // offline, save it with metrics.json. The work is training/pipeline.ts trainModel.
+import * as os from 'os';
 import * as path from 'path';
 import { tf } from '../tf';
 import type { DeviceVariation } from '../../layers/variation';
@@ -63,7 +64,7 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
     const backend = await startBackend(opts);
     try {
       ({ metrics, model: trained } = await trainModel(
-        { ...opts, device: opts.device ?? null, scheme: opts.scheme as Scheme | undefined, ...(opts.weightClipRms !== undefined ? { weightClipRms: opts.weightClipRms || null } : {}) },
+        { ...opts, workers: opts.workers ?? os.availableParallelism(), device: opts.device ?? null, scheme: opts.scheme as Scheme | undefined, ...(opts.weightClipRms !== undefined ? { weightClipRms: opts.weightClipRms || null } : {}) },
         { backend, dir: folder.staging, label, names: SAMPLE_FLAGS },
         { onInfo: info, progress: progressOf(opts) },
       ));
@@ -95,7 +96,8 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
       `model       ${opts.model} (${kind}${metrics.weightLevels ? `, ${metrics.weightLevels}-level weights` : ''})`,
       `dataset     ${opts.dataset}: ${metrics.trainSamples} train / ${metrics.testSamples} test`,
       `backend     ${metrics.backend}`,
-      `training    ${opts.epochs} epoch(s), ${metrics.trainSamplesPerSec} samples/s, ${metrics.trainSeconds.toFixed(1)} s`,
+      `training    ${opts.epochs} epoch(s), ${metrics.trainSamplesPerSec} samples/s, ${metrics.trainSeconds.toFixed(1)} s` +
+        (metrics.workers > 1 ? ` on ${metrics.workers} threads (batch ${metrics.batchSize})` : ''),
       `test acc    ${pct(metrics.testAccuracy)}`,
       `saved       ${out}/model.json, weights.bin, metrics.json`,
     ].join('\n'),
