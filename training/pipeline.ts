@@ -32,6 +32,7 @@ import { LayerProgrammingReport, formatLayerReports } from '../src/mapping/progr
 import { estimateEnergy, EnergyEstimate } from '../src/energy';
 import { saveModel } from '../src/model_io';
 import { buildModel, modelNames, modelSpec, BuildOptions } from '../models/registry';
+import { DEFAULT_LEARNING_RATE } from '../models/common';
 import type { DeviceVariation, ResolvedVariation } from '../layers/variation';
 import { QuantKernelLayer } from '../layers/quant_base';
 import { quantSummary, formatQuantSummary } from '../layers/summary';
@@ -115,6 +116,9 @@ export interface TrainModelOptions {
   variation?: Partial<DeviceVariation> | null;
   /** Signed weight levels of multi-level layers (default: the device's, else the model's). */
   weightLevels?: number;
+  /** Options of single models (models/common.ts BuildOptions): resnet's depth, vgg16's batch norm. */
+  depth?: number;
+  batchNorm?: boolean;
   /**
    * Clip every noisy kernel to +-k x its RMS after each step (models/ BuildOptions weightClipRms);
    * default 2.5 against a device (multi-level models), else none; 0 or null: none.
@@ -204,7 +208,7 @@ export async function trainModel(
     say(`--batch-size ${batchSize} is larger than the ${train.count} training samples: using ${train.count}`);
     batchSize = train.count;
   }
-  const learningRate = opts.lr ?? 0.01;
+  const learningRate = opts.lr ?? modelSpec(opts.model).defaultLearningRate ?? DEFAULT_LEARNING_RATE;
   const out = given.dir ? path.resolve(given.dir) : opts.out ? path.resolve(opts.out) : null;
   const buildOpts: BuildOptions = {
     seed: opts.seed,
@@ -214,11 +218,16 @@ export async function trainModel(
     ...(device ? { device, ...(opts.scheme ? { scheme: opts.scheme } : {}) } : {}),
     variation: opts.variation ?? null,
     ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
+    ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+    ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
     ...(opts.weightClipRms !== undefined ? { weightClipRms: opts.weightClipRms || null } : {}),
   };
   // What shapes the run: recorded in every checkpoint, compared on resume.
   const run = {
     model: opts.model,
+    ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+    ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
+    ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
     dataset: opts.dataset,
     imageShape: data.imageShape,
     numClasses: data.numClasses,
@@ -467,6 +476,9 @@ export function runInsitu(
 
 export interface HybridOptions {
   model: string;
+  /** Options of single models (resnet's depth, vgg16's batch norm; models/common.ts BuildOptions). */
+  depth?: number;
+  batchNorm?: boolean;
   /** Dataset spec; default mnist. */
   dataset?: string;
   /** The device the model is mapped onto (and, by default, trained against). */
@@ -596,6 +608,8 @@ async function runOnce(
   const { metrics, model, data } = await trainModel(
     {
       model: o.model,
+      ...(o.depth !== undefined ? { depth: o.depth } : {}),
+      ...(o.batchNorm !== undefined ? { batchNorm: o.batchNorm } : {}),
       dataset,
       epochs: o.epochs ?? 1,
       batchSize: o.batchSize,
