@@ -45,6 +45,10 @@ test('train --model resnet --depth 8: a ResNet-8 trained and saved, its depth in
   expect((metadata.memristorTfjs as { build: { depth: number } }).build.depth).toBe(8);
   model.dispose();
   tf.disposeVariables();
+  // the depth is part of what a checkpoint was written for
+  const resumed = await train('r8', '--model', 'resnet', '--depth', '14', '--epochs', '2', '--resume');
+  expect(resumed.code).toBe(2);
+  expect(resumed.err).toMatch(/written for depth 8 \(--depth\), this command asks for 14/);
 });
 
 test('train --model vgg16 --batch-norm --weight-levels 7 reaches the model; --no-batch-norm is the classic one', async () => {
