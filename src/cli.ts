@@ -36,7 +36,7 @@ const batchNormOptions = () => [
   new Option('--no-batch-norm', 'vgg16: no batch normalization (the default)'),
 ];
 const weightLevelsOption = () =>
-  new Option('--weight-levels <n>', "multi-level models (mcnn, park, vgg16, resnet): signed weight levels (default: the device's with --device, else the model's, 15)").argParser(intOption(2));
+  new Option('--weight-levels <n>', "multi-level models (mcnn, park, vgg16, resnet): weight levels (default: the device's with --device, else the model's: 15, park 8)").argParser(intOption(2));
 
 export function buildProgram(): Command {
   const program = new Command();
