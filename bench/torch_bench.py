@@ -12,7 +12,7 @@ one fixed random batch, synchronous (loss.item()). Warm-up steps first; each (mo
 configuration is timed `--rounds` times, interleaved, and the best round is kept.
 
   /usr/bin/python3 bench/torch_bench.py [--models mcnn,resnet20] [--threads 1,2] [--batch 64]
-                                        [--steps N] [--rounds R] [--out FILE.json]
+                                        [--steps N] [--rounds R] [--out FILE.json] [--params]
 Prints one JSON object on stdout (and writes it to --out if given).
 """
 import argparse
@@ -110,7 +110,11 @@ def main():
     ap.add_argument('--warmup', type=int, default=3)
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--out')
+    ap.add_argument('--params', action='store_true', help='print the trainable parameters of each model as JSON and exit (the test compares them with tfjs)')
     a = ap.parse_args()
+    if a.params:
+        print(json.dumps({m: sum(p.numel() for p in MODELS[m][0]().parameters() if p.requires_grad) for m in MODELS}))
+        return
     names = [m for m in a.models.split(',') if m]
     for m in names:
         if m not in MODELS:
