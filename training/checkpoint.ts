@@ -163,6 +163,9 @@ export function hasCheckpoint(runDir: string): boolean {
 /** Where a checkpoint's fields were given on the command line (for messages). */
 export const RUN_FLAGS: Record<string, string> = {
   model: '--model',
+  depth: '--depth',
+  batchNorm: '--batch-norm',
+  weightLevels: '--weight-levels',
   dataset: '--dataset',
   imageShape: '--dataset',
   numClasses: '--dataset',

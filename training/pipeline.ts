@@ -32,6 +32,7 @@ import { LayerProgrammingReport, formatLayerReports } from '../src/mapping/progr
 import { estimateEnergy, EnergyEstimate } from '../src/energy';
 import { saveModel } from '../src/model_io';
 import { buildModel, modelNames, modelSpec, BuildOptions } from '../models/registry';
+import { DEFAULT_LEARNING_RATE } from '../models/common';
 import type { DeviceVariation, ResolvedVariation } from '../layers/variation';
 import { QuantKernelLayer } from '../layers/quant_base';
 import { quantSummary, formatQuantSummary } from '../layers/summary';
@@ -115,6 +116,9 @@ export interface TrainModelOptions {
   variation?: Partial<DeviceVariation> | null;
   /** Signed weight levels of multi-level layers (default: the device's, else the model's). */
   weightLevels?: number;
+  /** Options of single models (models/common.ts BuildOptions): resnet's depth, vgg16's batch norm. */
+  depth?: number;
+  batchNorm?: boolean;
   /**
    * Clip every noisy kernel to +-k x its RMS after each step (models/ BuildOptions weightClipRms);
    * default 2.5 against a device (multi-level models), else none; 0 or null: none.
@@ -130,21 +134,21 @@ export interface TrainModelOptions {
   workers?: number;
 }
 
-/** The learning rate of the offline loop without --lr. */
-export const DEFAULT_LR = 0.01;
+/** The learning rate of the offline loop without --lr, for a model that names none (models/common.ts). */
+export const DEFAULT_LR = DEFAULT_LEARNING_RATE;
 
 /**
  * The batch size and learning rate of a run on `workers` threads where they are not given. Each
  * thread's share stays at the model's batch size (a smaller share pays the fixed cost of a step
  * for fewer samples: mcnn on wasm, on a loaded 2-core machine, took 7.8 ms a step for 16 samples,
  * 12.4 for 32, 17.3 for 64),
- * so the batch of one update is workers x that. The learning rate stays DEFAULT_LR: with Adam,
+ * so the batch of one update is workers x that. The learning rate stays the model's (modelLr, else DEFAULT_LR): with Adam,
  * scaling it with the batch lost accuracy (mcnn, one epoch of MNIST, batch 64, seeds 1-3: lr 0.01
  * gave 97.92 / 98.15 / 97.99% (mean 98.02), 0.014 = 0.01 sqrt(2) 97.56 / 97.97 / 97.90% (97.81), 0.02
  * 97.52 / 97.83 / 98.08% (97.81)). A given batch size is the batch of one update, cut into `workers` shares.
  */
-export function parallelDefaults(modelBatch: number, workers: number, given: { batchSize?: number; lr?: number }): { batchSize: number; learningRate: number } {
-  return { batchSize: given.batchSize ?? modelBatch * workers, learningRate: given.lr ?? DEFAULT_LR };
+export function parallelDefaults(modelBatch: number, workers: number, given: { batchSize?: number; lr?: number }, modelLr: number = DEFAULT_LR): { batchSize: number; learningRate: number } {
+  return { batchSize: given.batchSize ?? modelBatch * workers, learningRate: given.lr ?? modelLr };
 }
 
 export interface TrainMetrics {
@@ -229,7 +233,7 @@ export async function trainModel(
   const requested = opts.workers ?? 1;
   if (!Number.isInteger(requested) || requested < 1) throw new ConfigError('workers', `must be a positive integer, got ${String(opts.workers)}`);
   const modelBatch = modelSpec(opts.model).defaultBatchSize ?? 64;
-  const defaults = parallelDefaults(modelBatch, requested, { batchSize: opts.batchSize, lr: opts.lr });
+  const defaults = parallelDefaults(modelBatch, requested, { batchSize: opts.batchSize, lr: opts.lr }, modelSpec(opts.model).defaultLearningRate ?? DEFAULT_LR);
   let batchSize = defaults.batchSize;
   const learningRate = defaults.learningRate;
   if (batchSize > train.count) {
@@ -251,11 +255,16 @@ export async function trainModel(
     ...(device ? { device, ...(opts.scheme ? { scheme: opts.scheme } : {}) } : {}),
     variation: opts.variation ?? null,
     ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
+    ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+    ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
     ...(opts.weightClipRms !== undefined ? { weightClipRms: opts.weightClipRms || null } : {}),
   };
   // What shapes the run: recorded in every checkpoint, compared on resume.
   const run = {
     model: opts.model,
+    ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+    ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
+    ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
     dataset: opts.dataset,
     imageShape: data.imageShape,
     numClasses: data.numClasses,
@@ -509,6 +518,9 @@ export function runInsitu(
 
 export interface HybridOptions {
   model: string;
+  /** Options of single models (resnet's depth, vgg16's batch norm; models/common.ts BuildOptions). */
+  depth?: number;
+  batchNorm?: boolean;
   /** Dataset spec; default mnist. */
   dataset?: string;
   /** The device the model is mapped onto (and, by default, trained against). */
@@ -640,6 +652,8 @@ async function runOnce(
   const { metrics, model, data } = await trainModel(
     {
       model: o.model,
+      ...(o.depth !== undefined ? { depth: o.depth } : {}),
+      ...(o.batchNorm !== undefined ? { batchNorm: o.batchNorm } : {}),
       dataset,
       epochs: o.epochs ?? 1,
       batchSize: o.batchSize,

@@ -13,13 +13,16 @@ import type { DeviceVariation } from '../../layers/variation';
 import { runHybrid, HybridSummary, SUMMARY_FILE, HYBRID_FORMAT } from '../../training/pipeline';
 import { modelNames } from '../../models/registry';
 import { summarizeEnergy } from '../energy';
-import { CommonOptions, info, pct, printResult, startBackend, arrayFlag, progressOf } from './common';
+import { CommonOptions, info, pct, printResult, startBackend, arrayFlag, progressOf, checkModelFlags } from './common';
 import { checkRuleFlag } from './insitu';
 
 export { SUMMARY_FILE, HYBRID_FORMAT };
 
 export interface HybridCommandOptions extends CommonOptions {
   model: string;
+  /** --depth (resnet), --batch-norm / --no-batch-norm (vgg16). */
+  depth?: number;
+  batchNorm?: boolean;
   dataset?: string;
   device: string;
   out: string;
@@ -60,6 +63,7 @@ export async function hybridCommand(opts: HybridCommandOptions): Promise<HybridS
   const size = arrayFlag(opts.array);
   checkRuleFlag(opts.rule);
   if (!modelNames().includes(opts.model)) throw new UsageError(`unknown model '${opts.model}' (choose ${modelNames().join(', ')})`);
+  checkModelFlags(opts.model, opts);
   const aware = opts.deviceAware ?? true;
   if ((opts.variation || opts.weightClipRms !== undefined) && !aware && !opts.compareDeviceAware) {
     throw new UsageError('--variation and --weight-clip-rms set device-aware training: drop --no-device-aware');
@@ -74,6 +78,8 @@ export async function hybridCommand(opts: HybridCommandOptions): Promise<HybridS
     summary = await runHybrid(
       {
         model: opts.model,
+        ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+        ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
         dataset: opts.dataset,
         device,
         out: opts.out,

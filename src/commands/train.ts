@@ -11,14 +11,14 @@ import { claimOutputFolder } from '../output_folder';
 import { hasCheckpoint, readCheckpointState } from '../../training/checkpoint';
 import { SAMPLE_FLAGS } from '../data/datasets';
 import { modelNames } from '../../models/registry';
-import { CommonOptions, info, printResult, startBackend, pct, progressOf } from './common';
+import { CommonOptions, info, printResult, startBackend, pct, progressOf, checkModelFlags } from './common';
 
 export type { TrainMetrics };
 
 /** The train flags: the library's TrainModelOptions, with the CLI's forms of the device fields. */
 export interface TrainCommandOptions
   extends CommonOptions,
-    Omit<TrainModelOptions, 'out' | 'device' | 'scheme' | 'variation' | 'weightLevels' | 'weightClipRms' | 'backend'> {
+    Omit<TrainModelOptions, 'out' | 'device' | 'scheme' | 'variation' | 'weightClipRms' | 'backend'> {
   out: string;
   /** --overwrite: replace an existing non-empty --out. */
   overwrite?: boolean;
@@ -40,6 +40,7 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
   if (opts.scheme !== undefined && !opts.device) throw new UsageError('--scheme needs --device');
   if (opts.float && opts.device) throw new UsageError('--float trains without a device: drop --float or --device');
   if (!modelNames().includes(opts.model)) throw new UsageError(`unknown model '${opts.model}' (choose ${modelNames().join(', ')})`);
+  checkModelFlags(opts.model, opts);
   // The run is built in .OUT.partial beside --out (kept after a kill or an error, so that --resume
   // continues it) and renamed into place when complete.
   const folder = claimOutputFolder(opts.out, { overwrite: opts.overwrite, continues: !!opts.resume, staging: 'resumable' });
