@@ -205,6 +205,7 @@ export function buildProgram(): Command {
     .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--array <RxC>', 'array size', '128x128')
     .option('--replicas <n>', 'replica groups of every conv layer', intOption(1), 1)
+    .option('--replicate <layers>', 'the conv layers that get --replicas, comma-separated (default: every conv layer)')
     .option('--no-device-aware', 'plain offline training: no device noise, the model\'s own weight levels (default: device-aware, trained against --device)')
     .option('--compare-device-aware', 'also run the other kind of offline training (same seed, same device instances) and report the transfer drop of both (default: off)')
     .option(

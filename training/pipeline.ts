@@ -371,6 +371,8 @@ export interface MapStageOptions {
   arrayRows?: number;
   arrayCols?: number;
   replicas?: number;
+  /** The conv layers that get the replicas (default: every conv layer). */
+  replicate?: string[];
   /** Seed of the device instances and of write-verify. */
   seed: number;
   scheme?: Scheme;
@@ -547,10 +549,11 @@ export interface HybridOptions {
   variation?: Partial<DeviceVariation> | null;
   /** The weight-scale clip of device-aware runs (default 2.5 RMS; 0 or null: none). */
   weightClipRms?: number | null;
-  /** Mapping: array size (default 128 x 128) and conv replicas (default 1). */
+  /** Mapping: array size (default 128 x 128) and conv replicas (default 1), for the named conv layers only with `replicate`. */
   arrayRows?: number;
   arrayCols?: number;
   replicas?: number;
+  replicate?: string[];
   /** In-situ training. */
   insituSamples?: number;
   insituEpochs?: number;
@@ -677,7 +680,7 @@ async function runOnce(
 
   // 2. mapping and write-verify programming
   stage(2, 'map', `mapping onto ${device.name} arrays and write-verify programming`);
-  const mapping = { arrayRows: o.arrayRows ?? 128, arrayCols: o.arrayCols ?? 128, replicas: o.replicas ?? 1, seed };
+  const mapping = { arrayRows: o.arrayRows ?? 128, arrayCols: o.arrayCols ?? 128, replicas: o.replicas ?? 1, ...(o.replicate ? { replicate: o.replicate } : {}), seed };
   let net: CrossbarNetwork;
   try {
     net = mapAndProgram(model, device, mapping);

@@ -45,6 +45,8 @@ export interface HybridCommandOptions extends CommonOptions {
   /** Mapping. */
   array?: string;
   replicas?: number;
+  /** --replicate L1,L2: the conv layers that get --replicas (default: every conv layer). */
+  replicate?: string;
   /** In-situ training. */
   insituSamples?: number;
   insituEpochs?: number;
@@ -96,6 +98,7 @@ export async function hybridCommand(opts: HybridCommandOptions): Promise<HybridS
         arrayRows: size[0],
         arrayCols: size[1],
         replicas: opts.replicas,
+        ...(opts.replicate !== undefined ? { replicate: opts.replicate.split(',').map((n) => n.trim()) } : {}),
         insituSamples: opts.insituSamples,
         insituEpochs: opts.insituEpochs,
         rule: opts.rule,
