@@ -12,6 +12,7 @@
 // The module imports the tfjs wasm backend's memory (env.memory): every argument named like an
 // array is a byte offset into that heap. Float32 throughout. Weight rows are padded to cout4 (a
 // multiple of 4) columns with zeros, so four columns go through one 128-bit vector.
+import { storeLanes } from './lanes';
 
 /**
  * The outputs of `samples` samples. plan (i32): nBands, then per band posStart, posCount, nGroups,
@@ -168,14 +169,7 @@ export function bitSerialReads(
           if (off != 0) y = f32x4.sub(f32x4.add(y, y), v128.load(fo + (<usize>j << 2)));
           if (bias != 0) y = f32x4.add(y, v128.load(bias + (<usize>j << 2)));
           y = f32x4.max(y, lov);
-          const o = ob + (<usize>j << 2);
-          const left = cout - j;
-          if (left >= 4) v128.store(o, y);
-          else {
-            v128.store32_lane(o, y, 0);
-            if (left > 1) v128.store32_lane(o + 4, y, 1);
-            if (left > 2) v128.store32_lane(o + 8, y, 2);
-          }
+          storeLanes(ob + (<usize>j << 2), y, cout - j);
         }
       }
       bp = groups + <usize>(nGroups * 16);
