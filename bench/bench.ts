@@ -3,8 +3,11 @@
 // peak memory; then crossbar inference of mcnn on the 10k test images for the ideal, park2024 and
 // yao2020 presets beside software inference of the same model, the write-verify programming
 // throughput (also of Yao's replicated layout: 128x16 arrays, 4 replicas) and the energy estimate;
-// and the time to load the whole of MNIST. Prints tables and writes bench/results.json.
-//   node dist/bench/bench.js [backend] [--crossbar-only]
+// and the time to load the whole of MNIST. Prints tables and writes bench/results.json. The
+// CIFAR-sized networks (resnet20, vgg16) train on synthetic 32x32x3 images (the speed does not
+// depend on the pixels). `--models resnet20,vgg16` runs only those training rows (no crossbar
+// section) and replaces only their rows in results.json.
+//   node dist/bench/bench.js [backend] [--crossbar-only] [--models NAME,...]
 import * as fs from 'fs';
 import * as path from 'path';
 import { tf } from '../src/tf';
@@ -18,9 +21,16 @@ import { disposeCrossbar, evaluateCrossbar, mapModel, mappingReport, type Crossb
 import { totalReport } from '../src/mapping/program';
 import { estimateEnergy } from '../src/energy';
 import type { Split } from '../src/data/datasets';
+import type { BuildOptions } from '../models/registry';
+import { SeededRandom } from '../src/random';
 
 interface Row {
+  /** The bench's name of the network (resnet20: resnet with depth 20). */
   model: string;
+  /** Image shape trained on, HxWxC. */
+  input: string;
+  /** Training processes (data-parallel workers); every row so far trains in one. */
+  workers: number;
   variant: string;
   samplesPerSec: number | null;
   ratioToFloat: number | null;
@@ -29,8 +39,33 @@ interface Row {
 
 const BATCH = 64;
 
-async function throughput(name: string, variant: 'memristor' | 'memristor+noise' | 'float' | 'stock', samples: number, data: ReturnType<typeof loadDataset>): Promise<number> {
+type Variant = 'memristor' | 'memristor+noise' | 'float' | 'stock';
+
+/** A training row of the bench: a network of the registry, its options and the data it trains on. */
+interface Plan {
+  /** The name in the table (the registry's, or e.g. resnet20). */
+  label: string;
+  model: string;
+  build?: BuildOptions;
+  samples: number;
+  variants: Variant[];
+  /** Synthetic images of this shape instead of MNIST. */
+  synthetic?: [number, number, number];
+}
+
+/** count seeded random images of `shape` with labels 0..9: what CIFAR-sized networks train on here. */
+function syntheticData(shape: [number, number, number], count: number) {
+  const rng = new SeededRandom(7);
+  const images = new Uint8Array(count * shape[0] * shape[1] * shape[2]);
+  for (let i = 0; i < images.length; i++) images[i] = Math.floor(rng.next() * 256);
+  const labels = Uint8Array.from({ length: count }, (_, i) => i % 10);
+  const split = { images, labels, count };
+  return { train: split, test: split, imageShape: shape, numClasses: 10 } as unknown as ReturnType<typeof loadDataset>;
+}
+
+async function throughput(name: string, variant: Variant, samples: number, data: ReturnType<typeof loadDataset>, build: BuildOptions | undefined = undefined): Promise<number> {
   const model = buildModel(name, {
+    ...build,
     seed: 1,
     inputShape: data.imageShape,
     numClasses: data.numClasses,
@@ -183,16 +218,26 @@ function printCrossbar(c: Awaited<ReturnType<typeof crossbarBench>>) {
 async function main() {
   const args = process.argv.slice(2);
   const crossbarOnly = args.includes('--crossbar-only');
-  const backend = await initBackend(args.find((a) => !a.startsWith('--')));
+  const mi = args.indexOf('--models');
+  const only = mi >= 0 ? (args[mi + 1] ?? '').split(',').filter(Boolean) : null;
+  const backend = await initBackend(args.find((a, i) => !a.startsWith('--') && (mi < 0 || i !== mi + 1)));
   const tl = performance.now();
   const data = loadDataset('mnist', { trainSamples: 60000, testSamples: 10000 });
   const mnistLoadSeconds = Number(((performance.now() - tl) / 1000).toFixed(3));
   process.stderr.write(`bench on ${backend.name} (${backend.reason}); MNIST (70,000 images) loaded in ${mnistLoadSeconds} s\n`);
-  const plan: { model: string; samples: number; variants: ('memristor' | 'memristor+noise' | 'float' | 'stock')[] }[] = [
-    { model: 'mcnn', samples: 64 * 60, variants: ['float', 'memristor', 'memristor+noise', 'stock'] },
-    { model: 'park', samples: 64 * 40, variants: ['float', 'memristor', 'memristor+noise', 'stock'] },
-    { model: 'bnn', samples: 64 * 20, variants: ['float', 'memristor', 'stock'] },
+  const allPlans: Plan[] = [
+    { label: 'mcnn', model: 'mcnn', samples: 64 * 60, variants: ['float', 'memristor', 'memristor+noise', 'stock'] },
+    { label: 'park', model: 'park', samples: 64 * 40, variants: ['float', 'memristor', 'memristor+noise', 'stock'] },
+    { label: 'bnn', model: 'bnn', samples: 64 * 20, variants: ['float', 'memristor', 'stock'] },
+    // a few steps each: an epoch of 3 (2) batches after a warm-up epoch
+    { label: 'resnet20', model: 'resnet', build: { seed: 1, depth: 20 }, samples: 64 * 3, variants: ['float', 'memristor', 'stock'], synthetic: [32, 32, 3] },
+    { label: 'vgg16', model: 'vgg16', samples: 64 * 2, variants: ['float', 'memristor', 'stock'], synthetic: [32, 32, 3] },
   ];
+  if (only) {
+    const unknown = only.filter((n) => !allPlans.some((p) => p.label === n));
+    if (unknown.length) throw new Error(`--models: unknown ${unknown.join(', ')} (choose ${allPlans.map((p) => p.label).join(', ')})`);
+  }
+  const plan = only ? allPlans.filter((p) => only.includes(p.label)) : allPlans;
   const rows: Row[] = [];
   const ROUNDS = 3;
   for (const p of crossbarOnly ? [] : plan) {
@@ -204,7 +249,7 @@ async function main() {
       for (const v of p.variants) {
         if (notes.has(v)) continue;
         try {
-          const sps = await throughput(p.model, v, p.samples, data);
+          const sps = await throughput(p.model, v, p.samples, p.synthetic ? syntheticData(p.synthetic, p.samples) : data, p.build);
           best.set(v, Math.max(best.get(v) ?? 0, sps));
         } catch (e) {
           notes.set(v, (e as Error).message.split('\n')[0]);
@@ -215,12 +260,13 @@ async function main() {
     for (const v of p.variants) {
       const sps = best.get(v) ?? null;
       const note = notes.get(v);
-      rows.push({ model: p.model, variant: v, samplesPerSec: sps && Math.round(sps), ratioToFloat: sps && floatSps ? Number((floatSps / sps).toFixed(3)) : null, note });
-      process.stderr.write(`${p.model.padEnd(6)} ${v.padEnd(16)} ${sps ? Math.round(sps) : '-'} samples/s${note ? ` (${note})` : ''}\n`);
+      const input = (p.synthetic ?? data.imageShape).join('x');
+      rows.push({ model: p.label, input, workers: 1, variant: v, samplesPerSec: sps && Math.round(sps), ratioToFloat: sps && floatSps ? Number((floatSps / sps).toFixed(3)) : null, note });
+      process.stderr.write(`${p.label.padEnd(8)} ${v.padEnd(16)} ${sps ? Math.round(sps) : '-'} samples/s${note ? ` (${note})` : ''}\n`);
     }
   }
   const tc = performance.now();
-  const crossbar = await crossbarBench(data);
+  const crossbar = only ? null : await crossbarBench(data);
   process.stderr.write(`crossbar section took ${((performance.now() - tc) / 1000).toFixed(1)} s\n`);
   const results = {
     date: new Date().toISOString(),
@@ -232,14 +278,24 @@ async function main() {
     mnistLoadSeconds,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     rounds: ROUNDS,
-    note: 'best of interleaved rounds; ratioToFloat = float samples/s / this variant samples/s (the cost of the variant, 1.0 = same speed); stock = the same topology from stock tf.layers (float)',
+    note: 'best of interleaved rounds; workers = training processes (data parallel; 1 in every row here); ratioToFloat = float samples/s / this variant samples/s (the cost of the variant, 1.0 = same speed); stock = the same topology from stock tf.layers (float)',
   };
-  console.log('\nmodel  variant          samples/s  cost vs float');
-  for (const r of rows) console.log(`${r.model.padEnd(6)} ${r.variant.padEnd(16)} ${String(r.samplesPerSec ?? '-').padStart(9)}  ${r.ratioToFloat != null ? r.ratioToFloat.toFixed(2) + 'x' : '-'}${r.note ? '  ' + r.note : ''}`);
-  printCrossbar(crossbar);
+  console.log('\nmodel    input     workers  variant          samples/s  cost vs float');
+  for (const r of rows) {
+    console.log(
+      `${r.model.padEnd(8)} ${r.input.padEnd(9)} ${String(r.workers).padStart(7)}  ${r.variant.padEnd(16)} ${String(r.samplesPerSec ?? '-').padStart(9)}  ${r.ratioToFloat != null ? r.ratioToFloat.toFixed(2) + 'x' : '-'}${r.note ? '  ' + r.note : ''}`,
+    );
+  }
+  if (crossbar) printCrossbar(crossbar);
   console.log(`peak RSS ${results.peakRssMB} MB`);
   const file = path.join(__dirname, '..', '..', 'bench', 'results.json');
-  if (crossbarOnly && fs.existsSync(file)) {
+  if (only && fs.existsSync(file)) {
+    // Keep everything of the last full run but the rows of these networks.
+    const old = JSON.parse(fs.readFileSync(file, 'utf8')) as { training?: Row[] } & Record<string, unknown>;
+    const kept = (old.training ?? []).filter((r) => !only.includes(r.model));
+    writeJsonAtomic(file, { ...old, training: [...kept, ...rows], trainingDate: results.date });
+  } else if (only) writeJsonAtomic(file, { ...results, crossbar: undefined });
+  else if (crossbarOnly && fs.existsSync(file)) {
     // Keep the training rows of the last full run; replace only the crossbar section.
     const old = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
     writeJsonAtomic(file, { ...old, crossbar, mnistLoadSeconds, crossbarDate: results.date });

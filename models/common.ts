@@ -48,6 +48,8 @@ export interface BuildOptions {
   variant?: string;
   /** vgg16: batch normalization after every conv layer (default false: the classic topology). */
   batchNorm?: boolean;
+  /** resnet: the number of weighted layers, 6n+2 (20, 32, 44, 56, 110, ...); default 20. */
+  depth?: number;
 }
 
 export interface ResolvedBuildOptions {
@@ -64,6 +66,7 @@ export interface ResolvedBuildOptions {
   weightClipRms: number | null;
   variant: string | undefined;
   batchNorm: boolean | undefined;
+  depth: number | undefined;
 }
 
 export interface ModelSpec {
@@ -73,13 +76,24 @@ export interface ModelSpec {
   /** Whether the model's weights are multi-level (weightLevels applies). */
   multiLevel: boolean;
   /** Option names the model accepts beyond the common ones. */
-  extraOptions: ('weightLevels' | 'variant' | 'batchNorm')[];
+  extraOptions: ExtraOption[];
   /** Training batch size the CLI uses when --batch-size is not given (default 64). */
   defaultBatchSize?: number;
+  /** Initial learning rate of training when none is given (default DEFAULT_LEARNING_RATE). */
+  defaultLearningRate?: number;
+  /** Checks of the model's own options (ConfigError naming the option), run by resolveBuildOptions. */
+  checkOptions?(opts: ResolvedBuildOptions): void;
   build(opts: ResolvedBuildOptions): tf.LayersModel;
 }
 
-const KNOWN = ['seed', 'inputShape', 'numClasses', 'float', 'stock', 'device', 'scheme', 'variation', 'weightLevels', 'weightClipRms', 'variant', 'batchNorm'];
+/** The options only some models take (ModelSpec.extraOptions). */
+export const EXTRA_OPTIONS = ['weightLevels', 'variant', 'batchNorm', 'depth'] as const;
+export type ExtraOption = (typeof EXTRA_OPTIONS)[number];
+
+/** The initial learning rate of training for a model without a defaultLearningRate. */
+export const DEFAULT_LEARNING_RATE = 0.01;
+
+const KNOWN = ['seed', 'inputShape', 'numClasses', 'float', 'stock', 'device', 'scheme', 'variation', 'weightClipRms', ...EXTRA_OPTIONS];
 
 /**
  * The weight-scale clip of device-aware training, in RMS of the kernel. Measured on mcnn (seed 6,
@@ -109,7 +123,7 @@ export function resolveBuildOptions(spec: ModelSpec, opts: BuildOptions): Resolv
   const view = opts.device ? deviceTrainingView(opts.device, { scheme: opts.scheme, overrides: opts.variation }) : null;
   const variation = view ? view.variation : opts.variation == null ? null : resolveVariation(opts.variation);
   if (float && variation) throw new ConfigError('variation', 'a float model has no device noise (drop float/stock or the variation)');
-  for (const k of ['weightLevels', 'variant', 'batchNorm'] as const) {
+  for (const k of EXTRA_OPTIONS) {
     if (opts[k] !== undefined && !spec.extraOptions.includes(k)) throw new ConfigError(k, `does not apply to ${spec.name}`);
   }
   if (opts.weightLevels !== undefined) {
@@ -121,7 +135,8 @@ export function resolveBuildOptions(spec: ModelSpec, opts: BuildOptions): Resolv
   const clip = opts.weightClipRms;
   if (clip != null && (typeof clip !== 'number' || !Number.isFinite(clip) || clip <= 0)) throw new ConfigError('weightClipRms', `must be a positive number or null, got ${String(clip)}`);
   if (clip != null && float) throw new ConfigError('weightClipRms', 'a float model has no noisy kernels to clip');
-  return {
+  if (opts.batchNorm !== undefined && typeof opts.batchNorm !== 'boolean') throw new ConfigError('batchNorm', `must be true or false, got ${String(opts.batchNorm)}`);
+  const resolved: ResolvedBuildOptions = {
     seed,
     inputShape: [...inputShape] as ImageShape,
     numClasses,
@@ -133,7 +148,10 @@ export function resolveBuildOptions(spec: ModelSpec, opts: BuildOptions): Resolv
     weightClipRms: clip !== undefined ? clip : view && spec.multiLevel ? DEVICE_AWARE_CLIP_RMS : null,
     variant: opts.variant,
     batchNorm: opts.batchNorm,
+    depth: opts.depth,
   };
+  spec.checkOptions?.(resolved);
+  return resolved;
 }
 
 /** The seed of one layer: deriveSeed(seed, model, layer). */

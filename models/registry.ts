@@ -10,10 +10,11 @@ import { parkSpec } from './park';
 import { bnnSpec } from './bnn';
 import { bmcnnSpec } from './bmcnn';
 import { vgg16Spec } from './vgg16';
+import { resnetSpec } from './resnet';
 
 export type { BuildOptions, ImageShape } from './common';
 
-const MODELS: ModelSpec[] = [mcnnSpec, parkSpec, bnnSpec, bmcnnSpec, vgg16Spec];
+const MODELS: ModelSpec[] = [mcnnSpec, parkSpec, bnnSpec, bmcnnSpec, vgg16Spec, resnetSpec];
 
 /** The names buildModel accepts. */
 export function modelNames(): string[] {
@@ -36,6 +37,14 @@ export function modelSpec(name: string): ModelSpec {
   const spec = MODELS.find((m) => m.name === name);
   if (!spec) throw new ConfigError('model', `unknown model '${name}' (choose ${modelNames().join(', ')})`);
   return spec;
+}
+
+/**
+ * Validates the options of a model of the registry without building it (no backend needed): the
+ * ConfigError buildModel would throw, before any data is loaded.
+ */
+export function checkBuildOptions(name: string, opts: BuildOptions): void {
+  resolveBuildOptions(modelSpec(name), opts);
 }
 
 /**

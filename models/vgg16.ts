@@ -47,7 +47,8 @@ export function buildVgg16(o: ResolvedBuildOptions): tf.LayersModel {
       );
     }
     if (bn) {
-      m.add(tf.layers.batchNormalization({ name: `${name}_bn` }));
+      // momentum 0.9: with tfjs's 0.99 the moving statistics of a short run stay near their initial values
+      m.add(tf.layers.batchNormalization({ name: `${name}_bn`, momentum: 0.9 }));
       m.add(tf.layers.activation({ name: `${name}_relu`, activation: 'relu' }));
     }
   }

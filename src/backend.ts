@@ -5,6 +5,7 @@
 import { tf } from './tf';
 import { UsageError } from './errors';
 import { registerFastKernels } from './kernels';
+import { registerBatchNormGradient } from './gradients/batch_norm';
 
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -86,6 +87,7 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
   // The cpu backend greets Node users with advice to install tfjs-node; we say it ourselves.
   if (name === 'cpu') (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
   const kernels = registerFastKernels(name);
+  registerBatchNormGradient();
   current = { name, reason, kernels };
   return current;
 }

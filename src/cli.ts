@@ -1,6 +1,7 @@
 // The memristor-tfjs command line. Usage errors (unknown flag, bad value, unknown model) are one
 // line on stderr and exit code 2; a bad file is one line naming it and exit code 1; a stack trace
 // only for a bug (or with MEMRISTOR_TFJS_DEBUG=1).
+import * as os from 'os';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError, FileFormatError, ConfigError, ShardMergeError } from './errors';
 import { FolderBusyError } from './output_folder';
@@ -19,11 +20,29 @@ const INSITU_RULE_NAMES = ['plain', 'manhattan'];
 const FIT_MODEL_NAMES = ['soft-bounds', 'exponential', 'lookup'];
 /** The in-situ learning rate's default (training/insitu.ts DEFAULT_INSITU_LR; test/cli_help.test.ts checks they agree). */
 export const INSITU_LR_DEFAULT = 0.3;
+/** resnet's default depth and the default learning rates (models/resnet.ts, models/common.ts; test/resnet.test.ts checks they agree). */
+export const RESNET_DEPTH_DEFAULT = 20;
+export const LR_DEFAULT = 0.01;
+export const RESNET_LR_DEFAULT = 0.001;
 const progressOption = () => new Option('--no-progress', 'no progress output (by default a bar on a terminal, a line every few seconds when piped)');
 
 const backendOption = () =>
   new Option('--backend <name>', 'tensorflow (tfjs-node), wasm or cpu; default: the fastest present (env MEMRISTOR_TFJS_BACKEND)');
+const workersOption = () =>
+  new Option(
+    '--workers <n>',
+    `threads that train data-parallel, each on its share of every batch (default: the number of cores, os.availableParallelism(): ${os.availableParallelism()} here; 1: the single-thread loop)`,
+  ).argParser(intOption(1, 256));
 const jsonOption = () => new Option('--json', 'print the result as JSON on stdout (progress stays on stderr)');
+/** The options of single models (models/common.ts EXTRA_OPTIONS). */
+const depthOption = () =>
+  new Option('--depth <n>', `resnet: weighted layers, 6n+2 (20, 32, 44, 56, 110, ...; default ${RESNET_DEPTH_DEFAULT})`).argParser(intOption(8));
+const batchNormOptions = () => [
+  new Option('--batch-norm', 'vgg16: batch normalization after every conv layer (default: off, the classic topology)'),
+  new Option('--no-batch-norm', 'vgg16: no batch normalization (the default)'),
+];
+const weightLevelsOption = () =>
+  new Option('--weight-levels <n>', "multi-level models (mcnn, park, vgg16, resnet): weight levels (default: the device's with --device, else the model's: 15, park 8)").argParser(intOption(2));
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -41,14 +60,18 @@ export function buildProgram(): Command {
     .command('train')
     .description('train a model of the registry offline (hardware-aware) and save it with metrics.json')
     .requiredOption('--model <name>', 'model name (see `memristor-tfjs models`)')
+    .addOption(depthOption())
+    .addOption(batchNormOptions()[0])
+    .addOption(batchNormOptions()[1])
+    .addOption(weightLevelsOption())
     .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
     .option('--epochs <n>', 'training epochs', intOption(1), 1)
-    .option('--batch-size <n>', "batch size (default: the model's, 64 or 32 for mcnn)", intOption(1))
+    .option('--batch-size <n>', "batch size of one update, shared by the --workers threads (default: the model's, 64 or 32 for mcnn, times --workers)", intOption(1))
     .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
     .option('--train-samples <n>', 'use the first N training samples (default: all)', intOption(1))
     .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--validation-split <f>', 'fraction of the training samples held out for validation', floatOption(0, 0.9), 0)
-    .option('--lr <f>', 'initial learning rate (default 0.01)', floatOption(0, 10, { exclusiveMin: true }))
+    .option('--lr <f>', `initial learning rate (default: the model's, ${LR_DEFAULT}; resnet ${RESNET_LR_DEFAULT})`, floatOption(0, 10, { exclusiveMin: true }))
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default('adam'))
     .addOption(new Option('--schedule <name>', 'learning-rate schedule over the run').choices(SCHEDULES).default('cosine'))
     .option('--float', 'train the float version of the network (no quantizers, no noise)')
@@ -64,6 +87,7 @@ export function buildProgram(): Command {
       keyValueNumbers(VARIATION_KEYS),
     )
     .option('--weight-clip-rms <k>', 'clip every noisy kernel to +-k x its RMS after each step (default: 2.5 with --device for multi-level models, else none; 0: none)', floatOption(0))
+    .addOption(workersOption())
     .addOption(progressOption())
     .requiredOption('--out <dir>', 'output folder (model.json, weights.bin, metrics.json, checkpoints)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
@@ -121,6 +145,7 @@ export function buildProgram(): Command {
     .requiredOption('--device <preset|file.json>', 'a device preset (see `memristor-tfjs devices`) or a device config JSON file')
     .option('--array <RxC>', 'array size: rows x columns (Park: 32x32, Yao: 128x16)', '128x128')
     .option('--replicas <n>', 'replica groups of every conv layer (spatial parallelism, Yao et al.)', intOption(1), 1)
+    .option('--replicate <layers>', 'the conv layers that get --replicas, by name, comma-separated (default: every conv layer; Yao et al.\'s ResNet-56: the first)')
     .option('--seed <n>', 'seed of the device instances and the programming', intOption(0), 1)
     .option('--scheme <name>', 'differential | reference (default: the device\'s)')
     .option('--tolerance <f>', 'write-verify tolerance as a fraction of the conductance window (default: the device\'s)', floatOption(0, 1))
@@ -170,15 +195,19 @@ export function buildProgram(): Command {
     .command('hybrid')
     .description('the hybrid method end to end: offline training, mapping, transfer, in-situ training of the last FC layer, evaluation')
     .requiredOption('--model <name>', 'model name (see `memristor-tfjs models`)')
+    .addOption(depthOption())
+    .addOption(batchNormOptions()[0])
+    .addOption(batchNormOptions()[1])
     .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
     .requiredOption('--device <preset|file.json>', 'a device preset (see `memristor-tfjs devices`) or a device config JSON file: mapped onto, and trained against unless --no-device-aware')
     .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
     .option('--epochs <n>', 'offline training epochs', intOption(1), 1)
-    .option('--batch-size <n>', "offline batch size (default: the model's)", intOption(1))
+    .option('--batch-size <n>', "offline batch size of one update (default: the model's times --workers)", intOption(1))
     .option('--train-samples <n>', 'use the first N training samples (default: all)', intOption(1))
     .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
     .option('--array <RxC>', 'array size', '128x128')
     .option('--replicas <n>', 'replica groups of every conv layer', intOption(1), 1)
+    .option('--replicate <layers>', 'the conv layers that get --replicas, comma-separated (default: every conv layer)')
     .option('--no-device-aware', 'plain offline training: no device noise, the model\'s own weight levels (default: device-aware, trained against --device)')
     .option('--compare-device-aware', 'also run the other kind of offline training (same seed, same device instances) and report the transfer drop of both (default: off)')
     .option(
@@ -192,6 +221,7 @@ export function buildProgram(): Command {
     .option('--lr <f>', `in-situ learning rate (weight units; default ${INSITU_LR_DEFAULT})`, floatOption(0, 1000, { exclusiveMin: true }))
     .addOption(new Option('--rule <name>', 'in-situ update rule').choices(INSITU_RULE_NAMES).default('plain'))
     .option('--threshold <uS>', "in-situ: pulse a cell only where the wanted change reaches this many uS (default 0 for plain, half the device's mean SET step for manhattan)", floatOption(0))
+    .addOption(workersOption())
     .addOption(progressOption())
     .requiredOption('--out <dir>', 'output folder: summary.json, model/, crossbar/, insitu/ (and plain/ or device-aware/ with --compare-device-aware)')
     .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
@@ -324,6 +354,10 @@ Examples:
     .description('parameters and memory per layer by precision (binary, multi-level, float; Larq style) of a model of the registry or a trained model folder')
     .requiredOption('--model <name|dir>', 'a model name (see `memristor-tfjs models`) or a trained model folder (model.json + weights.bin, a stock tfjs/Keras model too)')
     .option('--float', 'a model name: its float version (no quantizers)')
+    .addOption(depthOption())
+    .addOption(batchNormOptions()[0])
+    .addOption(batchNormOptions()[1])
+    .addOption(weightLevelsOption())
     .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (opts) => {

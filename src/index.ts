@@ -2,6 +2,7 @@
 // tf.serialization and this package's kernels for the wasm and cpu backends, so that tfjs's own
 // `await tf.ready()` is enough; initBackend() also tries tfjs-node first and says which backend runs.
 import { registerFastKernels } from './kernels';
+import { registerBatchNormGradient } from './gradients/batch_norm';
 
 export { tf, requireBackend } from './tf';
 export { initBackend, backendInfo, BACKENDS } from './backend';
@@ -34,3 +35,4 @@ export * as sweepShards from './sweep/shard';
 // Kernel registration does not need the backend started (tfjs keeps kernels by backend name).
 registerFastKernels('wasm');
 registerFastKernels('cpu');
+registerBatchNormGradient();

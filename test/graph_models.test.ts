@@ -269,6 +269,21 @@ describe('a residual model end to end', () => {
     }
   });
 
+  test('--replicate: only the named conv layers get the replicas (Yao et al.: the first conv on 4 groups)', async () => {
+    const out = newDir();
+    const r = JSON.parse((await captureOutput(() => mapCommand({ model: modelDir, device: 'ideal', replicas: 4, replicate: 'c1', out, json: true, backend: 'wasm' }))).out);
+    expect(r.layers.map((l: { layer: string; replicas: number }) => [l.layer, l.replicas])).toEqual([
+      ['c1', 4],
+      ['c2', 1],
+      ['fc', 1],
+    ]);
+    // the replicas compute their bands of output rows: the same outputs on the ideal device
+    const sw = JSON.parse((await captureOutput(() => evaluateCommand({ model: modelDir, dataset: 'mnist', testSamples: 200, batchSize: 100, json: true, backend: 'wasm' }))).out);
+    const xb = JSON.parse((await captureOutput(() => crossbarEvaluateCommand({ crossbar: out, dataset: 'mnist', testSamples: 200, json: true, backend: 'wasm' }))).out);
+    expect(xb.testAccuracy).toBe(sw.testAccuracy);
+    await expect(mapCommand({ model: modelDir, device: 'ideal', replicas: 2, replicate: 'c1,fc', out: newDir(), backend: 'wasm' })).rejects.toThrow("replicate: 'fc' is not a conv layer of model");
+  });
+
   test('--no-fold keeps the BN digital; a version-1 folder (written before folding) reads that way', async () => {
     const m = tf.sequential({ layers: [L.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3, kernelInitializer: init(50) }), L.batchNormalization(), L.flatten(), L.dense({ units: 3, kernelInitializer: init(51) })] });
     randomizeBatchNorms(m);

@@ -18,7 +18,7 @@ const SMALL = ['mcnn', 'park', 'bnn', 'bmcnn'];
 
 describe('registry', () => {
   test('lists every model with its default input', () => {
-    expect(modelNames()).toEqual(['mcnn', 'park', 'bnn', 'bmcnn', 'vgg16']);
+    expect(modelNames()).toEqual(['mcnn', 'park', 'bnn', 'bmcnn', 'vgg16', 'resnet']);
     const l = listModels();
     expect(l.map((m) => [m.name, m.defaultInput])).toEqual([
       ['mcnn', [28, 28, 1]],
@@ -26,6 +26,7 @@ describe('registry', () => {
       ['bnn', [28, 28, 1]],
       ['bmcnn', [28, 28, 1]],
       ['vgg16', [32, 32, 3]],
+      ['resnet', [32, 32, 3]],
     ]);
     l.forEach((m) => expect(m.description.length).toBeGreaterThan(20));
   });

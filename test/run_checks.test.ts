@@ -32,7 +32,7 @@ function digest(dir: string): string {
   return h.digest('hex');
 }
 
-const BASE = ['train', '--model', 'mcnn', '--dataset', 'mnist', '--train-samples', '300', '--test-samples', '50', '--seed', '3', '--no-progress'];
+const BASE = ['train', '--model', 'mcnn', '--dataset', 'mnist', '--train-samples', '300', '--test-samples', '50', '--seed', '3', '--workers', '1', '--no-progress'];
 
 describe('train --resume checks the checkpoint', () => {
   const run = path.join(root, 'run');
@@ -58,6 +58,7 @@ describe('train --resume checks the checkpoint', () => {
     [['--variation', 'rOnSigma=0.1'], '--variation', 'variation null'],
     [['--train-samples', '200'], '--train-samples', 'trainSamples 300'],
     [['--validation-split', '0.1'], '--validation-split', 'validationSplit 0'],
+    [['--workers', '2'], '--workers', 'workers 1'],
     [['--batch-size', '16'], '--batch-size', 'batchSize 32'],
     [['--lr', '0.02'], '--lr', 'learningRate 0.01'],
     [['--optimizer', 'sgd'], '--optimizer', 'optimizer "adam"'],

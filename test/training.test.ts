@@ -97,6 +97,24 @@ describe('offline training', () => {
     [straight, once, resumed].forEach((m) => m.dispose());
   });
 
+  test("evaluateModel's loss is the mean cross-entropy (a plain loop in double over the logits)", async () => {
+    const m = buildModel('mcnn', { seed: 2 });
+    const split = { images: data.test.images.subarray(0, 30 * 784), labels: data.test.labels.subarray(0, 30), count: 30 };
+    const r = evaluateModel(m, split, data.imageShape, 10, 7);
+    const x = tf.tensor4d(Float32Array.from(split.images, (v) => v / 255), [30, 28, 28, 1]);
+    const logits = (m.predict(x) as tf.Tensor).dataSync();
+    let sum = 0;
+    for (let i = 0; i < 30; i++) {
+      const row = Array.from(logits.subarray(10 * i, 10 * i + 10));
+      const max = Math.max(...row);
+      const lse = max + Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0));
+      sum += lse - row[split.labels[i]];
+    }
+    expect(r.loss).toBeCloseTo(sum / 30, 4);
+    x.dispose();
+    m.dispose();
+  });
+
   test('a bad config is refused with the field named', async () => {
     const m = buildModel('mcnn', { seed: 1 });
     await expect(fit(m, input, cfg({ epochs: 0 }))).rejects.toThrow(/epochs/);

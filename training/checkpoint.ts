@@ -35,7 +35,7 @@ export interface LoopState {
   [key: string]: unknown;
 }
 
-interface OptimizerFile {
+export interface OptimizerFile {
   names: string[];
   shapes: number[][];
   className: string;
@@ -47,7 +47,14 @@ interface OptimizerFile {
 
 type AdamInternals = { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
 
-async function saveOptimizer(opt: tf.Optimizer, dir: string): Promise<void> {
+/** An optimizer's state in memory: what optimizer.json describes and optimizer.bin holds. */
+export interface OptimizerState {
+  meta: OptimizerFile;
+  data: Float32Array;
+}
+
+/** The state of `opt` (its weights in order, and Adam's beta powers exactly). */
+export async function optimizerState(opt: tf.Optimizer): Promise<OptimizerState> {
   const weights = await opt.getWeights();
   const total = weights.reduce((n, w) => n + w.tensor.size, 0);
   const data = new Float32Array(total);
@@ -64,6 +71,29 @@ async function saveOptimizer(opt: tf.Optimizer, dir: string): Promise<void> {
   };
   const adam = opt as unknown as AdamInternals;
   if (adam.accBeta1 && adam.accBeta2) meta.accBeta = [adam.accBeta1.dataSync()[0], adam.accBeta2.dataSync()[0]];
+  return { meta, data };
+}
+
+/** Restores a state of optimizerState into `opt` (of the same class; `data` already checked). */
+export async function restoreOptimizerState(opt: tf.Optimizer, { meta, data }: OptimizerState): Promise<void> {
+  let o = 0;
+  const named = meta.names.map((name, i) => {
+    const n = meta.shapes[i].reduce((a, b) => a * b, 1);
+    const t = tf.tensor(data.subarray(o, o + n), meta.shapes[i]);
+    o += n;
+    return { name, tensor: t };
+  });
+  await opt.setWeights(named);
+  named.forEach((w) => w.tensor.dispose());
+  const adam = opt as unknown as AdamInternals;
+  if (meta.accBeta && adam.accBeta1 && adam.accBeta2) {
+    adam.accBeta1.assign(tf.scalar(meta.accBeta[0]));
+    adam.accBeta2.assign(tf.scalar(meta.accBeta[1]));
+  }
+}
+
+async function saveOptimizer(opt: tf.Optimizer, dir: string): Promise<void> {
+  const { meta, data } = await optimizerState(opt);
   writeFileAtomic(path.join(dir, 'optimizer.bin'), new Uint8Array(data.buffer));
   writeJsonAtomic(path.join(dir, 'optimizer.json'), meta);
 }
@@ -91,20 +121,7 @@ async function loadOptimizer(opt: tf.Optimizer, dir: string): Promise<void> {
   const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const bad = all.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new FileFormatError(bf, `value ${bad} (byte ${4 * bad}) is ${all[bad]}, not a finite number`);
-  let o = 0;
-  const named = meta.names.map((name, i) => {
-    const n = meta.shapes[i].reduce((a, b) => a * b, 1);
-    const t = tf.tensor(all.subarray(o, o + n), meta.shapes[i]);
-    o += n;
-    return { name, tensor: t };
-  });
-  await opt.setWeights(named);
-  named.forEach((w) => w.tensor.dispose());
-  const adam = opt as unknown as AdamInternals;
-  if (meta.accBeta && adam.accBeta1 && adam.accBeta2) {
-    adam.accBeta1.assign(tf.scalar(meta.accBeta[0]));
-    adam.accBeta2.assign(tf.scalar(meta.accBeta[1]));
-  }
+  await restoreOptimizerState(opt, { meta, data: all });
 }
 
 /** Write a checkpoint of model, optimizer and loop state into `runDir`. */
@@ -146,6 +163,9 @@ export function hasCheckpoint(runDir: string): boolean {
 /** Where a checkpoint's fields were given on the command line (for messages). */
 export const RUN_FLAGS: Record<string, string> = {
   model: '--model',
+  depth: '--depth',
+  batchNorm: '--batch-norm',
+  weightLevels: '--weight-levels',
   dataset: '--dataset',
   imageShape: '--dataset',
   numClasses: '--dataset',
@@ -159,6 +179,7 @@ export const RUN_FLAGS: Record<string, string> = {
   optimizer: '--optimizer',
   schedule: '--schedule',
   seed: '--seed',
+  workers: '--workers',
 };
 
 const showValue = (v: unknown) => (v === undefined ? 'nothing' : JSON.stringify(v));

@@ -32,6 +32,7 @@ import { LayerProgrammingReport, formatLayerReports } from '../src/mapping/progr
 import { estimateEnergy, EnergyEstimate } from '../src/energy';
 import { saveModel } from '../src/model_io';
 import { buildModel, modelNames, modelSpec, BuildOptions } from '../models/registry';
+import { DEFAULT_LEARNING_RATE } from '../models/common';
 import type { DeviceVariation, ResolvedVariation } from '../layers/variation';
 import { QuantKernelLayer } from '../layers/quant_base';
 import { quantSummary, formatQuantSummary } from '../layers/summary';
@@ -115,6 +116,9 @@ export interface TrainModelOptions {
   variation?: Partial<DeviceVariation> | null;
   /** Signed weight levels of multi-level layers (default: the device's, else the model's). */
   weightLevels?: number;
+  /** Options of single models (models/common.ts BuildOptions): resnet's depth, vgg16's batch norm. */
+  depth?: number;
+  batchNorm?: boolean;
   /**
    * Clip every noisy kernel to +-k x its RMS after each step (models/ BuildOptions weightClipRms);
    * default 2.5 against a device (multi-level models), else none; 0 or null: none.
@@ -122,6 +126,29 @@ export interface TrainModelOptions {
   weightClipRms?: number | null;
   /** Backend name when none is running yet (default: the automatic choice). */
   backend?: string;
+  /**
+   * Threads that train data-parallel (training/data_parallel.ts; default 1). The batch size and
+   * the learning rate default to what keeps each thread's share at the model's batch: see
+   * parallelDefaults.
+   */
+  workers?: number;
+}
+
+/** The learning rate of the offline loop without --lr, for a model that names none (models/common.ts). */
+export const DEFAULT_LR = DEFAULT_LEARNING_RATE;
+
+/**
+ * The batch size and learning rate of a run on `workers` threads where they are not given. Each
+ * thread's share stays at the model's batch size (a smaller share pays the fixed cost of a step
+ * for fewer samples: mcnn on wasm, on a loaded 2-core machine, took 7.8 ms a step for 16 samples,
+ * 12.4 for 32, 17.3 for 64),
+ * so the batch of one update is workers x that. The learning rate stays the model's (modelLr, else DEFAULT_LR): with Adam,
+ * scaling it with the batch lost accuracy (mcnn, one epoch of MNIST, batch 64, seeds 1-3: lr 0.01
+ * gave 97.92 / 98.15 / 97.99% (mean 98.02), 0.014 = 0.01 sqrt(2) 97.56 / 97.97 / 97.90% (97.81), 0.02
+ * 97.52 / 97.83 / 98.08% (97.81)). A given batch size is the batch of one update, cut into `workers` shares.
+ */
+export function parallelDefaults(modelBatch: number, workers: number, given: { batchSize?: number; lr?: number }, modelLr: number = DEFAULT_LR): { batchSize: number; learningRate: number } {
+  return { batchSize: given.batchSize ?? modelBatch * workers, learningRate: given.lr ?? modelLr };
 }
 
 export interface TrainMetrics {
@@ -139,6 +166,10 @@ export interface TrainMetrics {
   testSamples: number;
   trainSamplesPerSec: number;
   trainSeconds: number;
+  /** Threads the training ran on (data-parallel when > 1). */
+  workers: number;
+  /** Seconds the worker threads took to start, not in trainSeconds (0 for one thread). */
+  workerStartSeconds: number;
   testAccuracy: number;
   testLoss: number;
   validationAccuracy: number | null;
@@ -199,12 +230,22 @@ export async function trainModel(
   const data = given.data ?? loadDataset(opts.dataset, { trainSamples: opts.trainSamples, testSamples: opts.testSamples, names: given.names });
   const rng = new SeededRandom(opts.seed);
   const { train, validation } = splitValidation(data.train, opts.validationSplit, rng.fork('validation'));
-  let batchSize = opts.batchSize ?? modelSpec(opts.model).defaultBatchSize ?? 64;
+  const requested = opts.workers ?? 1;
+  if (!Number.isInteger(requested) || requested < 1) throw new ConfigError('workers', `must be a positive integer, got ${String(opts.workers)}`);
+  const modelBatch = modelSpec(opts.model).defaultBatchSize ?? 64;
+  const defaults = parallelDefaults(modelBatch, requested, { batchSize: opts.batchSize, lr: opts.lr }, modelSpec(opts.model).defaultLearningRate ?? DEFAULT_LR);
+  let batchSize = defaults.batchSize;
+  const learningRate = defaults.learningRate;
   if (batchSize > train.count) {
     say(`--batch-size ${batchSize} is larger than the ${train.count} training samples: using ${train.count}`);
     batchSize = train.count;
   }
-  const learningRate = opts.lr ?? 0.01;
+  // a thread needs at least one sample of each batch
+  const workers = Math.min(requested, batchSize);
+  if (workers < requested) say(`--workers ${requested}: a batch of ${batchSize} is shared by ${workers} threads at most, using ${workers}`);
+  if (workers > 1) {
+    say(`data-parallel training on ${workers} threads: batches of ${batchSize}, ${Math.ceil(batchSize / workers)} samples a thread`);
+  }
   const out = given.dir ? path.resolve(given.dir) : opts.out ? path.resolve(opts.out) : null;
   const buildOpts: BuildOptions = {
     seed: opts.seed,
@@ -214,11 +255,16 @@ export async function trainModel(
     ...(device ? { device, ...(opts.scheme ? { scheme: opts.scheme } : {}) } : {}),
     variation: opts.variation ?? null,
     ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
+    ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+    ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
     ...(opts.weightClipRms !== undefined ? { weightClipRms: opts.weightClipRms || null } : {}),
   };
   // What shapes the run: recorded in every checkpoint, compared on resume.
   const run = {
     model: opts.model,
+    ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+    ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
+    ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
     dataset: opts.dataset,
     imageShape: data.imageShape,
     numClasses: data.numClasses,
@@ -227,6 +273,8 @@ export async function trainModel(
     variation: opts.variation ?? null,
     validationSplit: opts.validationSplit,
     trainSamples: train.count,
+    // before batchSize: the batch size defaults from it, so a resume on another core count names --workers
+    workers,
     batchSize,
     learningRate,
     optimizer: opts.optimizer,
@@ -263,6 +311,7 @@ export async function trainModel(
       optimizer: opts.optimizer,
       schedule: opts.schedule,
       seed: opts.seed,
+      workers,
       ...(out ? { checkpointDir: out, checkpointRun: run } : {}),
       progress: hooks.progress ?? silentProgress,
       onEpoch: (r) =>
@@ -290,6 +339,8 @@ export async function trainModel(
     testSamples: data.test.count,
     trainSamplesPerSec: Math.round(result.trainSamplesPerSec),
     trainSeconds: Number(result.trainSeconds.toFixed(3)),
+    workers,
+    workerStartSeconds: Number(result.workerStartSeconds.toFixed(3)),
     testAccuracy: test.accuracy,
     testLoss: test.loss,
     validationAccuracy: result.history.length ? result.history[result.history.length - 1].validationAccuracy : null,
@@ -320,6 +371,8 @@ export interface MapStageOptions {
   arrayRows?: number;
   arrayCols?: number;
   replicas?: number;
+  /** The conv layers that get the replicas (default: every conv layer). */
+  replicate?: string[];
   /** Seed of the device instances and of write-verify. */
   seed: number;
   scheme?: Scheme;
@@ -467,6 +520,9 @@ export function runInsitu(
 
 export interface HybridOptions {
   model: string;
+  /** Options of single models (resnet's depth, vgg16's batch norm; models/common.ts BuildOptions). */
+  depth?: number;
+  batchNorm?: boolean;
   /** Dataset spec; default mnist. */
   dataset?: string;
   /** The device the model is mapped onto (and, by default, trained against). */
@@ -493,10 +549,11 @@ export interface HybridOptions {
   variation?: Partial<DeviceVariation> | null;
   /** The weight-scale clip of device-aware runs (default 2.5 RMS; 0 or null: none). */
   weightClipRms?: number | null;
-  /** Mapping: array size (default 128 x 128) and conv replicas (default 1). */
+  /** Mapping: array size (default 128 x 128) and conv replicas (default 1), for the named conv layers only with `replicate`. */
   arrayRows?: number;
   arrayCols?: number;
   replicas?: number;
+  replicate?: string[];
   /** In-situ training. */
   insituSamples?: number;
   insituEpochs?: number;
@@ -504,6 +561,8 @@ export interface HybridOptions {
   lr?: number;
   threshold?: number;
   backend?: string;
+  /** Offline training: threads that train data-parallel (default 1; see TrainModelOptions.workers). */
+  workers?: number;
 }
 
 /** The accuracies of one run of the method. */
@@ -549,7 +608,7 @@ export interface HybridSummary {
   lostPoints: number;
   recoveredPoints: number;
   recoveredFraction: number | null;
-  offline: { epochs: number; batchSize: number; trainSamples: number; trainSamplesPerSec: number };
+  offline: { epochs: number; batchSize: number; trainSamples: number; trainSamplesPerSec: number; workers: number };
   mapping: { array: string; replicas: number; scheme: string };
   programming: LayerProgrammingReport[];
   counts: unknown;
@@ -596,6 +655,8 @@ async function runOnce(
   const { metrics, model, data } = await trainModel(
     {
       model: o.model,
+      ...(o.depth !== undefined ? { depth: o.depth } : {}),
+      ...(o.batchNorm !== undefined ? { batchNorm: o.batchNorm } : {}),
       dataset,
       epochs: o.epochs ?? 1,
       batchSize: o.batchSize,
@@ -605,6 +666,7 @@ async function runOnce(
       validationSplit: 0,
       optimizer: 'adam',
       schedule: 'cosine',
+      workers: o.workers,
       ...(base ? { out: path.join(base, 'model') } : {}),
       device: aware ? device : null,
       variation: aware ? (o.variation ?? null) : null,
@@ -618,7 +680,7 @@ async function runOnce(
 
   // 2. mapping and write-verify programming
   stage(2, 'map', `mapping onto ${device.name} arrays and write-verify programming`);
-  const mapping = { arrayRows: o.arrayRows ?? 128, arrayCols: o.arrayCols ?? 128, replicas: o.replicas ?? 1, seed };
+  const mapping = { arrayRows: o.arrayRows ?? 128, arrayCols: o.arrayCols ?? 128, replicas: o.replicas ?? 1, ...(o.replicate ? { replicate: o.replicate } : {}), seed };
   let net: CrossbarNetwork;
   try {
     net = mapAndProgram(model, device, mapping);
@@ -683,7 +745,7 @@ async function runOnce(
       lostPoints: Number((100 * lost).toFixed(3)),
       recoveredPoints: Number((100 * (after - transferred.accuracy)).toFixed(3)),
       recoveredFraction: lost > 0 ? Number(((after - transferred.accuracy) / lost).toFixed(4)) : null,
-      offline: { epochs: metrics.epochs, batchSize: metrics.batchSize, trainSamples: metrics.trainSamples, trainSamplesPerSec: metrics.trainSamplesPerSec },
+      offline: { epochs: metrics.epochs, batchSize: metrics.batchSize, trainSamples: metrics.trainSamples, trainSamplesPerSec: metrics.trainSamplesPerSec, workers: metrics.workers },
       mapping: { array: `${mapping.arrayRows}x${mapping.arrayCols}`, replicas: mapping.replicas, scheme: net.mapping.scheme },
       programming: mappingReport(net),
       counts: crossbarCounts(net, 1).perInference,

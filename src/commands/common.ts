@@ -1,6 +1,7 @@
 // Pieces shared by the CLI commands: the backend line, output of results, JSON mode.
 import { initBackend, BackendInfo } from '../backend';
-import { UsageError } from '../errors';
+import { ConfigError, UsageError } from '../errors';
+import { checkBuildOptions, modelSpec, modelNames } from '../../models/registry';
 import { parseArraySize } from '../mapping/tiling';
 import { barProgress, ProgressReporter, trackCounts } from '../../training/progress';
 
@@ -80,4 +81,34 @@ export function arrayFlag(v: string | undefined): [number, number] {
     throw new UsageError(`--array ${v}: rows and columns must be <= ${MAX_ARRAY_SIDE} (real crossbars hold 16-4096 a side)`);
   }
   return size;
+}
+
+/** The flags of the options only some models take (models/common.ts EXTRA_OPTIONS). */
+export const MODEL_FLAGS = { depth: '--depth', batchNorm: '--batch-norm', weightLevels: '--weight-levels' } as const;
+
+/**
+ * Checks --depth, --batch-norm and --weight-levels against the model before anything runs: a flag
+ * the model does not take, or a value it refuses (a depth that is not 6n+2), is a UsageError
+ * naming the flag.
+ */
+export function checkModelFlags(model: string, opts: { depth?: number; batchNorm?: boolean; weightLevels?: number; float?: boolean }): void {
+  const spec = modelSpec(model);
+  for (const [k, flag] of Object.entries(MODEL_FLAGS) as [keyof typeof MODEL_FLAGS, string][]) {
+    if (opts[k] === undefined || spec.extraOptions.includes(k)) continue;
+    const takers = modelNames().filter((n) => modelSpec(n).extraOptions.includes(k));
+    throw new UsageError(`${flag} does not apply to ${model} (it applies to ${takers.join(', ')})`);
+  }
+  try {
+    checkBuildOptions(model, {
+      seed: 0,
+      ...(opts.float ? { float: true } : {}),
+      ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+      ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
+      ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
+    });
+  } catch (e) {
+    const flag = e instanceof ConfigError ? (MODEL_FLAGS as Record<string, string>)[e.field] : undefined;
+    if (flag) throw new UsageError(`${flag}: ${(e as ConfigError).problem}`);
+    throw e;
+  }
 }

@@ -5,6 +5,7 @@
 // transfer), DIR/insitu (after in-situ training) and DIR/summary.json; with
 // --compare-device-aware also the other run under DIR/plain (or DIR/device-aware). The method is
 // training/pipeline.ts runHybrid; this file parses, calls and prints.
+import * as os from 'os';
 import { loadDeviceConfig } from '../device/config';
 import { UsageError } from '../errors';
 import { claimOutputFolder } from '../output_folder';
@@ -12,13 +13,16 @@ import type { DeviceVariation } from '../../layers/variation';
 import { runHybrid, HybridSummary, SUMMARY_FILE, HYBRID_FORMAT } from '../../training/pipeline';
 import { modelNames } from '../../models/registry';
 import { summarizeEnergy } from '../energy';
-import { CommonOptions, info, pct, printResult, startBackend, arrayFlag, progressOf } from './common';
+import { CommonOptions, info, pct, printResult, startBackend, arrayFlag, progressOf, checkModelFlags } from './common';
 import { checkRuleFlag } from './insitu';
 
 export { SUMMARY_FILE, HYBRID_FORMAT };
 
 export interface HybridCommandOptions extends CommonOptions {
   model: string;
+  /** --depth (resnet), --batch-norm / --no-batch-norm (vgg16). */
+  depth?: number;
+  batchNorm?: boolean;
   dataset?: string;
   device: string;
   out: string;
@@ -41,12 +45,16 @@ export interface HybridCommandOptions extends CommonOptions {
   /** Mapping. */
   array?: string;
   replicas?: number;
+  /** --replicate L1,L2: the conv layers that get --replicas (default: every conv layer). */
+  replicate?: string;
   /** In-situ training. */
   insituSamples?: number;
   insituEpochs?: number;
   rule?: string;
   lr?: number;
   threshold?: number;
+  /** --workers: threads of the offline training (default: the number of cores). */
+  workers?: number;
   progress?: boolean;
 }
 
@@ -57,6 +65,7 @@ export async function hybridCommand(opts: HybridCommandOptions): Promise<HybridS
   const size = arrayFlag(opts.array);
   checkRuleFlag(opts.rule);
   if (!modelNames().includes(opts.model)) throw new UsageError(`unknown model '${opts.model}' (choose ${modelNames().join(', ')})`);
+  checkModelFlags(opts.model, opts);
   const aware = opts.deviceAware ?? true;
   if ((opts.variation || opts.weightClipRms !== undefined) && !aware && !opts.compareDeviceAware) {
     throw new UsageError('--variation and --weight-clip-rms set device-aware training: drop --no-device-aware');
@@ -71,6 +80,8 @@ export async function hybridCommand(opts: HybridCommandOptions): Promise<HybridS
     summary = await runHybrid(
       {
         model: opts.model,
+        ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+        ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
         dataset: opts.dataset,
         device,
         out: opts.out,
@@ -87,12 +98,14 @@ export async function hybridCommand(opts: HybridCommandOptions): Promise<HybridS
         arrayRows: size[0],
         arrayCols: size[1],
         replicas: opts.replicas,
+        ...(opts.replicate !== undefined ? { replicate: opts.replicate.split(',').map((n) => n.trim()) } : {}),
         insituSamples: opts.insituSamples,
         insituEpochs: opts.insituEpochs,
         rule: opts.rule,
         lr: opts.lr,
         threshold: opts.threshold,
         backend: backend.name,
+        workers: opts.workers ?? os.availableParallelism(),
       },
       { onInfo: info, progress: bar },
     );

@@ -19,6 +19,8 @@ export interface MapCommandOptions extends CommonOptions {
   array?: string;
   /** --replicas R: replica groups of every conv layer (spatial parallelism), default 1. */
   replicas?: number | string;
+  /** --replicate L1,L2: the conv layers that get --replicas (default: every conv layer). */
+  replicate?: string;
   /** --seed S: device instances and write-verify, default 1. */
   seed?: number | string;
   /** --scheme differential|reference, default the device's defaultScheme. */
@@ -35,7 +37,7 @@ export interface MapCommandOptions extends CommonOptions {
 
 
 /** Parses and checks the map flags (UsageError naming the flag). */
-export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; arrayCols: number; replicas: number; seed: number; scheme?: Scheme; tolerance?: number; fold: boolean } {
+export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; arrayCols: number; replicas: number; replicate?: string[]; seed: number; scheme?: Scheme; tolerance?: number; fold: boolean } {
   if (!opts.model) throw new UsageError('map: give --model DIR (a trained model folder)');
   if (!opts.device) throw new UsageError('map: give --device PRESET|FILE.json');
   if (!opts.out) throw new UsageError('map: give --out XDIR (the crossbar directory to write)');
@@ -53,7 +55,12 @@ export function parseMapOptions(opts: MapCommandOptions): { arrayRows: number; a
     tolerance = Number(opts.tolerance);
     if (!(tolerance >= 0 && tolerance < 1)) throw new UsageError(`--tolerance must be a fraction of the conductance window in [0, 1), got '${opts.tolerance}'`);
   }
-  return { arrayRows: size[0], arrayCols: size[1], replicas, seed, scheme, tolerance, fold: opts.fold !== false };
+  let replicate: string[] | undefined;
+  if (opts.replicate !== undefined) {
+    replicate = opts.replicate.split(',').map((n) => n.trim());
+    if (replicate.some((n) => n === '')) throw new UsageError(`--replicate takes conv layer names separated by commas, got '${opts.replicate}'`);
+  }
+  return { arrayRows: size[0], arrayCols: size[1], replicas, replicate, seed, scheme, tolerance, fold: opts.fold !== false };
 }
 
 export async function mapCommand(opts: MapCommandOptions) {

@@ -8,13 +8,17 @@ import { UsageError } from '../errors';
 import { loadModel } from '../model_io';
 import { buildModel, modelNames } from '../../models/registry';
 import { quantSummary, formatQuantSummary, QuantSummary } from '../../layers/summary';
-import { CommonOptions, printResult, startBackend } from './common';
+import { CommonOptions, printResult, startBackend, checkModelFlags, MODEL_FLAGS } from './common';
 
 export interface SummaryCommandOptions extends CommonOptions {
   /** A model name of the registry or a trained model folder (or its model.json). */
   model: string;
   /** A registry model: its float version (no quantizers). */
   float?: boolean;
+  /** A registry model: --depth (resnet), --batch-norm (vgg16), --weight-levels. */
+  depth?: number;
+  batchNorm?: boolean;
+  weightLevels?: number;
 }
 
 export interface SummaryResult extends QuantSummary {
@@ -29,7 +33,9 @@ export async function summaryCommand(opts: SummaryCommandOptions): Promise<Summa
   if (!isPath && !isName) {
     throw new UsageError(`--model '${opts.model}' is neither a model of the registry (${modelNames().join(', ')}) nor a model folder`);
   }
-  if (isPath && opts.float) throw new UsageError('--float goes with a model name of the registry, not a trained model folder');
+  const modelFlags = (['float', 'depth', 'batchNorm', 'weightLevels'] as const).filter((k) => opts[k] !== undefined && opts[k] !== false);
+  if (isPath && modelFlags.length) throw new UsageError(`${modelFlags.map((k) => (k === 'float' ? '--float' : MODEL_FLAGS[k])).join(', ')} go(es) with a model name of the registry, not a trained model folder`);
+  if (!isPath) checkModelFlags(opts.model, opts);
   await startBackend(opts);
   let model: tf.LayersModel;
   let source: SummaryResult['source'];
@@ -37,7 +43,13 @@ export async function summaryCommand(opts: SummaryCommandOptions): Promise<Summa
     ({ model } = await loadModel(opts.model));
     source = 'folder';
   } else {
-    model = buildModel(opts.model, { seed: 1, float: !!opts.float });
+    model = buildModel(opts.model, {
+      seed: 1,
+      float: !!opts.float,
+      ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+      ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
+      ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
+    });
     source = 'registry';
   }
   try {

@@ -1,5 +1,6 @@
 // `memristor-tfjs train`: build a model of the registry (against a device with --device), train it
 // offline, save it with metrics.json. The work is training/pipeline.ts trainModel.
+import * as os from 'os';
 import * as path from 'path';
 import { tf } from '../tf';
 import type { DeviceVariation } from '../../layers/variation';
@@ -10,14 +11,14 @@ import { claimOutputFolder } from '../output_folder';
 import { hasCheckpoint, readCheckpointState } from '../../training/checkpoint';
 import { SAMPLE_FLAGS } from '../data/datasets';
 import { modelNames } from '../../models/registry';
-import { CommonOptions, info, printResult, startBackend, pct, progressOf } from './common';
+import { CommonOptions, info, printResult, startBackend, pct, progressOf, checkModelFlags } from './common';
 
 export type { TrainMetrics };
 
 /** The train flags: the library's TrainModelOptions, with the CLI's forms of the device fields. */
 export interface TrainCommandOptions
   extends CommonOptions,
-    Omit<TrainModelOptions, 'out' | 'device' | 'scheme' | 'variation' | 'weightLevels' | 'weightClipRms' | 'backend'> {
+    Omit<TrainModelOptions, 'out' | 'device' | 'scheme' | 'variation' | 'weightClipRms' | 'backend'> {
   out: string;
   /** --overwrite: replace an existing non-empty --out. */
   overwrite?: boolean;
@@ -39,6 +40,7 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
   if (opts.scheme !== undefined && !opts.device) throw new UsageError('--scheme needs --device');
   if (opts.float && opts.device) throw new UsageError('--float trains without a device: drop --float or --device');
   if (!modelNames().includes(opts.model)) throw new UsageError(`unknown model '${opts.model}' (choose ${modelNames().join(', ')})`);
+  checkModelFlags(opts.model, opts);
   // The run is built in .OUT.partial beside --out (kept after a kill or an error, so that --resume
   // continues it) and renamed into place when complete.
   const folder = claimOutputFolder(opts.out, { overwrite: opts.overwrite, continues: !!opts.resume, staging: 'resumable' });
@@ -63,7 +65,7 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
     const backend = await startBackend(opts);
     try {
       ({ metrics, model: trained } = await trainModel(
-        { ...opts, device: opts.device ?? null, scheme: opts.scheme as Scheme | undefined, ...(opts.weightClipRms !== undefined ? { weightClipRms: opts.weightClipRms || null } : {}) },
+        { ...opts, workers: opts.workers ?? os.availableParallelism(), device: opts.device ?? null, scheme: opts.scheme as Scheme | undefined, ...(opts.weightClipRms !== undefined ? { weightClipRms: opts.weightClipRms || null } : {}) },
         { backend, dir: folder.staging, label, names: SAMPLE_FLAGS },
         { onInfo: info, progress: progressOf(opts) },
       ));
@@ -95,7 +97,8 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainMetr
       `model       ${opts.model} (${kind}${metrics.weightLevels ? `, ${metrics.weightLevels}-level weights` : ''})`,
       `dataset     ${opts.dataset}: ${metrics.trainSamples} train / ${metrics.testSamples} test`,
       `backend     ${metrics.backend}`,
-      `training    ${opts.epochs} epoch(s), ${metrics.trainSamplesPerSec} samples/s, ${metrics.trainSeconds.toFixed(1)} s`,
+      `training    ${opts.epochs} epoch(s), ${metrics.trainSamplesPerSec} samples/s, ${metrics.trainSeconds.toFixed(1)} s` +
+        (metrics.workers > 1 ? ` on ${metrics.workers} threads (batch ${metrics.batchSize})` : ''),
       `test acc    ${pct(metrics.testAccuracy)}`,
       `saved       ${out}/model.json, weights.bin, metrics.json`,
     ].join('\n'),

@@ -83,7 +83,7 @@ import type { CrossbarArray, CrossbarNetwork, MappedLayer } from './network';
 import { Comparator, applyReplaced, compareTensor } from './comparator';
 import { chainAfter } from './network';
 import { heapTensor, readView } from './heap';
-import { BitSerialHeap, bitSerialAvailable } from './bit_serial';
+import { BitSerialHeap, TapGeometry, bitSerialAvailable } from './bit_serial';
 
 // ---------------------------------------------------------------------------------------------
 // Fast seeded normals: xoshiro128** and the ziggurat method (Marsaglia & Tsang 2000, 128 strips,
@@ -507,23 +507,10 @@ function runtimeOf(net: CrossbarNetwork, o: CrossbarInferenceOptions): Runtime {
 // ---------------------------------------------------------------------------------------------
 // Geometry
 
-interface ConvGeo {
-  H: number;
-  W: number;
-  C: number;
-  oh: number;
-  ow: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  /** Dilation, and the kernel's extent with it: (k - 1) d + 1. */
-  dh: number;
-  dw: number;
+/** A conv's geometry on an input: bit_serial.ts's TapGeometry, the kernel's extent with its dilation, the right padding. */
+interface ConvGeo extends TapGeometry {
   ekh: number;
   ekw: number;
-  padTop: number;
-  padLeft: number;
   padRight: number;
 }
 

@@ -141,6 +141,11 @@ export interface MappingOptions {
   arrayCols?: number;
   /** Replica groups of every conv layer (spatial parallelism); default 1. */
   replicas?: number;
+  /**
+   * The conv layers that get `replicas` (by step name: a layer's, or `NAME/depthwise`); the others
+   * get one. Default: every conv layer. Yao et al.'s ResNet-56: the first conv only.
+   */
+  replicate?: string[];
   /** Seed of the device instances and of write-verify; default 1. */
   seed?: number;
   /** Mapping scheme; default the device's defaultScheme. */
@@ -319,7 +324,12 @@ export function mapModel(model: tf.LayersModel, device: DeviceConfig, opts: Mapp
   const plan = planSteps(model, { absorb: fold });
   const steps: NetworkStep[] = [];
   const mappedLayers: MappedLayer[] = [];
-  const replicasOf = planReplicas(plan, replicas, scheme, arrayRows, arrayCols, opts.onInfo);
+  if (opts.replicate) {
+    const convs = plan.filter((p) => p.geometry?.kind === 'conv2d').map((p) => p.name);
+    const unknown = opts.replicate.filter((n) => !convs.includes(n));
+    if (unknown.length) throw new ConfigError('replicate', `${unknown.map((n) => `'${n}'`).join(', ')} ${unknown.length === 1 ? 'is not a conv layer' : 'are not conv layers'} of model ${model.name} (its conv layers: ${convs.join(', ') || 'none'})`);
+  }
+  const replicasOf = planReplicas(plan, replicas, scheme, arrayRows, arrayCols, opts.onInfo, opts.replicate);
   const weightsOf = (i: number) => {
     const g = plan[i].geometry;
     return g ? g.rows * g.outputs * (replicasOf.get(i) ?? 1) : 0;
@@ -429,6 +439,7 @@ function planReplicas(
   arrayRows: number,
   arrayCols: number,
   onInfo?: (msg: string) => void,
+  replicate?: readonly string[],
 ): Map<number, number> {
   const out = new Map<number, number>();
   let cells = 0;
@@ -438,7 +449,7 @@ function planReplicas(
     const geo = ps.geometry;
     if (!geo) return;
     let n = 1;
-    if (geo.kind === 'conv2d') {
+    if (geo.kind === 'conv2d' && (!replicate || replicate.includes(ps.name))) {
       const shape = ps.layer.outputShape as (number | null)[];
       const oh = typeof shape[1] === 'number' ? shape[1] : replicas;
       n = Math.min(replicas, Math.max(1, oh));

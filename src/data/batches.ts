@@ -98,6 +98,46 @@ export function numBatches(count: number, batchSize: number, dropRemainder = fal
   return dropRemainder ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
 }
 
+/** The sample order of one epoch: 0..count-1, shuffled with `rng` when given (one permutation a call). */
+export function epochOrder(count: number, rng?: SeededRandom): Int32Array {
+  const order = Int32Array.from({ length: count }, (_, i) => i);
+  if (rng) rng.shuffle(order);
+  return order;
+}
+
+/**
+ * Fills `batch` (x, labels, oneHot; at least `n` samples long) with the samples
+ * order[start .. start + n) of the split. `size` is sampleSize(split).
+ */
+export function fillBatch(split: Split, order: ArrayLike<number>, start: number, n: number, batch: Batch, size: number, numClasses: number): void {
+  const { images, labels } = split;
+  const { x, oneHot } = batch;
+  oneHot.fill(0, 0, n * numClasses);
+  for (let i = 0; i < n; i++) {
+    const s = order[start + i];
+    const src = s * size;
+    const dst = i * size;
+    for (let k = 0; k < size; k++) x[dst + k] = SCALE[images[src + k]];
+    const label = labels[s];
+    if (label >= numClasses) {
+      throw new ConfigError('numClasses', `label ${label} of sample ${s} does not fit ${numClasses} classes`);
+    }
+    batch.labels[i] = label;
+    oneHot[i * numClasses + label] = 1;
+  }
+}
+
+/** Buffers for a batch of up to `b` samples of `size` values. */
+export function allocBatch(b: number, size: number, numClasses: number): Batch {
+  return { x: new Float32Array(b * size), labels: new Int32Array(b), oneHot: new Float32Array(b * numClasses), size: b };
+}
+
+/** The first `n` samples of the buffers of `batch`, as views. */
+export function batchPrefix(batch: Batch, n: number, size: number, numClasses: number): Batch {
+  if (n === batch.size) return batch;
+  return { x: batch.x.subarray(0, n * size), labels: batch.labels.subarray(0, n), oneHot: batch.oneHot.subarray(0, n * numClasses), size: n };
+}
+
 /** One pass (epoch) over the split in batches; see BatchOptions for buffer reuse. */
 export function* batchesOf(split: Split, opts: BatchOptions): Generator<Batch, void, undefined> {
   const { batchSize, dropRemainder = false, numClasses = 10, reuseBuffers = true } = opts;
@@ -108,48 +148,13 @@ export function* batchesOf(split: Split, opts: BatchOptions): Generator<Batch, v
     throw new ConfigError('numClasses', `must be a positive integer, got ${numClasses}`);
   }
   const size = sampleSize(split);
-  const order = Int32Array.from({ length: split.count }, (_, i) => i);
-  if (opts.shuffle) opts.shuffle.shuffle(order);
-
-  const alloc = (b: number): Batch => ({
-    x: new Float32Array(b * size),
-    labels: new Int32Array(b),
-    oneHot: new Float32Array(b * numClasses),
-    size: b,
-  });
-  const shared = reuseBuffers ? alloc(batchSize) : null;
-  const { images, labels } = split;
+  const order = epochOrder(split.count, opts.shuffle);
+  const shared = reuseBuffers ? allocBatch(batchSize, size, numClasses) : null;
   for (let start = 0; start < split.count; start += batchSize) {
     const b = Math.min(batchSize, split.count - start);
     if (b < batchSize && dropRemainder) return;
-    let batch: Batch;
-    if (shared) {
-      batch =
-        b === batchSize
-          ? shared
-          : {
-              x: shared.x.subarray(0, b * size),
-              labels: shared.labels.subarray(0, b),
-              oneHot: shared.oneHot.subarray(0, b * numClasses),
-              size: b,
-            };
-    } else {
-      batch = alloc(b);
-    }
-    const { x, oneHot } = batch;
-    oneHot.fill(0);
-    for (let i = 0; i < b; i++) {
-      const s = order[start + i];
-      const src = s * size;
-      const dst = i * size;
-      for (let k = 0; k < size; k++) x[dst + k] = SCALE[images[src + k]];
-      const label = labels[s];
-      if (label >= numClasses) {
-        throw new ConfigError('numClasses', `label ${label} of sample ${s} does not fit ${numClasses} classes`);
-      }
-      batch.labels[i] = label;
-      oneHot[i * numClasses + label] = 1;
-    }
+    const batch = shared ? batchPrefix(shared, b, size, numClasses) : allocBatch(b, size, numClasses);
+    fillBatch(split, order, start, b, batch, size, numClasses);
     yield batch;
   }
 }

@@ -5,23 +5,13 @@
 // start) without starving the workers of tasks while it is busy. The results are put back in task
 // order, so they do not depend on the number of threads.
 //
-// The workers run the compiled worker script (dist/src/sweep/worker.js): beside this file when it
-// is itself compiled, or under the package's dist/ when this file runs as TypeScript (jest).
-import * as fs from 'fs';
-import * as path from 'path';
+// The workers run the compiled worker script (dist/src/sweep/worker.js; src/threads.ts finds it).
 import { Worker } from 'worker_threads';
-import { ConfigError, FileFormatError, UsageError } from '../errors';
+import { SerializedError, serializeError, deserializeError as deserializeThreadError, workerScript } from '../threads';
 import type { TrialContextSpec, TrialOutcome, TrialTask } from './trial';
 
-/** An error as it crosses the thread boundary (structured clone keeps neither class nor fields). */
-export interface SerializedError {
-  name: string;
-  message: string;
-  stack?: string;
-  file?: string;
-  problem?: string;
-  field?: string;
-}
+export { serializeError };
+export type { SerializedError };
 
 /** What a worker starts with: its context, every task, and the shared queue (an Int32 counter). */
 export interface WorkerData {
@@ -34,61 +24,14 @@ export type WorkerReply =
   | { type: 'result'; outcome: TrialOutcome }
   | { type: 'error'; error: SerializedError };
 
-export function serializeError(e: unknown): SerializedError {
-  if (e instanceof FileFormatError) return { name: e.name, message: e.message, stack: e.stack, file: e.file, problem: e.problem };
-  if (e instanceof ConfigError) return { name: e.name, message: e.message, stack: e.stack, field: e.field, problem: e.problem };
-  if (e instanceof Error) return { name: e.name, message: e.message, stack: e.stack };
-  return { name: 'Error', message: String(e) };
+/** The compiled worker script of the sweep (src/threads.ts workerScript). */
+export function sweepWorkerScript(): string {
+  return workerScript('src/sweep/worker.js', 'sweep');
 }
 
-/** The error again, of its own class (FileFormatError with its file, ConfigError with its field). */
+/** A sweep worker's error again, of its own class (src/threads.ts deserializeError). */
 export function deserializeError(s: SerializedError): Error {
-  let e: Error;
-  if (s.name === 'FileFormatError' && s.file !== undefined) e = new FileFormatError(s.file, s.problem ?? s.message);
-  else if (s.name === 'ConfigError' && s.field !== undefined) e = new ConfigError(s.field, s.problem ?? s.message);
-  else if (s.name === 'UsageError') e = new UsageError(s.message);
-  else {
-    e = new Error(`in a sweep worker: ${s.message}`);
-    if (s.name && s.name !== 'Error') e.name = s.name;
-  }
-  if (s.stack) e.stack = `${e.name}: ${e.message}\n    (in a sweep worker thread)\n${s.stack.split('\n').slice(1).join('\n')}`;
-  return e;
-}
-
-/** The newest modification time of the .ts files under `dir` (0 for none). */
-function newestSource(dir: string): number {
-  let t = 0;
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newestSource(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) t = Math.max(t, fs.statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/**
- * The compiled worker script; a clear error when it has not been built. Run as TypeScript (jest),
- * the workers would run dist/, so a dist/ older than the sources is refused too.
- */
-export function workerScript(): string {
-  const compiled = __filename.endsWith('.js');
-  const root = path.join(__dirname, '..', '..');
-  const file = compiled ? path.join(__dirname, 'worker.js') : path.join(root, 'dist', 'src', 'sweep', 'worker.js');
-  if (!fs.existsSync(file)) {
-    throw new Error(`the sweep worker script ${file} is missing: sweep workers run the compiled code, run \`npm run build\` first`);
-  }
-  if (!compiled) {
-    const built = fs.statSync(file).mtimeMs;
-    const stale = ['src', 'layers', 'models', 'training'].find((d) => newestSource(path.join(root, d)) > built);
-    if (stale) throw new Error(`the sweep worker script ${file} is older than the sources in ${stale}/: run \`npm run build\` first`);
-  }
-  return file;
+  return deserializeThreadError(s, 'in a sweep worker');
 }
 
 export interface PoolOptions {
@@ -108,7 +51,7 @@ export interface PoolOptions {
  * stopping every worker.
  */
 export function runInWorkers(spec: TrialContextSpec, tasks: readonly TrialTask[], opts: PoolOptions): Promise<TrialOutcome[]> {
-  const script = workerScript();
+  const script = sweepWorkerScript();
   const threads = Math.max(1, Math.min(opts.workers, tasks.length));
   const n = opts.main ? threads - 1 : threads;
   const outcomes: (TrialOutcome | undefined)[] = new Array(tasks.length);

@@ -12,6 +12,7 @@
 // The module imports the tfjs wasm backend's memory (env.memory): every argument named like an
 // array is a byte offset into that heap. Float32 throughout. Weight rows are padded to cout4 (a
 // multiple of 4) columns with zeros, so four columns go through one 128-bit vector.
+import { storeLanes } from './lanes';
 
 /**
  * The outputs of `samples` samples. plan (i32): nBands, then per band posStart, posCount, nGroups,
@@ -19,7 +20,7 @@
  * codes (i32): samples x perSample signed DAC codes. taps (i32, 0 for a dense layer): pos x
  * rowsTotal input offsets within a sample (-1: padding); dense: row R of position q reads
  * q rowsTotal + R. scratch: cout4 float32 + (2 P (rowsTotal + 1)) int32. pw: P float32 plane weights. table, state:
- * 65,536 normals and four xorshift32 lane states (saved at the end); std 0: no read noise.
+ * 65,536 normals and the xorshift32 state (its first word; saved at the end); std 0: no read noise.
  * step 0: no ADC; maxCode 0: a 1-bit sign converter. Measuring (measure 1) writes nothing and
  * returns max |ideal current| over the reads; else returns 0. bias, off (0: none) are float32
  * padded to cout4 (off per position when offPerPos); lo is 0 for ReLU, -Infinity for none. out:
@@ -50,7 +51,8 @@ export function bitSerialReads(
   lo: f32,
   out: usize,
 ): f32 {
-  let s = v128.load(state);
+  let x = load<u32>(state);
+  if (x == 0) x = 0x9e3779b9;
   const noisy = std > 0;
   const stdv = f32x4.splat(std);
   const adc = step > 0;
@@ -142,14 +144,13 @@ export function bitSerialReads(
                 continue;
               }
               if (noisy) {
-                s = v128.xor(s, i32x4.shl(s, 13));
-                s = v128.xor(s, i32x4.shr_u(s, 17));
-                s = v128.xor(s, i32x4.shl(s, 5));
-                const idx = i32x4.shl(i32x4.shr_u(s, 16), 2);
-                let gv = v128.load32_zero(table + <usize>i32x4.extract_lane(idx, 0));
-                gv = v128.load32_lane(table + <usize>i32x4.extract_lane(idx, 1), gv, 1);
-                gv = v128.load32_lane(table + <usize>i32x4.extract_lane(idx, 2), gv, 2);
-                gv = v128.load32_lane(table + <usize>i32x4.extract_lane(idx, 3), gv, 3);
+                // One xorshift32 step picks where four consecutive table entries start: four
+                // independent normals for the four columns (the table holds i.i.d. draws), each
+                // read a new random place. One load instead of four gathers.
+                x ^= x << 13;
+                x ^= x >>> 17;
+                x ^= x << 5;
+                const gv = v128.load(table + (<usize>(((x >>> 16) * 65533) >>> 16) << 2));
                 val = f32x4.add(val, f32x4.mul(f32x4.mul(stdv, f32x4.sqrt(vv)), gv));
               }
               if (sign1) val = v128.bitselect(zero, v128.bitselect(stepv, nstepv, f32x4.ge(val, zero)), f32x4.eq(val, zero));
@@ -168,19 +169,12 @@ export function bitSerialReads(
           if (off != 0) y = f32x4.sub(f32x4.add(y, y), v128.load(fo + (<usize>j << 2)));
           if (bias != 0) y = f32x4.add(y, v128.load(bias + (<usize>j << 2)));
           y = f32x4.max(y, lov);
-          const o = ob + (<usize>j << 2);
-          const left = cout - j;
-          if (left >= 4) v128.store(o, y);
-          else {
-            v128.store32_lane(o, y, 0);
-            if (left > 1) v128.store32_lane(o + 4, y, 1);
-            if (left > 2) v128.store32_lane(o + 8, y, 2);
-          }
+          storeLanes(ob + (<usize>j << 2), y, cout - j);
         }
       }
       bp = groups + <usize>(nGroups * 16);
     }
   }
-  v128.store(state, s);
+  store<u32>(state, x);
   return max(max(f32x4.extract_lane(zmax, 0), f32x4.extract_lane(zmax, 1)), max(f32x4.extract_lane(zmax, 2), f32x4.extract_lane(zmax, 3)));
 }

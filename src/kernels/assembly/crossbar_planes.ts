@@ -11,6 +11,7 @@
 //   acc += pw[p] val
 // and out = acc (first) or out + acc. Four columns go through one 128-bit vector; the lanes past a
 // row's last column are computed and not stored. Float32 throughout.
+import { storeLanes } from './lanes';
 
 /**
  * rows x cout outputs. z and v: byte offsets of row 0, plane 0 of the currents and of their
@@ -64,14 +65,7 @@ export function planeReads(
         if (adc) val = f32x4.mul(f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(val, invv)), lo), hi), stepv);
         acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(pw + <usize>(p * 4))), val));
       }
-      const o = orow + <usize>(j * 4);
-      const left = cout - j;
-      if (left >= 4) v128.store(o, acc);
-      else {
-        v128.store32_lane(o, acc, 0);
-        if (left > 1) v128.store32_lane(o + 4, acc, 1);
-        if (left > 2) v128.store32_lane(o + 8, acc, 2);
-      }
+      storeLanes(orow + <usize>(j * 4), acc, cout - j);
     }
   }
   v128.store(state, s);
