@@ -6,14 +6,16 @@
 // spends most of a ResNet-20 step on wasm in it (measured: 1.2 of 3.7 s, batch 64): it tiles r to
 // the full activation shape (wasm's Tile kernel, ~120 ms for 64x32x32x16, where a broadcast
 // multiply takes ~3 ms) and takes four separate sums over the leading axes (wasm transposes first).
-// Here r is broadcast, and the two distinct channel sums are one matrix product each with a row of
-// ones (XNNPACK's GEMM, 5-20x faster than Sum on those shapes).
+// Here r is broadcast, and the two distinct channel sums are one Sum over the leading axes each:
+// on wasm the package's SIMD column-sum kernel (src/kernels/wasm_channels.ts; a product with a row
+// of ones through XNNPACK's GEMM, used before it, took 12% of a ResNet-20 step, this ~1%).
 import { tf, Tensor } from '../tf';
 
-/** Sums of t over every axis but the last: ones[1, M] x t[M, C], as a [C] tensor. */
+/** Sums of t over every axis but the last, as a [C] tensor. */
 function channelSums(t: Tensor, channels: number): Tensor {
-  const m = t.size / channels;
-  return tf.matMul(tf.ones([1, m]), tf.reshape(t, [m, channels])).reshape([channels]);
+  const lead = Array.from({ length: t.rank - 1 }, (_, i) => i);
+  const s = tf.sum(t, lead);
+  return s.shape.length === 1 && s.shape[0] === channels ? s : tf.reshape(s, [channels]);
 }
 
 const stock = tf.getGradient('FusedBatchNorm');
