@@ -16,27 +16,12 @@ import { readCheckpoint, readCheckpointState } from '../training/checkpoint';
 import { parallelDefaults } from '../training/pipeline';
 import { getNoiseCounters } from '../layers';
 import * as os from 'os';
-import { runCli, STACK, tempRoot } from './helpers';
+import { runCli, STACK, tempDirs, trainConfig, weightsOf } from './helpers';
 
 const data = loadDataset('mnist', { trainSamples: 300, testSamples: 10 });
 const input = { train: data.train, validation: null, imageShape: data.imageShape, numClasses: 10 };
-const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => ({
-  epochs: 1,
-  batchSize: 50,
-  learningRate: 0.01,
-  optimizer: 'adam',
-  schedule: 'cosine',
-  seed: 3,
-  ...over,
-});
-const weightsOf = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
-const root = tempRoot('data-parallel');
-let dirs = 0;
-const tmp = () => {
-  const d = path.join(root, `d${dirs++}`);
-  fs.mkdirSync(d);
-  return d;
-};
+const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => trainConfig({ batchSize: 50, ...over });
+const tmp = tempDirs('data-parallel');
 /** Noise that changes every batch: replicas that drew different noise would not add up to one batch's gradient. */
 const NOISE = { programmingSigma: 0.05, readNoiseSigma: 0.05 };
 

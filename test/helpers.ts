@@ -6,6 +6,7 @@ import { tf } from '../src/tf';
 import { main } from '../src/cli';
 import { ConfigError } from '../src/errors';
 import { DeviceConfig, getPreset } from '../src/device/config';
+import type { TrainConfig } from '../training/offline';
 
 /** Save to memory and load back: the artifacts saveModel writes to disk, JSON-copied as a file would be. */
 export async function roundTrip(m: tf.LayersModel): Promise<tf.LayersModel> {
@@ -117,4 +118,23 @@ export function tempRoot(prefix: string): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `mtfjs-${prefix}-`));
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
   return root;
+}
+
+/** A training config for the loop's tests: one epoch, Adam 1e-2 on a cosine, seed 3, batch 32, with `over`. */
+export function trainConfig(over: Partial<TrainConfig> = {}): TrainConfig {
+  return { epochs: 1, batchSize: 32, learningRate: 0.01, optimizer: 'adam', schedule: 'cosine', seed: 3, ...over };
+}
+
+/** Every weight of a model as plain arrays (for exact comparisons). */
+export const weightsOf = (m: tf.LayersModel): number[][] => m.getWeights().map((w) => Array.from(w.dataSync()));
+
+/** A maker of fresh, created folders under a temp root removed after the file's tests (call at the top level). */
+export function tempDirs(prefix: string): () => string {
+  const root = tempRoot(prefix);
+  let n = 0;
+  return () => {
+    const d = path.join(root, `d${n++}`);
+    fs.mkdirSync(d);
+    return d;
+  };
 }

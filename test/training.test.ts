@@ -8,27 +8,12 @@ import { fit, evaluateModel, makeOptimizer, TrainConfig } from '../training/offl
 import { learningRateAt } from '../training/schedule';
 import { readCheckpoint, hasCheckpoint, CHECKPOINT_POINTER } from '../training/checkpoint';
 import { saveModel, loadModel } from '../src/model_io';
-import { tempRoot } from './helpers';
+import { tempDirs, trainConfig, weightsOf } from './helpers';
 
 const data = loadDataset('mnist', { trainSamples: 4096, testSamples: 500 });
 const input = { train: data.train, validation: null, imageShape: data.imageShape, numClasses: 10 };
-const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => ({
-  epochs: 1,
-  batchSize: 32,
-  learningRate: 0.01,
-  optimizer: 'adam',
-  schedule: 'cosine',
-  seed: 3,
-  ...over,
-});
-const weightsOf = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
-const root = tempRoot('train');
-let dirCount = 0;
-const tmp = () => {
-  const d = path.join(root, `d${dirCount++}`);
-  fs.mkdirSync(d);
-  return d;
-};
+const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => trainConfig({ batchSize: 32, ...over });
+const tmp = tempDirs('train');
 
 beforeAll(async () => {
   await initBackend('wasm');
