@@ -3,8 +3,8 @@
 // separableConv2d model trained with model.fit on wasm, its gradients equal to the cpu backend's.
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
-import { registerFastKernels, setWasmSimdRoute, unregisterFastKernels } from '../src/kernels';
-import { relErr } from './helpers';
+import { registerFastKernels, setWasmSimdRoute } from '../src/kernels';
+import { gradsWasmAndStockCpu, relErr } from './helpers';
 
 type Padding = 'same' | 'valid';
 
@@ -254,28 +254,10 @@ describe('a separableConv2d model trains with model.fit on wasm', () => {
 
   test('its gradients on wasm equal the cpu backend stock kernels', async () => {
     const { xs, ys } = data(8, 9);
-    const grads = (): Float32Array[] => {
-      const m = model(41);
-      const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
-      const { grads: g } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, m.predict(xs) as tf.Tensor) as tf.Scalar, vars);
-      const out = vars.map((v) => g[v.name].dataSync().slice() as Float32Array);
-      tf.dispose(Object.values(g));
-      m.dispose();
-      return out;
-    };
-    const wasm = grads();
-    await tf.setBackend('cpu');
-    (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
-    const wasCpu = unregisterFastKernels('cpu');
-    try {
-      const cpu = grads();
-      expect(cpu.length).toBe(wasm.length);
-      expect(cpu.length).toBe(10);
-      cpu.forEach((ref, i) => expect({ i, ok: relErr(wasm[i], ref) < TOL }).toEqual({ i, ok: true }));
-    } finally {
-      if (wasCpu.length) registerFastKernels('cpu');
-      await tf.setBackend('wasm');
-      tf.dispose([xs, ys]);
-    }
+    const { wasm, cpu } = await gradsWasmAndStockCpu(() => model(41), xs, ys);
+    tf.dispose([xs, ys]);
+    expect(cpu.length).toBe(wasm.length);
+    expect(cpu.length).toBe(10);
+    cpu.forEach((ref, i) => expect({ i, ok: relErr(wasm[i], ref) < TOL }).toEqual({ i, ok: true }));
   });
 });

@@ -7,6 +7,7 @@ import { main } from '../src/cli';
 import { ConfigError } from '../src/errors';
 import { DeviceConfig, getPreset } from '../src/device/config';
 import type { TrainConfig } from '../training/offline';
+import { registerFastKernels, unregisterFastKernels } from '../src/kernels';
 
 /** Save to memory and load back: the artifacts saveModel writes to disk, JSON-copied as a file would be. */
 export async function roundTrip(m: tf.LayersModel): Promise<tf.LayersModel> {
@@ -137,4 +138,31 @@ export function tempDirs(prefix: string): () => string {
     fs.mkdirSync(d);
     return d;
   };
+}
+
+/**
+ * The gradients of the softmax cross-entropy of a fresh model (build()) on xs, ys: on wasm with the
+ * package's kernels, and on the cpu backend with tfjs's stock kernels (the package's cpu kernels
+ * unregistered for the call and put back after). Runs on wasm and returns there.
+ */
+export async function gradsWasmAndStockCpu(build: () => tf.LayersModel, xs: tf.Tensor, ys: tf.Tensor): Promise<{ wasm: Float32Array[]; cpu: Float32Array[] }> {
+  const grads = (): Float32Array[] => {
+    const m = build();
+    const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { grads: g } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, m.predict(xs) as tf.Tensor) as tf.Scalar, vars);
+    const out = vars.map((v) => g[v.name].dataSync().slice() as Float32Array);
+    tf.dispose(Object.values(g));
+    m.dispose();
+    return out;
+  };
+  const wasm = grads();
+  await tf.setBackend('cpu');
+  (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+  const wasCpu = unregisterFastKernels('cpu');
+  try {
+    return { wasm, cpu: grads() };
+  } finally {
+    if (wasCpu.length) registerFastKernels('cpu');
+    await tf.setBackend('wasm');
+  }
 }

@@ -2,11 +2,11 @@
 // wasm and cpu, and a stock tf.layers mcnn training on wasm.
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
-import { fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute, unregisterFastKernels } from '../src/kernels';
+import { fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute } from '../src/kernels';
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../src/kernels/conv_js';
 import { convGeometry, poolGeometry } from '../src/kernels/geometry';
 import { maxPoolBackward, maxPoolForward } from '../src/kernels/maxpool';
-import { relErr } from './helpers';
+import { gradsWasmAndStockCpu, relErr } from './helpers';
 
 type Padding = 'same' | 'valid';
 
@@ -491,32 +491,14 @@ describe('mcnn from stock tf.layers on wasm', () => {
 
   test('one training step: gradients on wasm match the cpu backend with its stock kernels', async () => {
     const { xs, ys } = batch(8, 9);
-    const grads = (): Float32Array[] => {
-      const model = mcnn(21);
-      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const { grads: g } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, model.predict(xs) as tf.Tensor) as tf.Scalar, vars);
-      const out = vars.map((v) => g[v.name].dataSync().slice() as Float32Array);
-      tf.dispose(Object.values(g));
-      model.dispose();
-      return out;
-    };
-    const wasm = grads();
-    await tf.setBackend('cpu');
-    (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
-    const wasCpu = unregisterFastKernels('cpu');
-    try {
-      const cpu = grads();
-      expect(cpu.length).toBe(wasm.length);
-      cpu.forEach((ref, i) => {
-        const e = relErr(wasm[i], ref);
-        record('mcnn wasm vs stock cpu grad', e);
-        expect(e).toBeLessThan(TOL);
-      });
-    } finally {
-      if (wasCpu.length) registerFastKernels('cpu');
-      await tf.setBackend('wasm');
-      tf.dispose([xs, ys]);
-    }
+    const { wasm, cpu } = await gradsWasmAndStockCpu(() => mcnn(21), xs, ys);
+    tf.dispose([xs, ys]);
+    expect(cpu.length).toBe(wasm.length);
+    cpu.forEach((ref, i) => {
+      const e = relErr(wasm[i], ref);
+      record('mcnn wasm vs stock cpu grad', e);
+      expect(e).toBeLessThan(TOL);
+    });
   });
 });
 
