@@ -4,23 +4,12 @@
 // so both gradients are per-channel sums over the same (output pixel, tap) pairs the forward
 // visits; taps in the padding are skipped. Loops: output rows, taps, then the output columns whose
 // tap lands inside the input (geometry.validRange), channels innermost (contiguous in NHWC).
-import { ConvGeometry, validRange } from './geometry';
+import { ConvGeometry, columnRanges } from './geometry';
 
 function multiplier(g: ConvGeometry): number {
   const M = g.outC / g.inC;
   if (!Number.isInteger(M) || M < 1) throw new Error(`depthwise geometry: ${g.outC} output channels is not a multiple of ${g.inC} input channels`);
   return M;
-}
-
-/** [lo, hi) of output columns per filter column j (2 entries each). */
-function columnRanges(g: ConvGeometry): Int32Array {
-  const r = new Int32Array(2 * g.kw);
-  for (let j = 0; j < g.kw; j++) {
-    const [lo, hi] = validRange(g.outW, g.sw, j * g.dw - g.left, g.inW);
-    r[2 * j] = lo;
-    r[2 * j + 1] = hi;
-  }
-  return r;
 }
 
 /** dx[b, iy, ix, c] = sum over (pixel, tap) pairs reaching it of sum_m dy[..., c*M + m] f[i, j, c, m]. dx is overwritten. */

@@ -53,7 +53,7 @@ function fromInfo(info: tf.backend_util.Conv2DInfo): ConvGeometry {
   };
 }
 
-/** Geometry of conv2d(x, filter) in NHWC; filter [kh, kw, inC, outC]. */
+/** Geometry of conv2d(x, filter) in NHWC; filter [kh, kw, inC, outC] (depthwise: [kh, kw, inC, multiplier]). */
 export function convGeometry(
   xShape: number[],
   filterShape: number[],
@@ -61,9 +61,10 @@ export function convGeometry(
   dilations: number | [number, number],
   pad: Pad,
   dimRoundingMode?: RoundingMode,
+  depthwise = false,
 ): ConvGeometry {
   return fromInfo(
-    tf.backend_util.computeConv2DInfo(xShape as Shape4, filterShape as Shape4, strides, dilations, pad, dimRoundingMode, false, 'channelsLast'),
+    tf.backend_util.computeConv2DInfo(xShape as Shape4, filterShape as Shape4, strides, dilations, pad, dimRoundingMode, depthwise, 'channelsLast'),
   );
 }
 
@@ -89,6 +90,17 @@ export function validRange(out: number, stride: number, offset: number, size: nu
   return [lo, hi];
 }
 
+/** [lo, hi) of the output columns per filter column j (2 entries each): validRange of every tap column. */
+export function columnRanges(g: ConvGeometry): Int32Array {
+  const r = new Int32Array(2 * g.kw);
+  for (let j = 0; j < g.kw; j++) {
+    const [lo, hi] = validRange(g.outW, g.sw, j * g.dw - g.left, g.inW);
+    r[2 * j] = lo;
+    r[2 * j + 1] = hi;
+  }
+  return r;
+}
+
 /**
  * Geometry of depthwiseConv2d(x, filter) in NHWC; filter [kh, kw, inC, multiplier]. outC is
  * inC * multiplier: output channel c * multiplier + m comes from input channel c.
@@ -101,7 +113,5 @@ export function depthwiseGeometry(
   pad: Pad,
   dimRoundingMode?: RoundingMode,
 ): ConvGeometry {
-  return fromInfo(
-    tf.backend_util.computeConv2DInfo(xShape as Shape4, filterShape as Shape4, strides, dilations, pad, dimRoundingMode, true, 'channelsLast'),
-  );
+  return convGeometry(xShape, filterShape, strides, dilations, pad, dimRoundingMode, true);
 }

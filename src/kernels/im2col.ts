@@ -1,17 +1,7 @@
 // Patch matrices of an NHWC convolution, for the images b0..b1-1 of a batch. A patch row (one
 // output pixel) lists its taps in the filter's own order (i, j, c), so that row k of a filter
 // reshaped to [kh*kw*inC, outC] multiplies column k. Taps in the padding are zeros.
-import { ConvGeometry, validRange } from './geometry';
-
-function columnRanges(g: ConvGeometry): Int32Array {
-  const r = new Int32Array(2 * g.kw);
-  for (let j = 0; j < g.kw; j++) {
-    const [lo, hi] = validRange(g.outW, g.sw, j * g.dw - g.left, g.inW);
-    r[2 * j] = lo;
-    r[2 * j + 1] = hi;
-  }
-  return r;
-}
+import { ConvGeometry, columnRanges } from './geometry';
 
 /** Row-major patches P[n, k]: n = output pixel (b, oy, ox) of images b0..b1-1, k = (i, j, c). */
 export function im2col(x: Float32Array, g: ConvGeometry, b0: number, b1: number, out: Float32Array): Float32Array {
