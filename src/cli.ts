@@ -15,7 +15,9 @@ import { VARY_ALIASES } from './sweep/grid';
 const OPTIMIZERS = ['adam', 'sgd', 'momentum'];
 const VARIATION_KEYS = ['gOnOffRatio', 'rOnSigma', 'rOffSigma', 'programmingSigma', 'stuckAtRonRate', 'stuckAtRoffRate', 'readNoiseSigma', 'referencePosition'];
 /** The in-situ update rules (training/insitu.ts INSITU_RULES; listed here so --help needs no tf). */
-const INSITU_RULE_NAMES = ['plain', 'manhattan'];
+const INSITU_RULE_NAMES = ['plain', 'manhattan', 'mixed-precision', 'tiki-taka'];
+/** The default rule (training/insitu.ts DEFAULT_INSITU_RULE; test/cli_help.test.ts checks they agree). */
+export const INSITU_RULE_DEFAULT = 'plain';
 /** The fit-device models (src/device/fit.ts FIT_MODELS). */
 const FIT_MODEL_NAMES = ['soft-bounds', 'exponential', 'lookup'];
 /** The in-situ learning rate's default (training/insitu.ts DEFAULT_INSITU_LR; test/cli_help.test.ts checks they agree). */
@@ -160,22 +162,37 @@ export function buildProgram(): Command {
       await mapCommand(opts);
     });
 
+  // The update rule and its settings (training/insitu_rules.ts), for insitu and hybrid.
+  const ruleOptions = (c: Command) =>
+    c
+      .addOption(
+        new Option(
+          '--rule <name>',
+          'in-situ update rule: plain (the pulses that make each wanted change), manhattan (one pulse of its sign), mixed-precision (accumulate digitally, fire whole device steps, carry the rest), tiki-taka (a digital fast matrix, transferred a pulse at a time)',
+        )
+          .choices(INSITU_RULE_NAMES)
+          .default(INSITU_RULE_DEFAULT),
+      )
+      .option('--momentum <m>', 'momentum of the wanted updates, v = m v + dG (default 0)', floatOption(0, 1, { exclusiveMax: true }))
+      .option('--transfer-every <k>', 'tiki-taka: updates between transfers from the fast matrix (default 1)', intOption(1))
+      .option('--read-every <k>', "updates between the controller's reads of the cells (default 0: one read before the first update)", intOption(0))
+      .option('--oracle', "let the controller see each cell's hidden window, step scale and stuck state: an upper bound no chip reaches (default off)");
+
   const insituFlags = (c: Command) =>
     c
       .option('--epochs <n>', 'passes over the in-situ images', intOption(1), 1)
       .option('--batch-size <n>', 'images per pulse update (Yao et al.: 100)', intOption(1), 100)
       .option('--lr <f>', `learning rate of the update dW = -lr h^T delta (weight units; default ${INSITU_LR_DEFAULT}, decaying on a cosine)`, floatOption(0, 1000, { exclusiveMin: true }))
-      .addOption(new Option('--rule <name>', 'plain: the pulses that make each wanted change; manhattan: one pulse of its sign').choices(INSITU_RULE_NAMES).default('plain'))
       .option('--threshold <uS>', "pulse a cell only where the wanted change reaches this many uS (Yao et al.; default 0 for plain, half the device's mean SET step for manhattan)", floatOption(0))
       .option('--eval-samples <n>', 'test images of the learning curve\'s test points', intOption(1), 1000);
 
   insituFlags(
-    program
+    ruleOptions(program
       .command('insitu')
       .description('train the last FC layer of a mapped network in situ, on its arrays, with SET/RESET pulse updates (Yao et al.)')
       .requiredOption('--crossbar <xdir>', 'a crossbar folder written by `map` (only read)')
       .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')
-      .option('--samples <n>', 'training images used in situ (a seeded subset)', intOption(1), 6000),
+      .option('--samples <n>', 'training images used in situ (a seeded subset)', intOption(1), 6000)),
   )
     .option('--seed <n>', 'seed of the image choice, read noise and pulse noise (default the mapping seed)', intOption(0))
     .option('--test-samples <n>', 'use the first N test samples (default: all)', intOption(1))
@@ -191,8 +208,8 @@ export function buildProgram(): Command {
       await insituCommand(opts);
     });
 
-  program
-    .command('hybrid')
+  ruleOptions(program
+    .command('hybrid'))
     .description('the hybrid method end to end: offline training, mapping, transfer, in-situ training of the last FC layer, evaluation')
     .requiredOption('--model <name>', 'model name (see `memristor-tfjs models`)')
     .addOption(depthOption())
@@ -219,7 +236,6 @@ export function buildProgram(): Command {
     .option('--insitu-samples <n>', 'training images used in situ (Yao et al.: 10% of MNIST)', intOption(1), 6000)
     .option('--insitu-epochs <n>', 'passes over them', intOption(1), 1)
     .option('--lr <f>', `in-situ learning rate (weight units; default ${INSITU_LR_DEFAULT})`, floatOption(0, 1000, { exclusiveMin: true }))
-    .addOption(new Option('--rule <name>', 'in-situ update rule').choices(INSITU_RULE_NAMES).default('plain'))
     .option('--threshold <uS>', "in-situ: pulse a cell only where the wanted change reaches this many uS (default 0 for plain, half the device's mean SET step for manhattan)", floatOption(0))
     .addOption(workersOption())
     .addOption(progressOption())
@@ -265,7 +281,7 @@ export function buildProgram(): Command {
     .option('--insitu-samples <n>', 'in-situ: training images used (default 6000, 10% of MNIST as in Yao et al.)', intOption(1))
     .option('--insitu-epochs <n>', 'in-situ: epochs over those images (default 1)', intOption(1))
     .option('--insitu-lr <f>', `in-situ: learning rate (default ${INSITU_LR_DEFAULT})`, floatOption(0, 1e6, { exclusiveMin: true }))
-    .addOption(new Option('--insitu-rule <rule>', 'in-situ: weight update rule (default plain)').choices(['plain', 'manhattan']))
+    .addOption(new Option('--insitu-rule <rule>', `in-situ: weight update rule (default ${INSITU_RULE_DEFAULT})`).choices(INSITU_RULE_NAMES))
     .option('--workers <n>', 'worker threads running the trials (default: the number of cores; 1 runs them in the main thread)', intOption(1, 256))
     .option('--seed <n>', 'seed of the whole sweep', intOption(0), 1)
     .option('--dataset <spec>', 'mnist | idx:DIR | cifar10:DIR', 'mnist')

@@ -11,11 +11,13 @@ export function intOption(min = 1, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-export function floatOption(min = -Infinity, max = Infinity, { exclusiveMin = false } = {}) {
+export function floatOption(min = -Infinity, max = Infinity, { exclusiveMin = false, exclusiveMax = false } = {}) {
   return (value: string): number => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`'${value}' is not a number.`);
-    if (n < min || n > max || (exclusiveMin && n === min)) throw new InvalidArgumentError(`${n} is out of range (${exclusiveMin ? '>' : '>='} ${min}${max < Infinity ? `, <= ${max}` : ''}).`);
+    if (n < min || n > max || (exclusiveMin && n === min) || (exclusiveMax && n === max)) {
+      throw new InvalidArgumentError(`${n} is out of range (${exclusiveMin ? '>' : '>='} ${min}${max < Infinity ? `, ${exclusiveMax ? '<' : '<='} ${max}` : ''}).`);
+    }
     return n;
   };
 }

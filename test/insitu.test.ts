@@ -7,7 +7,7 @@ import { SeededRandom } from '../src/random';
 import type { Split } from '../src/data/datasets';
 import { CrossbarNetwork, deviceInstancesOf, disposeCrossbar, evaluateCrossbar, loadCrossbar, mapModel, saveCrossbar } from '../src/crossbar';
 import { pulsesForChange, sampleDeviceInstances, stuckValue, STUCK_NONE } from '../src/programming';
-import { insituTrain, insituLayer } from '../training/insitu';
+import { insituTrain, insituLayer, InsituOptions, InsituRule } from '../training/insitu';
 import { insituRecord, readInsituRecord, saveInsituDir } from '../training/insitu_files';
 import { writeDirAtomic } from '../src/atomic';
 import { tempRoot } from './helpers';
@@ -290,13 +290,13 @@ describe('the update arithmetic by hand: 2 inputs, 2 outputs, one batch of 2 ima
 
 describe('in-situ training of the last layer', () => {
   let sw = 0;
-  const run = async (rule: 'plain' | 'manhattan', seed: number) => {
+  const run = async (rule: InsituRule, seed: number, extra: InsituOptions = {}) => {
     const m = await trainedModel();
     sw = softwareAccuracy(m, testSplit);
     const net = mapModel(m, sloppyDevice(), { arrayRows: 16, arrayCols: 8, seed: 7 });
     const before = evaluateCrossbar(net, testSplit, evalOpts).accuracy;
     const first = net.layers.map((l) => l.arrays.map((a) => a.programmed.slice()));
-    const r = insituTrain(net, train, { samples: 1000, epochs: 3, batchSize: 50, lr: rule === 'plain' ? 0.3 : 0.5, rule, seed, evalSplit: testSplit, imageShape: SHAPE, numClasses: 4 });
+    const r = insituTrain(net, train, { samples: 1000, epochs: 3, batchSize: 50, lr: rule === 'manhattan' ? 0.5 : 0.3, rule, seed, evalSplit: testSplit, imageShape: SHAPE, numClasses: 4, ...extra });
     const after = evaluateCrossbar(net, testSplit, evalOpts).accuracy;
     return { net, before, after, r, first };
   };
@@ -310,16 +310,27 @@ describe('in-situ training of the last layer', () => {
     expect(a.net.layers[0].arrays.map((x) => Array.from(x.programmed))).toEqual(a.first[0].map((x) => Array.from(x)));
     const last = a.net.layers[1];
     expect(last.arrays.some((x, i) => x.programmed.some((v, j) => v !== a.first[1][i][j]))).toBe(true);
-    // pulses: the per-cell counts add up; stuck cells got none
+    // pulses: the per-cell counts add up; the controller does not know the stuck cells: they get
+    // pulses, and do not move
     let sum = 0;
     for (const c of a.r.pulsesPerCell.values()) sum += c.reduce((p, q) => p + q, 0);
     expect(sum).toBe(a.r.totalPulses);
     expect(a.r.totalPulses).toBe(a.r.setPulses + a.r.resetPulses);
     const { instances, arrays } = deviceInstancesOf(a.net, last, 0);
-    for (const { array, offset } of arrays) {
+    let stuckPulsed = 0;
+    arrays.forEach(({ array, offset }, k) => {
       const c = a.r.pulsesPerCell.get(array.id)!;
-      for (let i = 0; i < c.length; i++) if (instances.stuck[offset + i] !== STUCK_NONE) expect(c[i]).toBe(0);
-    }
+      for (let i = 0; i < c.length; i++) {
+        if (instances.stuck[offset + i] === STUCK_NONE) continue;
+        stuckPulsed += c[i];
+        expect(array.programmed[i]).toBe(a.first[1][k][i]);
+      }
+    });
+    expect(stuckPulsed).toBeGreaterThan(0);
+    // the controller read every cell once; the energy of each point is its pulses' and that read's
+    expect(a.r.cellReads).toBe(instances.count);
+    const dev = a.net.device.energy;
+    for (const p of a.r.curve) expect(p.energyPJ).toBeCloseTo(p.pulses * dev.programmingPulsePJ + a.r.cellReads * dev.cellReadPJ, 6);
     expect(a.r.curve.length).toBe(a.r.updates + 1);
     expect(a.r.curve[a.r.curve.length - 1].testAccuracy).toBeGreaterThan(a.before);
     // same seed, same numbers
@@ -328,6 +339,29 @@ describe('in-situ training of the last layer', () => {
     expect(Array.from(b.net.layers[1].arrays[0].programmed)).toEqual(Array.from(last.arrays[0].programmed));
     disposeCrossbar(a.net);
     disposeCrossbar(b.net);
+  });
+
+  test('the oracle (a labelled upper bound) sees the stuck cells and spends no pulse on them', async () => {
+    const a = await run('plain', 11, { oracle: true });
+    expect(a.r.options.oracle).toBe(true);
+    expect(a.r.cellReads).toBe(0);
+    const { instances, arrays } = deviceInstancesOf(a.net, a.net.layers[1], 0);
+    for (const { array, offset } of arrays) {
+      const c = a.r.pulsesPerCell.get(array.id)!;
+      for (let i = 0; i < c.length; i++) if (instances.stuck[offset + i] !== STUCK_NONE) expect(c[i]).toBe(0);
+    }
+    expect(a.after - a.before).toBeGreaterThan(0.5 * (sw - a.before));
+    disposeCrossbar(a.net);
+  });
+
+  test.each([['mixed-precision'], ['tiki-taka']] as const)('%s: recovers most of the transfer loss, with fewer pulses than plain', async (rule) => {
+    const a = await run(rule, 11);
+    const p = await run('plain', 11);
+    expect(a.after - a.before).toBeGreaterThan(0.5 * (sw - a.before));
+    expect(a.r.totalPulses).toBeLessThan(p.r.totalPulses);
+    expect(a.r.options.rule).toBe(rule);
+    disposeCrossbar(a.net);
+    disposeCrossbar(p.net);
   });
 
   test('manhattan rule: one pulse per cell and update at most, and it improves too', async () => {
@@ -381,7 +415,7 @@ describe('in-situ files', () => {
     const rr = readInsituRecord(xdir);
     expect(rr.totalPulses).toBe(r.totalPulses);
     expect(rr.curve.length).toBe(r.curve.length);
-    expect(fs.readFileSync(path.join(xdir, 'learning_curve.csv'), 'utf8').split('\n')[0]).toBe('samples,train_accuracy,loss,pulses,test_accuracy');
+    expect(fs.readFileSync(path.join(xdir, 'learning_curve.csv'), 'utf8').split('\n')[0]).toBe('samples,train_accuracy,loss,pulses,energy_pj,test_accuracy');
     fs.writeFileSync(path.join(xdir, 'insitu.json'), '{"format":"memristor-tfjs-insitu","version":9}');
     expect(() => readInsituRecord(xdir)).toThrow(/insitu\.json: version 9 is not supported/);
     [net, loaded, back].forEach((n: CrossbarNetwork) => disposeCrossbar(n));

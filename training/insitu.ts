@@ -13,10 +13,13 @@
 //                                              +dG/2 and G- gets -dG/2 (the pair's sum stays put,
 //                                              so neither device drifts to a bound); a reference-
 //                                              scheme cell gets dG (its reference column is fixed)
-// Rules, per cell (Yao et al. program a cell only where the wanted change passes a threshold):
-//   'plain'      n = the pulses that make the change on the device model (pulsesForChange, which
-//                inverts the soft-bounds step exactly), rounded, where |dG| >= threshold
-//   'manhattan'  one pulse of sign(dG) where |dG| >= threshold (sign/threshold rule)
+// The rules (plain, manhattan, mixed-precision, tiki-taka; momentum) and the controller that runs
+// them are in insitu_rules.ts. The controller knows what a chip's periphery knows: the device model
+// (each cell the nominal device), the targets it programmed, and one read of the cells before the
+// first update (again every `readEvery` updates if asked), whose noise it lives with and whose
+// energy is counted. It does not know which cells are stuck: their pulses are spent and counted,
+// as on a chip. `oracle` gives it each cell's hidden
+// window, step scale and stuck state and the true conductances instead: an upper bound, not a chip.
 import { tf, Tensor } from '../src/tf';
 import { ConfigError } from '../src/errors';
 import { SeededRandom } from '../src/random';
@@ -24,15 +27,18 @@ import type { Split } from '../src/data/datasets';
 import { batchesOf, sampleSize, selectSamples } from '../src/data/batches';
 import { CrossbarNetwork, MappedLayer, deviceInstancesOf } from '../src/crossbar/network';
 import { calibrateCrossbarOn, crossbarRunner, CrossbarRunner } from '../src/crossbar/inference';
-import { applyPulses, meanStep, pulsesForChange } from '../src/programming/pulse';
-import { STUCK_NONE } from '../src/programming/instances';
+import { applyPulses, meanStep, readConductance } from '../src/programming/pulse';
+import { nominalInstances } from '../src/programming/instances';
+import { INSITU_RULES, InsituRule, PulseController, checkRuleSettings } from './insitu_rules';
 import { FileFormatError } from '../src/errors';
 import { PulseLog, PulseLogBuilder } from '../src/programming/pulse_plan';
 
-export const INSITU_RULES = ['plain', 'manhattan'] as const;
+export { INSITU_RULES, InsituRule };
 /** The default learning rate, found on mcnn / yao2020 (0.15-1 give the same recovery there with the cosine decay). */
 export const DEFAULT_INSITU_LR = 0.3;
-export type InsituRule = (typeof INSITU_RULES)[number];
+
+/** The rule without --rule: the one that recovered most on the presets (see the README's measurements). */
+export const DEFAULT_INSITU_RULE: InsituRule = 'plain';
 
 export interface InsituOptions {
   /** Distinct training images used (a seeded random subset of `train`); default 6,000 (10% of MNIST, as Yao et al.). */
@@ -51,6 +57,16 @@ export interface InsituOptions {
   decay?: 'cosine' | 'none';
   /** Plain rule: round pulse counts stochastically (default true) rather than to the nearest. */
   stochasticRounding?: boolean;
+  /** Momentum M in [0, 1) of the wanted updates; default 0. */
+  momentum?: number;
+  /** tiki-taka: updates between transfers from the fast matrix; default 1. */
+  transferEvery?: number;
+  /** Most pulses a cell gets in one update; default the device's writeVerify.maxPulses. */
+  maxPulses?: number;
+  /** Updates between reads of the cells that refresh the controller's estimate (0: only the first read); default 0. */
+  readEvery?: number;
+  /** Give the controller every cell's hidden parameters and true state (an upper bound, not a chip); default false. */
+  oracle?: boolean;
   /** Seed of the sample choice, the order, the read noise and the pulse noise; default the mapping seed. */
   seed?: number;
   /** Evaluate on this split during training (the learning curve's test points). */
@@ -77,6 +93,8 @@ export interface InsituPoint {
   loss: number;
   /** Pulses applied so far (SET + RESET). */
   pulses: number;
+  /** Energy of the pulses and of the controller's reads so far, pJ. */
+  energyPJ?: number;
   /** Accuracy on evalSplit at this point, where measured. */
   testAccuracy?: number | null;
 }
@@ -94,12 +112,26 @@ export interface InsituResult {
   resetPulses: number;
   /** Updates (batches). */
   updates: number;
+  /** Cell reads of the controller (cells x reads). */
+  cellReads: number;
   /** Distinct images used. */
   samples: number;
   /** Images seen (samples x epochs). */
   imagesSeen: number;
   seconds: number;
-  options: { samples: number; epochs: number; batchSize: number; lr: number; rule: InsituRule; threshold: number; seed: number };
+  options: {
+    samples: number;
+    epochs: number;
+    batchSize: number;
+    lr: number;
+    rule: InsituRule;
+    threshold: number;
+    seed: number;
+    momentum: number;
+    transferEvery: number;
+    readEvery: number;
+    oracle: boolean;
+  };
 }
 
 /** The step index and mapping of the layer in-situ training trains: the last mapped layer, a dense one. */
@@ -147,10 +179,14 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
   const batchSize = positiveInt(opts.batchSize ?? 100, 'batchSize');
   const lr = opts.lr ?? DEFAULT_INSITU_LR;
   if (!(lr > 0) || !Number.isFinite(lr)) throw new ConfigError('lr', `must be > 0, got ${lr}`);
-  const rule = opts.rule ?? 'plain';
+  const rule = opts.rule ?? DEFAULT_INSITU_RULE;
   if (!INSITU_RULES.includes(rule)) throw new ConfigError('rule', `must be one of ${INSITU_RULES.join(', ')}, got ${rule}`);
   const threshold = opts.threshold ?? (rule === 'manhattan' ? 0.5 * meanSetStep(net) : 0);
-  if (!(threshold >= 0) || !Number.isFinite(threshold)) throw new ConfigError('threshold', `must be a conductance change >= 0 uS, got ${threshold}`);
+  const momentum = opts.momentum ?? 0;
+  const transferEvery = opts.transferEvery ?? 1;
+  const readEvery = opts.readEvery ?? 0;
+  if (!Number.isSafeInteger(readEvery) || readEvery < 0) throw new ConfigError('readEvery', `must be an integer >= 0, got ${readEvery}`);
+  const oracle = opts.oracle ?? false;
   const seed = opts.seed ?? net.mapping.seed;
   const imageShape = opts.imageShape ?? (net.inputShape as [number, number, number]);
   const numClasses = opts.numClasses ?? 10;
@@ -191,6 +227,30 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
   const pulseRng = rng.fork('pulses');
   const roundRng = rng.fork('rounding');
   const stochastic = opts.stochasticRounding ?? true;
+  const settings = checkRuleSettings({
+    rule,
+    threshold,
+    momentum,
+    transferEvery,
+    rounding: stochastic ? roundRng : null,
+    maxPulses: opts.maxPulses ?? net.device.writeVerify.maxPulses,
+  });
+  // The controller: the oracle sees the cells as they are; a chip's controller sees the nominal
+  // device and reads the cells once before it starts.
+  const readRng = rng.fork('controller-reads');
+  let cellReads = 0;
+  const readCells = (): Float32Array => {
+    cellReads += nCells;
+    return readConductance(G, net.device, readRng);
+  };
+  let controller: PulseController;
+  if (oracle) controller = new PulseController(net.device, instances, G, settings);
+  else {
+    controller = new PulseController(net.device, nominalInstances(net.device, nCells), readCells(), settings);
+  }
+  const pulsePJ = net.device.energy.programmingPulsePJ;
+  const readPJ = net.device.energy.cellReadPJ;
+  const energyNow = () => totalPulses * pulsePJ + cellReads * readPJ;
   const F = m.rows;
   const O = m.outputs;
   // (absorbed steps after it are part of its arrays' work: a folded BN)
@@ -210,7 +270,7 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
   let updates = 0;
   const testAt = (): number | null => (opts.evalSplit ? evaluateWith(runner, opts.evalSplit, imageShape, numClasses) : null);
   const first = testAt();
-  if (first !== null) curve.push({ samples: 0, trainAccuracy: NaN, loss: NaN, pulses: 0, testAccuracy: first });
+  if (first !== null) curve.push({ samples: 0, trainAccuracy: NaN, loss: NaN, pulses: 0, energyPJ: energyNow(), testAccuracy: first });
 
   for (let e = 0; e < epochs; e++) {
     for (const b of batchesOf(subset, { batchSize, numClasses, shuffle: rng.fork(`order/${e}`) })) {
@@ -271,16 +331,10 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
           }
         }
       }
-      let pulses: Int32Array;
-      if (rule === 'plain') pulses = pulsesForChange(G, dG, net.device, instances, { threshold, stochastic: stochastic ? roundRng : undefined });
-      else {
-        pulses = new Int32Array(nCells);
-        for (let i = 0; i < nCells; i++) {
-          const v = dG[i];
-          if (v !== 0 && Math.abs(v) >= threshold && instances.stuck[i] === STUCK_NONE) pulses[i] = v > 0 ? 1 : -1;
-        }
-      }
+      if (!oracle && readEvery > 0 && updates > 0 && updates % readEvery === 0) controller.observe(readCells());
+      const pulses = controller.pulses(dG);
       applyPulses(G, pulses, net.device, instances, pulseRng);
+      if (oracle) controller.observe(G);
       for (let i = 0; i < nCells; i++) {
         const p = pulses[i];
         if (p === 0) continue;
@@ -294,7 +348,7 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
       runner.refresh(m);
       updates++;
       seen += b.size;
-      const point: InsituPoint = { samples: seen, trainAccuracy: correct / b.size, loss, pulses: totalPulses };
+      const point: InsituPoint = { samples: seen, trainAccuracy: correct / b.size, loss, pulses: totalPulses, energyPJ: energyNow() };
       if (opts.evalSplit && (seen >= nextEval || seen === total)) {
         point.testAccuracy = testAt();
         while (nextEval <= seen) nextEval += evalEvery;
@@ -315,10 +369,11 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
     setPulses,
     resetPulses,
     updates,
+    cellReads,
     samples,
     imagesSeen: seen,
     seconds: (performance.now() - t0) / 1000,
-    options: { samples, epochs, batchSize, lr, rule, threshold, seed },
+    options: { samples, epochs, batchSize, lr, rule, threshold, seed, momentum, transferEvery, readEvery, oracle },
   };
 }
 

@@ -29,6 +29,14 @@ export interface InsituRecord {
   /** uS */
   threshold: number;
   seed: number;
+  /** Momentum, tiki-taka transfer period, controller reads; absent in records of older versions. */
+  momentum?: number;
+  transferEvery?: number;
+  readEvery?: number;
+  /** true: the controller saw the cells' hidden parameters (an upper bound, not a chip). */
+  oracle?: boolean;
+  /** Cell reads of the controller. */
+  cellReads?: number;
   updates: number;
   imagesSeen: number;
   totalPulses: number;
@@ -40,8 +48,8 @@ export interface InsituRecord {
   pulsesPerCell: Record<string, { rows: number; cols: number; data: number[] }>;
   before: { testAccuracy: number | null; testSamples: number };
   after: { testAccuracy: number | null; testSamples: number };
-  /** Energy and time of the update pulses (programming table of the device). */
-  programming: { energyPJ: number; timeNs: number };
+  /** Energy and time of the update pulses (programming table of the device) and of the controller's reads. */
+  programming: { energyPJ: number; timeNs: number; readPJ?: number };
 }
 
 /** The JSON record of an in-situ run. */
@@ -70,6 +78,11 @@ export function insituRecord(
     lr: r.options.lr,
     threshold: r.options.threshold,
     seed: r.options.seed,
+    momentum: r.options.momentum,
+    transferEvery: r.options.transferEvery,
+    readEvery: r.options.readEvery,
+    oracle: r.options.oracle,
+    cellReads: r.cellReads,
     updates: r.updates,
     imagesSeen: r.imagesSeen,
     totalPulses: r.totalPulses,
@@ -81,7 +94,7 @@ export function insituRecord(
     before: { testAccuracy: extra.before, testSamples: extra.testSamples },
     after: { testAccuracy: extra.after, testSamples: extra.testSamples },
     // Pulses of different cells go out in parallel on a chip; this is the serial upper bound.
-    programming: { energyPJ: r.totalPulses * e, timeNs: r.totalPulses * t },
+    programming: { energyPJ: r.totalPulses * e, timeNs: r.totalPulses * t, readPJ: r.cellReads * net.device.energy.cellReadPJ },
   };
 }
 
@@ -90,10 +103,10 @@ function finite(v: number): number {
 }
 
 function curveCsv(curve: readonly InsituPoint[]): string {
-  const rows = ['samples,train_accuracy,loss,pulses,test_accuracy'];
+  const rows = ['samples,train_accuracy,loss,pulses,energy_pj,test_accuracy'];
   for (const p of curve) {
     const f = (v: number | null | undefined) => (v == null || !Number.isFinite(v) ? '' : String(v));
-    rows.push([p.samples, f(p.trainAccuracy), f(p.loss), p.pulses, f(p.testAccuracy)].join(','));
+    rows.push([p.samples, f(p.trainAccuracy), f(p.loss), p.pulses, f(p.energyPJ === undefined ? undefined : Number(p.energyPJ.toFixed(3))), f(p.testAccuracy)].join(','));
   }
   return rows.join('\n') + '\n';
 }

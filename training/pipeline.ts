@@ -40,7 +40,7 @@ import { fit, evaluateModel, makeOptimizer, OptimizerName, EpochRecord } from '.
 import { hasCheckpoint, readCheckpoint, checkRunMatches } from './checkpoint';
 import { ProgressReporter, silentProgress, trackCounts } from './progress';
 import { ScheduleName } from './schedule';
-import { insituTrain, INSITU_RULES, InsituResult, InsituRule, DEFAULT_INSITU_LR } from './insitu';
+import { insituTrain, INSITU_RULES, InsituResult, InsituRule, DEFAULT_INSITU_LR, DEFAULT_INSITU_RULE } from './insitu';
 import { insituRecord, saveInsituDir, InsituRecord } from './insitu_files';
 
 export const SUMMARY_FILE = 'summary.json';
@@ -434,10 +434,18 @@ export interface InsituStageOptions {
   batchSize?: number;
   /** Default DEFAULT_INSITU_LR. */
   lr?: number;
-  /** 'plain' (default) or 'manhattan'. */
+  /** One of INSITU_RULES; default DEFAULT_INSITU_RULE. */
   rule?: string;
   /** uS. */
   threshold?: number;
+  /** Momentum of the wanted updates, [0, 1); default 0. */
+  momentum?: number;
+  /** tiki-taka: updates between transfers; default 1. */
+  transferEvery?: number;
+  /** Updates between the controller's reads of the cells (0: only before the first); default 0. */
+  readEvery?: number;
+  /** The controller sees the cells' hidden parameters (an upper bound, not a chip); default false. */
+  oracle?: boolean;
   /** Test images of the learning curve's test points, default 1000; 0: none. */
   evalSamples?: number;
   /** Seed of the images, read noise and pulse noise (default the mapping seed). */
@@ -458,7 +466,7 @@ export interface InsituStageOptions {
 
 /** The rule by name (ConfigError naming `rule` otherwise). */
 export function checkRule(rule: string | undefined): InsituRule {
-  const r = rule ?? 'plain';
+  const r = rule ?? DEFAULT_INSITU_RULE;
   if (!(INSITU_RULES as readonly string[]).includes(r)) throw new ConfigError('rule', `must be one of ${INSITU_RULES.join(', ')}, got '${rule}'`);
   return r as InsituRule;
 }
@@ -490,6 +498,10 @@ export function runInsitu(
       lr: opts.lr ?? DEFAULT_INSITU_LR,
       rule,
       threshold: opts.threshold,
+      momentum: opts.momentum,
+      transferEvery: opts.transferEvery,
+      readEvery: opts.readEvery,
+      oracle: opts.oracle,
       seed: opts.seed,
       ...(evalSamples > 0 ? { evalSplit: firstSamples(data.test, evalSamples) } : {}),
       calibrationSamples: opts.calibrationSamples,
@@ -560,6 +572,11 @@ export interface HybridOptions {
   rule?: string;
   lr?: number;
   threshold?: number;
+  /** In-situ momentum, tiki-taka transfer period, controller reads, oracle (InsituStageOptions). */
+  momentum?: number;
+  transferEvery?: number;
+  readEvery?: number;
+  oracle?: boolean;
   backend?: string;
   /** Offline training: threads that train data-parallel (default 1; see TrainModelOptions.workers). */
   workers?: number;
@@ -603,6 +620,9 @@ export interface HybridSummary {
   insituLr: number;
   insituUpdates: number;
   insituPulses: number;
+  /** The rule's settings: momentum, tiki-taka transfer period, controller reads, oracle (false: a chip's controller). */
+  insituSettings: { momentum: number; transferEvery: number; readEvery: number; oracle: boolean; cellReads: number };
+  /** Energy of the update pulses (and the controller's reads: insituReadPJ). */
   insituProgramming: { energyPJ: number; timeNs: number };
   testSamples: number;
   lostPoints: number;
@@ -708,7 +728,18 @@ async function runOnce(
     const { result, record, after } = runInsitu(
       net,
       data,
-      { samples: o.insituSamples, epochs: o.insituEpochs, rule, lr: o.lr ?? DEFAULT_INSITU_LR, threshold: o.threshold, seed },
+      {
+        samples: o.insituSamples,
+        epochs: o.insituEpochs,
+        rule,
+        lr: o.lr ?? DEFAULT_INSITU_LR,
+        threshold: o.threshold,
+        momentum: o.momentum,
+        transferEvery: o.transferEvery,
+        readEvery: o.readEvery,
+        oracle: o.oracle,
+        seed,
+      },
       transferred.accuracy,
       finalBase ? path.join(finalBase, 'crossbar') : null,
       hooks,
@@ -740,6 +771,13 @@ async function runOnce(
       insituLr: record!.lr,
       insituUpdates: result.updates,
       insituPulses: result.totalPulses,
+      insituSettings: {
+        momentum: result.options.momentum,
+        transferEvery: result.options.transferEvery,
+        readEvery: result.options.readEvery,
+        oracle: result.options.oracle,
+        cellReads: result.cellReads,
+      },
       insituProgramming: record!.programming,
       testSamples: transferred.count,
       lostPoints: Number((100 * lost).toFixed(3)),

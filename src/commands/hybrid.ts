@@ -53,6 +53,10 @@ export interface HybridCommandOptions extends CommonOptions {
   rule?: string;
   lr?: number;
   threshold?: number;
+  momentum?: number;
+  transferEvery?: number;
+  readEvery?: number;
+  oracle?: boolean;
   /** --workers: threads of the offline training (default: the number of cores). */
   workers?: number;
   progress?: boolean;
@@ -104,6 +108,10 @@ export async function hybridCommand(opts: HybridCommandOptions): Promise<HybridS
         rule: opts.rule,
         lr: opts.lr,
         threshold: opts.threshold,
+        momentum: opts.momentum,
+        transferEvery: opts.transferEvery,
+        readEvery: opts.readEvery,
+        oracle: opts.oracle,
         backend: backend.name,
         workers: opts.workers ?? os.availableParallelism(),
       },

@@ -23,10 +23,15 @@ export interface InsituFlags {
   batchSize?: number;
   /** --lr F, default 0.3. */
   lr?: number;
-  /** --rule plain|manhattan, default plain. */
+  /** --rule plain|manhattan|mixed-precision|tiki-taka, default DEFAULT_INSITU_RULE. */
   rule?: string;
   /** --threshold uS. */
   threshold?: number;
+  /** --momentum M, --transfer-every K, --read-every K, --oracle (training/insitu_rules.ts). */
+  momentum?: number;
+  transferEvery?: number;
+  readEvery?: number;
+  oracle?: boolean;
   /** --eval-samples N: test images of the learning curve's test points, default 1000. */
   evalSamples?: number;
   progress?: boolean;
@@ -47,12 +52,12 @@ export interface InsituCommandOptions extends CommonOptions, InsituFlags {
 
 export { DEFAULT_INSITU_LR };
 
-/** The rule by name (UsageError naming --rule otherwise). */
-export function checkRuleFlag(rule: string | undefined): InsituRule {
+/** The rule by name (UsageError naming the flag otherwise). */
+export function checkRuleFlag(rule: string | undefined, flag = '--rule'): InsituRule {
   try {
     return checkRule(rule);
   } catch {
-    throw new UsageError(`--rule must be one of ${INSITU_RULES.join(', ')}, got '${rule}'`);
+    throw new UsageError(`${flag} must be one of ${INSITU_RULES.join(', ')}, got '${rule}'`);
   }
 }
 

@@ -8,6 +8,7 @@ import { SCHEMES, Scheme } from '../mapping/schemes';
 import { InsituSettings, SweepOptions, SweepResult, formatSweepTable, planSweep, runSweep, runSweepTasks, writeSweepFiles } from '../sweep';
 import { ShardFile, parseShard, shardFileName, shardFileOf, shardRange } from '../sweep/shard';
 import { writeJsonAtomic } from '../atomic';
+import { INSITU_RULES, InsituRule } from '../../training/insitu_rules';
 import { CommonOptions, info, printResult, intFlag, arrayFlag, progressOf } from './common';
 
 export interface SweepCommandOptions extends CommonOptions {
@@ -66,8 +67,8 @@ export function parseSweepOptions(opts: SweepCommandOptions): SweepOptions & { o
       insitu.lr = lr;
     }
     if (opts.insituRule !== undefined) {
-      if (opts.insituRule !== 'plain' && opts.insituRule !== 'manhattan') throw new UsageError(`--insitu-rule must be plain or manhattan, got '${opts.insituRule}'`);
-      insitu.rule = opts.insituRule;
+      if (!(INSITU_RULES as readonly string[]).includes(opts.insituRule)) throw new UsageError(`--insitu-rule must be one of ${INSITU_RULES.join(', ')}, got '${opts.insituRule}'`);
+      insitu.rule = opts.insituRule as InsituRule;
     }
   }
   return {

@@ -295,14 +295,40 @@ export function pulsesForChange(
   inst: DeviceInstances,
   opts: { threshold?: number; maxCount?: number; stochastic?: SeededRandom } = {},
 ): Int32Array {
-  checkCount('g', g.length, inst);
-  checkCount('deltaG', deltaG.length, inst);
-  const threshold = opts.threshold ?? 0;
   const maxCount = opts.maxCount ?? cfg.writeVerify.maxPulses;
   const stochastic = opts.stochastic;
+  const exact = pulseCounts(g, deltaG, cfg, inst, { threshold: opts.threshold, maxCount });
   const out = new Int32Array(g.length);
+  for (let i = 0; i < g.length; i++) {
+    const n = exact[i];
+    if (n === 0) continue;
+    const k = min(floor(abs(n) + (stochastic ? stochastic.next() : 0.5)), maxCount);
+    out[i] = n > 0 ? k : -k;
+  }
+  return out;
+}
+
+/**
+ * The real-valued signed pulse counts behind pulsesForChange (before any rounding): what an
+ * in-situ rule that carries the remainder (mixed precision) splits into whole pulses and a rest.
+ * 0 where |deltaG| < threshold and for stuck cells; |count| at most maxCount + 1.
+ */
+export function pulseCounts(
+  g: Float32Array,
+  deltaG: ArrayLike<number>,
+  cfg: DeviceConfig,
+  inst: DeviceInstances,
+  opts: { threshold?: number; maxCount?: number } = {},
+  out: Float64Array = new Float64Array(g.length),
+): Float64Array {
+  checkCount('g', g.length, inst);
+  checkCount('deltaG', deltaG.length, inst);
+  if (out.length !== g.length) throw new RangeError(`out has ${out.length} cells, g has ${g.length}`);
+  const threshold = opts.threshold ?? 0;
+  const maxCount = opts.maxCount ?? cfg.writeVerify.maxPulses;
   const p = cfg.pulse;
   for (let i = 0; i < g.length; i++) {
+    out[i] = 0;
     const d = deltaG[i];
     if (!(abs(d) >= threshold) || d === 0 || inst.stuck[i] !== STUCK_NONE) continue;
     const lo = inst.gMinCell[i];
@@ -323,10 +349,31 @@ export function pulsesForChange(
     } else {
       n = lookupCount(cfg, gi, d, lo, hi, s, maxCount);
     }
-    const k = min(floor(n + (stochastic ? stochastic.next() : 0.5)), maxCount);
-    out[i] = d > 0 ? k : -k;
+    n = min(n, maxCount + 1);
+    out[i] = d > 0 ? n : -n;
   }
   return out;
+}
+
+/**
+ * The noise-free change (uS) of `n` pulses (signed: > 0 SET) on cell i from conductance g: the
+ * pulse model's mean steps one after another, clipped to the cell's window. What a controller
+ * expects its pulses to do (mixed precision subtracts it from the accumulator).
+ */
+export function meanChange(g: number, n: number, cfg: DeviceConfig, inst: DeviceInstances, i: number): number {
+  if (n === 0 || inst.stuck[i] !== STUCK_NONE) return 0;
+  const lo = inst.gMinCell[i];
+  const hi = inst.gMaxCell[i];
+  const s = inst.stepScale[i];
+  const dir = n > 0 ? 1 : -1;
+  const w = hi - lo;
+  let v = min(max(g, lo), hi);
+  const start = v;
+  for (let k = abs(n); k > 0; k--) {
+    v += meanStep(cfg, (v - lo) / w, dir) * s;
+    v = v < lo ? lo : v > hi ? hi : v;
+  }
+  return v - start;
 }
 
 /**

@@ -11,6 +11,7 @@ import { FileFormatError } from '../errors';
 import { loadModel, MODEL_JSON } from '../model_io';
 import { Dataset, loadDataset } from '../data/datasets';
 import type { Scheme } from '../mapping/schemes';
+import type { InsituRule } from '../../training/insitu_rules';
 import { mapAndProgram, evaluateTransfer, runInsitu, releaseRuntime, insituSeedOf } from '../../training/pipeline';
 
 /** In-situ training of the last FC layer after programming (training/insitu.ts). */
@@ -19,7 +20,7 @@ export interface InsituSettings {
   samples?: number;
   epochs?: number;
   lr?: number;
-  rule?: 'plain' | 'manhattan';
+  rule?: InsituRule;
 }
 
 /** How every trial maps and evaluates (the same for all points and trials of a sweep). */
