@@ -254,6 +254,7 @@ export function buildProgram(): Command {
     .argument('<dir>', 'a folder written by hybrid (summary.json), sweep (sweep.json), map or insitu (manifest.json), train (metrics.json), or a fit record of fit-device (DEVICE.fit.json, or a folder holding one)')
     .option('--out <file.html>', 'where to write the page (default DIR/report.html; for a fit record DEVICE.fit.html beside it)')
     .option('--sweep <sweepdir>', 'a hybrid run: a sweep directory to show with it (default DIR/sweep/ when it exists)')
+    .option('--compare <dirs...>', 'other in-situ runs (hybrid or insitu folders) whose learning curves to draw beside DIR\'s: test accuracy vs images, pulses and programming energy, one line per run (default: DIR\'s own curve alone, when it has one)')
     .addOption(backendOption())
     .addOption(jsonOption())
     .action(async (dir: string, opts) => {

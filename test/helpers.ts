@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { execFile, spawnSync } from 'child_process';
 import { tf } from '../src/tf';
 import { main } from '../src/cli';
 import { ConfigError } from '../src/errors';
@@ -165,4 +166,74 @@ export async function gradsWasmAndStockCpu(build: () => tf.LayersModel, xs: tf.T
     if (wasCpu.length) registerFastKernels('cpu');
     await tf.setBackend('wasm');
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Headless Chromium (the report tests render their pages with it)
+
+/** A Chromium on this machine ($CHROMIUM, chromium, chromium-browser, google-chrome), or null. */
+export function findChromium(): string | null {
+  for (const c of [process.env.CHROMIUM, 'chromium', 'chromium-browser', 'google-chrome']) {
+    if (!c) continue;
+    const r = spawnSync(c, ['--version'], { encoding: 'utf8', timeout: 30000 });
+    if (r.status === 0) return c;
+  }
+  return null;
+}
+
+/** MEMRISTOR_TFJS_REQUIRE_CHROMIUM=1: a missing Chromium fails the render tests instead of skipping them. */
+export const REQUIRE_CHROMIUM = process.env.MEMRISTOR_TFJS_REQUIRE_CHROMIUM === '1';
+
+/** The DOM of the page `file` after headless Chromium ran its scripts (the flags of the acceptance check, shared/acceptance/4-report-renders). */
+export function chromiumDom(chromium: string, file: string, profileDir: string): Promise<string> {
+  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', `--user-data-dir=${profileDir}`, '--virtual-time-budget=5000', '--dump-dom', `file://${file}`];
+  return new Promise<string>((resolve, reject) => {
+    execFile(chromium, args, { timeout: 110000, maxBuffer: 64 << 20, encoding: 'utf8' }, (e, stdout) => (e && !stdout ? reject(e) : resolve(stdout)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report pages: well-formedness (XML-ish): balanced tags, quoted attributes, only XML entities, no bare '<' or '&'.
+
+export function xmlProblems(doc: string): string[] {
+  const problems: string[] = [];
+  const stack: string[] = [];
+  const tag = /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|<!DOCTYPE[^<>]*>|<(\/?)([A-Za-z][\w:.-]*)((?:\s+[A-Za-z_:][\w:.-]*="[^"<]*")*)\s*(\/?)>/y;
+  const entity = /&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);/y;
+  const checkText = (text: string, at: number) => {
+    for (let i = text.indexOf('&'); i >= 0; i = text.indexOf('&', i + 1)) {
+      entity.lastIndex = i;
+      if (!entity.test(text)) problems.push(`bare '&' at ${at + i}: ${text.slice(i, i + 20)}`);
+    }
+  };
+  let pos = 0;
+  while (pos < doc.length && problems.length < 10) {
+    const lt = doc.indexOf('<', pos);
+    checkText(doc.slice(pos, lt < 0 ? doc.length : lt), pos);
+    if (lt < 0) break;
+    tag.lastIndex = lt;
+    const m = tag.exec(doc);
+    if (!m) {
+      problems.push(`not a tag at ${lt}: ${doc.slice(lt, lt + 40)}`);
+      pos = lt + 1;
+      continue;
+    }
+    if (m[2]) {
+      checkText(m[3], lt);
+      const attrs = [...m[3].matchAll(/([A-Za-z_:][\w:.-]*)=/g)].map((a) => a[1]);
+      if (new Set(attrs).size !== attrs.length) problems.push(`duplicate attribute in <${m[2]}> at ${lt}`);
+      if (m[1]) {
+        const open = stack.pop();
+        if (open !== m[2]) problems.push(`</${m[2]}> at ${lt} closes <${open}>`);
+      } else if (!m[4]) stack.push(m[2]);
+    }
+    pos = lt + m[0].length;
+  }
+  if (stack.length) problems.push(`unclosed: ${stack.join(' > ')}`);
+  return problems;
+}
+
+/** Every src / href value (page-internal '#...' and data: URLs are all a self-contained page may have). */
+export function externalRefs(html: string): string[] {
+  return [...html.matchAll(/\b(?:src|href|xlink:href)\s*=\s*["']?([^"'\s>]*)/gi)].map((m) => m[1]).filter((v) => !v.startsWith('#') && !v.startsWith('data:'));
 }

@@ -1,7 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { execFile, spawnSync } from 'child_process';
 import { tf } from '../src/tf';
 import { initBackend } from '../src/backend';
 import { loadDeviceConfig, PRESETS } from '../src/device';
@@ -31,7 +30,7 @@ import { loadReportInputs } from '../src/report/load';
 import { findBreakdowns, readEnergyEstimate, renderReport, unitOf } from '../src/report/html';
 import { EnergyEstimate, estimateEnergy, formatNs, formatPJ, programmingEnergy } from '../src/energy';
 import { reportCommand } from '../src/commands/report';
-import { runCli as run, tempRoot } from './helpers';
+import { chromiumDom, externalRefs, findChromium, REQUIRE_CHROMIUM, runCli as run, tempRoot, xmlProblems } from './helpers';
 
 const root = tempRoot('report');
 let dirCount = 0;
@@ -55,52 +54,6 @@ async function quiet<T>(f: () => Promise<T>): Promise<T> {
 }
 
 const count = (s: string, re: RegExp) => (s.match(re) ?? []).length;
-
-// ---------------------------------------------------------------------------------------------
-// Well-formedness (XML-ish): balanced tags, quoted attributes, only XML entities, no bare '<' or '&'.
-
-function xmlProblems(doc: string): string[] {
-  const problems: string[] = [];
-  const stack: string[] = [];
-  const tag = /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|<!DOCTYPE[^<>]*>|<(\/?)([A-Za-z][\w:.-]*)((?:\s+[A-Za-z_:][\w:.-]*="[^"<]*")*)\s*(\/?)>/y;
-  const entity = /&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);/y;
-  const checkText = (text: string, at: number) => {
-    for (let i = text.indexOf('&'); i >= 0; i = text.indexOf('&', i + 1)) {
-      entity.lastIndex = i;
-      if (!entity.test(text)) problems.push(`bare '&' at ${at + i}: ${text.slice(i, i + 20)}`);
-    }
-  };
-  let pos = 0;
-  while (pos < doc.length && problems.length < 10) {
-    const lt = doc.indexOf('<', pos);
-    checkText(doc.slice(pos, lt < 0 ? doc.length : lt), pos);
-    if (lt < 0) break;
-    tag.lastIndex = lt;
-    const m = tag.exec(doc);
-    if (!m) {
-      problems.push(`not a tag at ${lt}: ${doc.slice(lt, lt + 40)}`);
-      pos = lt + 1;
-      continue;
-    }
-    if (m[2]) {
-      checkText(m[3], lt);
-      const attrs = [...m[3].matchAll(/([A-Za-z_:][\w:.-]*)=/g)].map((a) => a[1]);
-      if (new Set(attrs).size !== attrs.length) problems.push(`duplicate attribute in <${m[2]}> at ${lt}`);
-      if (m[1]) {
-        const open = stack.pop();
-        if (open !== m[2]) problems.push(`</${m[2]}> at ${lt} closes <${open}>`);
-      } else if (!m[4]) stack.push(m[2]);
-    }
-    pos = lt + m[0].length;
-  }
-  if (stack.length) problems.push(`unclosed: ${stack.join(' > ')}`);
-  return problems;
-}
-
-/** Every src / href value (page-internal '#...' and data: URLs are all a self-contained page may have). */
-function externalRefs(html: string): string[] {
-  return [...html.matchAll(/\b(?:src|href|xlink:href)\s*=\s*["']?([^"'\s>]*)/gi)].map((m) => m[1]).filter((v) => !v.startsWith('#') && !v.startsWith('data:'));
-}
 
 // ---------------------------------------------------------------------------------------------
 // SVG primitives
@@ -496,17 +449,8 @@ function writeSweep(dir: string) {
 // ---------------------------------------------------------------------------------------------
 // Headless Chromium: the page renders with its plots
 
-function findChromium(): string | null {
-  for (const c of [process.env.CHROMIUM, 'chromium', 'chromium-browser', 'google-chrome']) {
-    if (!c) continue;
-    const r = spawnSync(c, ['--version'], { encoding: 'utf8', timeout: 30000 });
-    if (r.status === 0) return c;
-  }
-  return null;
-}
-
 const chromium = findChromium();
-const requireChromium = process.env.MEMRISTOR_TFJS_REQUIRE_CHROMIUM === '1';
+const requireChromium = REQUIRE_CHROMIUM;
 if (!chromium) {
   // Not a silent pass: the skip is reported by jest, and this says why and how to run it.
   console.warn(
@@ -544,12 +488,15 @@ describe('the report page', () => {
       'pulse-histogram': 1,
       'pulse-heatmap': 1, // the dense layer's array
       'insitu-change-heatmap': 1,
+      'curves-images': 1, // the learning curves section: test accuracy vs images, pulses, energy (one line)
+      'curves-pulses': 1,
+      'curves-energy': 1,
       'energy-chart': 1, // energy per layer, stacked by component
       'latency-chart': 1, // latency per layer, stacked by component
     };
     for (const [cls, n] of Object.entries(plots)) expect([cls, count(html, new RegExp(`<svg class="plot ${cls}"`, 'g'))]).toEqual([cls, n]);
     const total = Object.values(plots).reduce((a, b) => a + b, 0);
-    expect(total).toBe(17);
+    expect(total).toBe(20);
     expect(count(html, /<svg\b/g)).toBe(total);
     expect(count(html, /<\/svg>/g)).toBe(total);
     // the 108 x 16 array's heatmaps are PNG images inside their svg, the 9 x 6 one's <rect> cells
@@ -650,7 +597,7 @@ describe('the report page', () => {
     const noFooter = (s: string) => s.replace(/<footer>.*<\/footer>/, '');
     expect(noFooter(fs.readFileSync(file, 'utf8'))).toBe(noFooter(html));
     expect(fs.readdirSync(fixture.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-    expect(r.err).toMatch(/report: 17 plots/);
+    expect(r.err).toMatch(/report: 20 plots/);
   });
 
   test('--out and --json; --out must be an .html file (usage error, exit 2)', async () => {
@@ -659,7 +606,7 @@ describe('the report page', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.report).toBe(out);
-    expect(j.plots).toBe(17);
+    expect(j.plots).toBe(20);
     expect(fs.statSync(out).size).toBe(j.bytes);
     const bad = await run('report', fixture.dir, '--out', path.join(root, 'page.txt'));
     expect(bad.code).toBe(2);
@@ -674,18 +621,14 @@ describe('the report page', () => {
     fs.mkdirSync(dir);
     const file = path.join(dir, 'report.html');
     fs.writeFileSync(file, html);
-    // the flags of the acceptance check (shared/acceptance/4-report-renders)
-    const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', `--user-data-dir=${path.join(dir, 'u')}`, '--virtual-time-budget=5000', '--dump-dom', `file://${file}`];
-    const dom = await new Promise<string>((resolve, reject) => {
-      execFile(chromium, args, { timeout: 110000, maxBuffer: 64 << 20, encoding: 'utf8' }, (e, stdout) => (e && !stdout ? reject(e) : resolve(stdout)));
-    });
+    const dom = await chromiumDom(chromium, file, path.join(dir, 'u'));
     const svgs = count(dom, /<svg\b/g);
-    expect(svgs).toBe(17);
+    expect(svgs).toBe(20);
     // the page's self-check ran: every plot laid out with a non-zero size
-    expect(dom).toMatch(/<body[^>]* data-plots="17"/);
-    expect(dom).toMatch(/<body[^>]* data-plots-drawn="17"/);
+    expect(dom).toMatch(/<body[^>]* data-plots="20"/);
+    expect(dom).toMatch(/<body[^>]* data-plots-drawn="20"/);
     const sizes = [...dom.matchAll(/<svg [^>]*data-rendered="(\d+)x(\d+)"/g)].map((m) => [Number(m[1]), Number(m[2])]);
-    expect(sizes.length).toBe(17);
+    expect(sizes.length).toBe(20);
     for (const [w, h] of sizes) {
       expect(w).toBeGreaterThan(100);
       expect(h).toBeGreaterThan(50);
@@ -828,7 +771,7 @@ describe('missing and bad parts', () => {
     const sweepDir = newDir();
     writeSweep(sweepDir);
     const res = await quiet(() => reportCommand(dir, { sweep: sweepDir }));
-    expect(res.plots).toBe(17);
+    expect(res.plots).toBe(20);
     const alone = await quiet(() => reportCommand(sweepDir));
     expect(alone.report).toBe(path.join(sweepDir, 'report.html'));
     expect(alone.plots).toBe(2);

@@ -1,7 +1,8 @@
 // `memristor-tfjs report DIR`: one self-contained HTML page (inline CSS and SVG, no network) of any
 // run folder (hybrid, sweep, map, insitu, train) or of a fit record of fit-device, with the
 // sections that apply to it, written atomically to DIR/report.html (a fit record: DEVICE.fit.html
-// beside it; or --out); its path is printed on stdout.
+// beside it; or --out); its path is printed on stdout. `--compare DIR2 [DIR3 ...]`: DIR and each
+// DIRk in-situ runs (hybrid or insitu folders), their learning curves drawn side by side first.
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../atomic';
@@ -19,6 +20,8 @@ export interface ReportCommandOptions extends CommonOptions {
   out?: string;
   /** --sweep SWEEPDIR: a sweep directory to show (default DIR/sweep/ when it exists). */
   sweep?: string;
+  /** --compare DIR2 [DIR3 ...]: other in-situ runs whose learning curves the page draws beside DIR's. */
+  compare?: string[];
 }
 
 export interface ReportResult {
@@ -27,6 +30,8 @@ export interface ReportResult {
   bytes: number;
   /** <svg> plots on the page. */
   plots: number;
+  /** The in-situ runs whose learning curves the page draws (DIR's own, then --compare's). */
+  runs: { label: string; dir: string; points: number }[];
   warnings: string[];
 }
 
@@ -34,7 +39,8 @@ export async function reportCommand(dir: string, opts: ReportCommandOptions = {}
   if (!dir) throw new UsageError('report: give a run folder (written by hybrid, sweep, map, insitu or train) or a fit record (DEVICE.fit.json)');
   if (opts.out !== undefined && !/\.html?$/i.test(opts.out)) throw new UsageError(`--out must name an .html file, got '${opts.out}'`);
   if (opts.sweep !== undefined && opts.sweep === '') throw new UsageError('--sweep needs a sweep directory');
-  const inputs = loadReportInputs(dir, { sweepDir: opts.sweep });
+  if (opts.compare !== undefined && opts.compare.some((d) => d === '')) throw new UsageError('--compare needs in-situ run folders');
+  const inputs = loadReportInputs(dir, { sweepDir: opts.sweep, compare: opts.compare });
   if (inputs.kind === 'crossbar' || inputs.kind === 'insitu') inputs.energy = await crossbarEnergy(inputs, opts);
   for (const w of inputs.warnings) info(`warning: ${w}`);
   const html = renderReport(inputs, { version: packageVersion() });
@@ -48,8 +54,9 @@ export async function reportCommand(dir: string, opts: ReportCommandOptions = {}
   }
   const bytes = Buffer.byteLength(html, 'utf8');
   const plots = (html.match(/<svg\b/g) ?? []).length;
-  const result: ReportResult = { report: out, bytes, plots, warnings: inputs.warnings };
-  info(`report: ${plots} plots, ${(bytes / 1024).toFixed(0)} KiB`);
+  const runs = (inputs.runs ?? []).map((r) => ({ label: r.label, dir: r.dir, points: r.curve.filter((p) => p.testAccuracy !== null).length }));
+  const result: ReportResult = { report: out, bytes, plots, runs, warnings: inputs.warnings };
+  info(`report: ${plots} plots, ${(bytes / 1024).toFixed(0)} KiB${runs.length > 1 ? `, ${runs.length} in-situ runs compared (${runs.map((r) => r.label).join(', ')})` : ''}`);
   if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else process.stdout.write(out + '\n');
   return result;

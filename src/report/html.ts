@@ -11,6 +11,8 @@
 //              programmed conductance and of programmed - target
 //   insitu     learning curve (accuracy, pulses, loss vs images), pulses per cell (heatmaps and a
 //              histogram), conductance change of the trained layer
+//   curves     test accuracy vs images seen, vs pulses and vs programming energy, one line per in-situ
+//              run (DIR's own; with --compare several, this section first), and a table of the runs
 //   energy     the energy and latency estimate of src/energy.ts: per inference (ops, energy, latency,
 //              TOPS/W, the device tables, the programming and in-situ pulse costs), per mapped layer
 //              by component, and stacked bars of energy and latency per layer; an energy object of
@@ -23,7 +25,7 @@
 import type { CrossbarArrayData, CrossbarLayerEntry } from '../crossbar/files';
 import { LineSeries, PALETTE, barChart, esc, formatValue, heatmap, histogramChart, lineChart, stackedBarChart } from './svg';
 import { formatNs, formatPJ, type EnergyBreakdown, type LatencyBreakdown } from '../energy';
-import type { CrossbarView, FitCurves, FitRecord, HybridSummary, InsituLog, Part, ReportInputs, SweepData, TrainingRecord } from './load';
+import type { CrossbarView, FitCurves, FitRecord, HybridSummary, InsituLog, InsituRun, InsituRunPoint, Part, ReportInputs, SweepData, TrainingRecord } from './load';
 
 /** Heatmaps drawn per crossbar (each array gets two); beyond it a note says how many were left out. */
 export const MAX_HEATMAP_ARRAYS = 24;
@@ -572,6 +574,76 @@ function insituSection(inp: ReportInputs, refs: InsituRefs): string {
       pulseNote +
       (changeFigs.length || changeNote ? '<h3>Conductance change</h3>' + plots(changeFigs) + changeNote : ''),
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-situ learning curves, one line per run (a single run, or `report DIR --compare DIR2 ...`)
+
+/** Where each run's energies come from, in words: 'from ...' alone for one run or when all agree, else per run. */
+function energySources(runs: InsituRun[]): string {
+  const from = [...new Set(runs.map((r) => r.energyFrom ?? 'unknown'))];
+  if (from.length === 1) return `energy from ${from[0]}`;
+  return from.map((f) => `${runs.filter((r) => (r.energyFrom ?? 'unknown') === f).map((r) => r.label).join(', ')}: ${f}`).join('; ');
+}
+
+/**
+ * Test accuracy vs images seen, vs programming pulses and vs programming energy, one line per run
+ * (each a <g class="series" data-label="LABEL"> of the chart), and a table of the runs' totals.
+ */
+export function insituCurvesSection(runs: InsituRun[]): string {
+  const many = runs.length > 1;
+  const withTest = runs.map((r) => r.curve.filter((p) => p.testAccuracy !== null));
+  const notes: string[] = [];
+  runs.forEach((r, i) => {
+    if (withTest[i].length === 0) notes.push(`${r.label} (${r.dir}): its learning curve has no test accuracy (run insitu with --eval-samples N), so it has no line.`);
+  });
+  const series = (x: (p: InsituRunPoint) => number | null, scale = 1): LineSeries[] =>
+    runs.map((r, i) => ({
+      label: r.label,
+      color: PALETTE[i % PALETTE.length],
+      points: withTest[i].flatMap((p) => {
+        const v = x(p);
+        return v === null ? [] : [{ x: v / scale, y: 100 * p.testAccuracy! }];
+      }),
+      markers: true,
+    }));
+  const eu = pickUnit(runs.flatMap((r) => r.curve.map((p) => p.energyPJ)), PJ_UNITS);
+  const figs = [
+    figure(
+      lineChart({ title: 'Test accuracy vs training images seen', xLabel: 'training images seen', yLabel: 'test accuracy (%)', series: series((p) => p.samples), cls: 'curves-images' }),
+      `Test accuracy during in-situ training, ${many ? 'one line per run' : 'where measured'}.`,
+    ),
+    figure(
+      lineChart({ title: 'Test accuracy vs programming pulses', xLabel: 'SET + RESET pulses applied (cumulative)', yLabel: 'test accuracy (%)', series: series((p) => p.pulses), cls: 'curves-pulses' }),
+      'The same test accuracies against the update pulses applied to the trained layer so far: what a rule gains per pulse.',
+    ),
+  ];
+  const noEnergy = runs.filter((r) => r.curve.every((p) => p.energyPJ === null));
+  for (const r of noEnergy) notes.push(`${r.label} (${r.dir}): no programming energy (no energyPJ on its curve, no crossbar manifest with the device, no programming energy in insitu.json), so it has no line in the energy plot.`);
+  figs.push(
+    figure(
+      lineChart({ title: 'Test accuracy vs programming energy', xLabel: `programming energy (${eu.unit}, cumulative)`, yLabel: 'test accuracy (%)', series: series((p) => p.energyPJ, eu.scale), cls: 'curves-energy' }),
+      `Against the programming energy of those pulses (${energySources(runs)}); every pulse counted, the serial upper bound.`,
+    ),
+  );
+  const head = ['run', 'folder', 'rule', 'images', 'updates', 'pulses', 'energy', 'test accuracy before', 'after', 'change (points)', 'recovered of the lost points'];
+  const rows = runs.map((r) => [
+    r.label,
+    r.dir,
+    r.rule ?? '-',
+    r.images,
+    r.updates,
+    r.pulses,
+    r.energyPJ === null ? '-' : formatPJ(r.energyPJ),
+    pct(r.before),
+    pct(r.after),
+    r.before !== null && r.after !== null ? points(r.after - r.before) : '-',
+    r.recoveredFraction === null ? '-' : `${(100 * r.recoveredFraction).toFixed(0)}%${r.software !== null ? ` (software ${pct(r.software)}, after transfer ${pct(r.transferred)})` : ''}`,
+  ]);
+  const intro = many
+    ? `<p class="sub">${runs.length} in-situ runs side by side: ${runs.map((r) => `<code>${esc(r.label)}</code>`).join(', ')}.</p>`
+    : '<p class="sub">The test accuracy of this run against the images, pulses and programming energy it took.</p>';
+  return section('curves', 'In-situ learning curves', intro + notes.map(note).join('') + plots(figs) + `<div class="scroll">${table(head, rows, 'curves-table')}</div>`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1166,6 +1238,19 @@ function fitSection(inp: ReportInputs): string {
   return section('fit', 'Device fit: measured beside fitted', head + (figs.length ? plots(figs) : note('The record holds no mean curves.')) + f.warnings.map((w) => note(`warning: ${w}`)).join(''));
 }
 
+/**
+ * The learning curves of inp.runs: one run (DIR's own) after the in-situ section; several
+ * (--compare) first on the page, after the header.
+ */
+function addCurves(inp: ReportInputs, body: string[], nav: [string, string][]): void {
+  const runs = inp.runs ?? [];
+  if (runs.length === 0) return;
+  const at = runs.length > 1 ? 0 : body.length;
+  body.splice(at, 0, insituCurvesSection(runs));
+  const after = nav.findIndex(([id]) => id === 'insitu');
+  nav.splice(runs.length > 1 ? 0 : after >= 0 ? after + 1 : nav.length, 0, ['curves', runs.length > 1 ? 'learning curves compared' : 'learning curves']);
+}
+
 /** The report page of any run folder (the sections that apply to its kind). */
 export function renderReport(inp: ReportInputs, opts: PageOptions = {}): string {
   const s = inp.summary;
@@ -1190,8 +1275,11 @@ export function renderReport(inp: ReportInputs, opts: PageOptions = {}): string 
     const body: string[] = [view ? crossbarFactsSection(inp, view, log) : ''];
     const nav: [string, string][] = [['run', insitu ? 'run' : 'crossbar']];
     if (insitu) {
-      body.push(insituSection(inp, { software: null, transferred: log?.before ?? null }), conductanceSection(inp, here, 'Conductances after in-situ training'));
-      nav.push(['insitu', 'in-situ training'], ['conductance', 'conductances']);
+      body.push(insituSection(inp, { software: null, transferred: log?.before ?? null }));
+      nav.push(['insitu', 'in-situ training']);
+      addCurves(inp, body, nav);
+      body.push(conductanceSection(inp, here, 'Conductances after in-situ training'));
+      nav.push(['conductance', 'conductances']);
     } else {
       // the programming report of this folder's own manifest
       body.push(programmingSection({ programming: [] }, inp, 'manifest.json'), conductanceSection(inp, here, 'Conductances programmed'));
@@ -1220,6 +1308,8 @@ export function renderReport(inp: ReportInputs, opts: PageOptions = {}): string 
     ['insitu', 'in-situ training'],
     ['energy', 'energy'],
   ];
-  const body = [runSection(s, inp), accuracySection(s), programmingSection(s, inp), sweepSection(inp), conductanceSection(inp), insituSection(inp, { software: s.softwareAccuracy, transferred: s.transferredAccuracy }), energySection(s, inp)].join('\n');
-  return page(title, subtitle, nav, body, opts, inp.warnings);
+  const body = [runSection(s, inp), accuracySection(s), programmingSection(s, inp), sweepSection(inp), conductanceSection(inp), insituSection(inp, { software: s.softwareAccuracy, transferred: s.transferredAccuracy })];
+  addCurves(inp, body, nav);
+  body.push(energySection(s, inp));
+  return page(title, subtitle, nav, body.join('\n'), opts, inp.warnings);
 }

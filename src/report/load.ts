@@ -20,8 +20,12 @@
 //   DIR/crossbar/, DIR/insitu/   crossbar directories (src/crossbar/files.ts)
 //   DIR/insitu/insitu.json       { format: 'memristor-tfjs-insitu', version: 1, layer, rule, samples,
 //                        epochs, batchSize, lr, threshold, curve: [{samples, trainAccuracy, loss,
-//                        pulses, testAccuracy?}], pulsesPerCell: {arrayId: {rows, cols, data}},
-//                        before: {testAccuracy}, after: {testAccuracy} }
+//                        pulses, testAccuracy?, energyPJ?}], pulsesPerCell: {arrayId: {rows, cols, data}},
+//                        before: {testAccuracy}, after: {testAccuracy}, totalPulses?, updates?,
+//                        imagesSeen?, programming?: {energyPJ} }
+//   DIR/insitu/learning_curve.csv  the same curve, one row a point: samples, train_accuracy, loss,
+//                        pulses, test_accuracy (energy_pj when the record has it); the learning-curves
+//                        section reads it and checks it against insitu.json
 //   SWEEPDIR/sweep.json          { format: 'memristor-tfjs-sweep', version: 1, model, device, trials,
 //                        insitu, vary: [{name, values}], points: [{params, before: {mean, std,
 //                        values}, after: {mean, std, values} | null}] }
@@ -33,7 +37,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { FileFormatError, UsageError } from '../errors';
-import { CrossbarArrayData, CrossbarManifest, MANIFEST_FILE, readCrossbarDir } from '../crossbar/files';
+import { CrossbarArrayData, CrossbarManifest, MANIFEST_FILE, readCrossbarDir, validateCrossbarManifest } from '../crossbar/files';
 
 export const HYBRID_FORMAT = 'memristor-tfjs-hybrid';
 export const INSITU_FORMAT = 'memristor-tfjs-insitu';
@@ -88,6 +92,8 @@ export interface InsituCurvePoint {
   loss: number | null;
   pulses: number | null;
   testAccuracy: number | null;
+  /** Programming energy of the pulses so far (pJ), where the record has it. */
+  energyPJ: number | null;
 }
 
 export interface InsituLog {
@@ -192,6 +198,11 @@ export interface ReportInputs {
    * computed it (the `report` command loads the network for it; the reader reads files only).
    */
   energy?: Obj | null;
+  /**
+   * The in-situ runs whose learning curves the page compares: DIR's own (when it has one) and,
+   * with --compare, one per folder given (in that order). Filled by the `report` command.
+   */
+  runs?: InsituRun[];
   /** Problems with optional parts (each also a note on the page). */
   warnings: string[];
 }
@@ -333,6 +344,7 @@ export function validateInsitu(raw: unknown, file: string): InsituLog {
       loss: c.optNum(po, 'loss', `${f}.loss`),
       pulses: c.optNum(po, 'pulses', `${f}.pulses`, [0, Infinity]),
       testAccuracy: c.optNum(po, 'testAccuracy', `${f}.testAccuracy`, FRACTION),
+      energyPJ: c.optNum(po, 'energyPJ', `${f}.energyPJ`, [0, Infinity]),
     };
   });
   const pulsesPerCell = new Map<string, { rows: number; cols: number; data: number[] }>();
@@ -541,9 +553,34 @@ export function reportKindOf(target: string): { kind: ReportKind; file: string }
 /**
  * Reads what the report of `dir` shows: any run folder (see reportKindOf) or a fit record.
  * `sweepDir` (--sweep) names a sweep to show with a hybrid run: then it must be readable
- * (FileFormatError otherwise); without it DIR/sweep/ is used when it exists.
+ * (FileFormatError otherwise); without it DIR/sweep/ is used when it exists. `compare` (--compare)
+ * names other in-situ runs whose learning curves the page draws beside DIR's (runs): then DIR and
+ * each of them must be an in-situ run (loadInsituRun: FileFormatError otherwise).
  */
-export function loadReportInputs(dir: string, opts: { sweepDir?: string } = {}): ReportInputs {
+export function loadReportInputs(dir: string, opts: { sweepDir?: string; compare?: string[] } = {}): ReportInputs {
+  const inputs = readReportInputs(dir, opts);
+  if (opts.compare && opts.compare.length) {
+    // every folder must be an in-situ run, DIR too, each given once
+    const seen = new Map<string, string>();
+    for (const d of [dir, ...opts.compare]) {
+      const key = path.resolve(d);
+      if (seen.has(key)) throw new UsageError(`--compare: ${d} is given twice (as ${seen.get(key)})`);
+      seen.set(key, d);
+    }
+    inputs.runs = labelRuns([dir, ...opts.compare].map((d) => loadInsituRun(d)));
+  } else if ((inputs.kind === 'hybrid' || inputs.kind === 'insitu') && inputs.insitu.ok) {
+    // DIR's own learning curve; a problem with it is a warning, as with any optional part
+    try {
+      inputs.runs = labelRuns([loadInsituRun(dir)]);
+    } catch (e) {
+      if (!(e instanceof FileFormatError)) throw e;
+      inputs.warnings.push(`the learning curves left out: ${e.message}`);
+    }
+  }
+  return inputs;
+}
+
+function readReportInputs(dir: string, opts: { sweepDir?: string }): ReportInputs {
   const { kind, file } = reportKindOf(dir);
   const abs = kind === 'fit' ? path.dirname(file) : path.resolve(dir);
   const warnings: string[] = [];
@@ -600,4 +637,220 @@ export function loadReportInputs(dir: string, opts: { sweepDir?: string } = {}):
   const insituFile = path.join(abs, 'insitu', INSITU_FILE);
   const insitu = optional('the in-situ training log', insituFile, 'no in-situ training log (insitu/insitu.json) in the run directory', () => validateInsitu(readJsonFile(insituFile, 'the in-situ training log'), insituFile), warnings);
   return { ...base, summary, crossbar, insituCrossbar, insitu, sweep };
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-situ runs side by side (`report DIR --compare DIR2 ...`)
+
+export const LEARNING_CURVE_FILE = 'learning_curve.csv';
+
+/** One point of a learning curve as the comparison draws it. */
+export interface InsituRunPoint {
+  samples: number;
+  pulses: number;
+  /** Programming energy so far (pJ): the record's, or pulses x the device's programmingPulsePJ; null when neither is known. */
+  energyPJ: number | null;
+  testAccuracy: number | null;
+}
+
+/** An in-situ run: a hybrid run folder (summary.json + insitu/) or an insitu folder (insitu.json). */
+export interface InsituRun {
+  /** The folder given (absolute). */
+  dir: string;
+  /** Its name (the last path part). */
+  name: string;
+  kind: 'hybrid' | 'insitu';
+  /** The update rule (insitu.json's rule), or null. */
+  rule: string | null;
+  /** What the page calls it: the rule, with the folder name where two runs share a rule. */
+  label: string;
+  curve: InsituRunPoint[];
+  images: number | null;
+  updates: number | null;
+  pulses: number | null;
+  energyPJ: number | null;
+  /** Where the curve's energies come from (words for the page), or null when there are none. */
+  energyFrom: string | null;
+  /** Test accuracy before and after in-situ training (fractions). */
+  before: number | null;
+  after: number | null;
+  /** A hybrid run: the software and after-transfer accuracies and the fraction of the lost points recovered. */
+  software: number | null;
+  transferred: number | null;
+  recoveredFraction: number | null;
+}
+
+/** What --compare takes, in words (errors name it). */
+export const INSITU_RUN_TEXT = 'an in-situ run: a hybrid run folder (summary.json, insitu/insitu.json) or a folder written by `memristor-tfjs insitu` (insitu.json, learning_curve.csv)';
+
+/** A column of learning_curve.csv: its values by row, null where empty. */
+type CsvColumns = Map<string, (number | null)[]>;
+
+/**
+ * Reads learning_curve.csv (a header line, then one row per curve point; columns found by name,
+ * `samples`, `pulses` and `test_accuracy` required, `energy_pj` used when there, others ignored).
+ */
+export function readLearningCurveCsv(file: string): { rows: number; columns: CsvColumns } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FileFormatError(file, `cannot be read (${(e as NodeJS.ErrnoException).code})`);
+  }
+  const lines = text.split(/\r?\n/);
+  while (lines.length && lines[lines.length - 1].trim() === '') lines.pop();
+  if (lines.length === 0) throw new FileFormatError(file, 'empty: expected a header line (samples,...,pulses,test_accuracy)');
+  const head = lines[0].split(',').map((h) => h.trim());
+  for (const need of ['samples', 'pulses', 'test_accuracy']) {
+    if (!head.includes(need)) throw new FileFormatError(file, `line 1: no '${need}' column (the header is '${lines[0].slice(0, 80)}')`);
+  }
+  const columns: CsvColumns = new Map(head.map((h) => [h, []]));
+  for (let i = 1; i < lines.length; i++) {
+    const cells = lines[i].split(',');
+    if (cells.length !== head.length) throw new FileFormatError(file, `line ${i + 1}: ${cells.length} values, the header names ${head.length} columns`);
+    cells.forEach((raw, j) => {
+      const t = raw.trim();
+      const v = t === '' ? null : Number(t);
+      if (v !== null && !Number.isFinite(v)) throw new FileFormatError(file, `line ${i + 1}, column ${head[j]}: not a number: ${show(t)}`);
+      columns.get(head[j])!.push(v);
+    });
+  }
+  return { rows: lines.length - 1, columns };
+}
+
+/** The device's energy of one programming pulse (pJ) from a crossbar manifest, or null when the folder has none. */
+function pulseEnergyOf(crossbarDir: string): number | null {
+  const file = path.join(crossbarDir, MANIFEST_FILE);
+  if (!exists(file)) return null;
+  const m = validateCrossbarManifest(readJsonFile(file, 'the manifest of the tuned crossbar'), file);
+  return m.device.energy.programmingPulsePJ;
+}
+
+/**
+ * An in-situ run as the comparison shows it, every file checked: the folder must be a hybrid run
+ * with insitu/insitu.json or an insitu folder with insitu.json (FileFormatError naming the file and
+ * what is wrong otherwise); learning_curve.csv, when there, must agree with insitu.json's curve;
+ * the tuned crossbar's manifest, when there, gives the energy of a pulse.
+ */
+export function loadInsituRun(dir: string): InsituRun {
+  const abs = path.resolve(dir);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    throw new FileFormatError(dir, `no such directory (give ${INSITU_RUN_TEXT})`);
+  }
+  if (!st.isDirectory()) throw new FileFormatError(dir, `not a directory (give ${INSITU_RUN_TEXT})`);
+  let summary: HybridSummary | null = null;
+  let insituDir = abs;
+  if (exists(path.join(abs, SUMMARY_FILE))) {
+    summary = loadSummary(path.join(abs, SUMMARY_FILE));
+    insituDir = path.join(abs, 'insitu');
+    if (!exists(path.join(insituDir, INSITU_FILE))) {
+      throw new FileFormatError(path.join(insituDir, INSITU_FILE), 'missing: this hybrid run has no in-situ training log (it stopped before in-situ training, or insitu/ was removed)');
+    }
+  } else if (!exists(path.join(abs, INSITU_FILE))) {
+    throw new FileFormatError(dir, `holds neither ${SUMMARY_FILE} nor ${INSITU_FILE}: not ${INSITU_RUN_TEXT}`);
+  }
+  const file = path.join(insituDir, INSITU_FILE);
+  const log = validateInsitu(readJsonFile(file, 'the in-situ training log'), file);
+  const c = new Checker(file);
+  // cumulative counts never go down
+  log.curve.forEach((p, i) => {
+    const prev = log.curve[i - 1];
+    if (!prev) return;
+    if (p.samples < prev.samples) c.fail(`curve[${i}].samples`, `images seen went down (${prev.samples} -> ${p.samples}); the curve must be cumulative`);
+    if (p.pulses !== null && prev.pulses !== null && p.pulses < prev.pulses) c.fail(`curve[${i}].pulses`, `pulses went down (${prev.pulses} -> ${p.pulses}); the curve must be cumulative`);
+  });
+  if (log.curve.some((p) => p.pulses === null)) c.fail(`curve[${log.curve.findIndex((p) => p.pulses === null)}].pulses`, 'missing: every point needs the pulses applied so far');
+
+  // learning_curve.csv: the same curve
+  const csvFile = path.join(insituDir, LEARNING_CURVE_FILE);
+  let csvEnergy: (number | null)[] | null = null;
+  if (exists(csvFile)) {
+    const csv = readLearningCurveCsv(csvFile);
+    if (csv.rows !== log.curve.length) throw new FileFormatError(csvFile, `holds ${csv.rows} rows, the curve in ${INSITU_FILE} ${log.curve.length} points`);
+    const samples = csv.columns.get('samples')!;
+    const pulses = csv.columns.get('pulses')!;
+    log.curve.forEach((p, i) => {
+      if (samples[i] !== p.samples) throw new FileFormatError(csvFile, `line ${i + 2}: samples ${samples[i]}, ${INSITU_FILE} says ${p.samples}`);
+      if (pulses[i] !== p.pulses) throw new FileFormatError(csvFile, `line ${i + 2}: pulses ${pulses[i]}, ${INSITU_FILE} says ${p.pulses}`);
+    });
+    const e = csv.columns.get('energy_pj');
+    if (e) {
+      e.forEach((v, i) => {
+        if (v !== null && v < 0) throw new FileFormatError(csvFile, `line ${i + 2}, column energy_pj: must be >= 0, got ${v}`);
+      });
+      csvEnergy = e;
+    }
+  }
+
+  // the record's totals (insitu_files.ts InsituRecord), each optional
+  const o = log as unknown as Obj;
+  const count = (key: string) => c.optNum(o, key, key, [0, Infinity]);
+  const programming = o.programming === undefined || o.programming === null ? null : c.obj(o.programming, 'programming');
+  const recordEnergy = programming ? c.optNum(programming, 'energyPJ', 'programming.energyPJ', [0, Infinity]) : null;
+  const totalPulses = count('totalPulses');
+  const last = log.curve[log.curve.length - 1];
+  const pulses = totalPulses ?? last?.pulses ?? null;
+  // the energy of one pulse: the device of the tuned crossbar, else the record's total over its pulses
+  let pulsePJ = pulseEnergyOf(insituDir);
+  let pulseFrom = `pulses x the device's programmingPulsePJ (${pulsePJ} pJ, ${path.relative(abs, path.join(insituDir, MANIFEST_FILE)) || MANIFEST_FILE})`;
+  if (pulsePJ === null && recordEnergy !== null && totalPulses) {
+    pulsePJ = recordEnergy / totalPulses;
+    pulseFrom = `pulses x ${formatNum(pulsePJ)} pJ (programming.energyPJ / totalPulses of ${INSITU_FILE})`;
+  }
+  let energyFrom: string | null = null;
+  const curve: InsituRunPoint[] = log.curve.map((p, i) => {
+    let energyPJ = p.energyPJ ?? csvEnergy?.[i] ?? null;
+    if (energyPJ !== null) energyFrom ??= p.energyPJ !== null ? `the curve's energyPJ (${INSITU_FILE})` : `the energy_pj column of ${LEARNING_CURVE_FILE}`;
+    else if (pulsePJ !== null) {
+      energyPJ = p.pulses! * pulsePJ;
+      energyFrom ??= pulseFrom;
+    }
+    return { samples: p.samples, pulses: p.pulses!, energyPJ, testAccuracy: p.testAccuracy };
+  });
+  const energyPJ = recordEnergy ?? (pulses !== null && pulsePJ !== null ? pulses * pulsePJ : null);
+  const software = summary?.softwareAccuracy ?? null;
+  const transferred = summary?.transferredAccuracy ?? null;
+  const before = log.before ?? transferred;
+  const after = log.after ?? summary?.insituAccuracy ?? null;
+  let recoveredFraction = summary?.recoveredFraction ?? null;
+  if (recoveredFraction === null && software !== null && transferred !== null && after !== null && software > transferred) {
+    recoveredFraction = (after - transferred) / (software - transferred);
+  }
+  return {
+    dir: abs,
+    name: path.basename(abs),
+    kind: summary ? 'hybrid' : 'insitu',
+    rule: log.rule,
+    label: log.rule ?? path.basename(abs),
+    curve,
+    images: count('imagesSeen') ?? last?.samples ?? log.samples,
+    updates: count('updates'),
+    pulses,
+    energyPJ,
+    energyFrom,
+    before,
+    after,
+    software,
+    transferred,
+    recoveredFraction,
+  };
+}
+
+function formatNum(x: number): string {
+  return Number(x.toPrecision(4)).toString();
+}
+
+/** Labels the runs: each its rule, with the folder name added where two runs share a rule (and a number where that is not enough). */
+export function labelRuns(runs: InsituRun[]): InsituRun[] {
+  const base = (r: InsituRun) => r.rule ?? r.name;
+  const shared = (r: InsituRun) => runs.filter((q) => base(q) === base(r)).length > 1;
+  const first = runs.map((r) => (shared(r) && r.rule !== null ? `${r.rule} (${r.name})` : base(r)));
+  return runs.map((r, i) => {
+    const same = first.filter((l) => l === first[i]).length;
+    const k = first.slice(0, i).filter((l) => l === first[i]).length;
+    return { ...r, label: same > 1 ? `${first[i]} #${k + 1}` : first[i] };
+  });
 }
