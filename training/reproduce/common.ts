@@ -150,7 +150,7 @@ export function accuracyRow(quantity: string, value: number | null, publishedPer
     quantity,
     kind: 'accuracy',
     value,
-    published: publishedPercent === null ? null : publishedPercent / 100,
+    published: publishedPercent === null ? null : Number((publishedPercent / 100).toFixed(8)),
     publishedText: publishedPercent === null ? NOT_STATED : `${publishedPercent.toFixed(2)}%`,
     ...(source ? { source } : {}),
     ...extra,
