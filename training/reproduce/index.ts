@@ -3,10 +3,14 @@
 import { checkPaper, PaperName, ReproResult, StudyHooks, StudyOptions } from './common';
 import { reproduceYao2020, YaoOptions } from './yao2020';
 import { reproducePark2024, ParkOptions } from './park2024';
+import { reproduceChen2021, ChenOptions } from './chen2021';
+import { reproduceLammie2019, LammieOptions } from './lammie2019';
 
 export * from './common';
 export * from './yao2020';
 export * from './park2024';
+export * from './chen2021';
+export * from './lammie2019';
 
 /** The options of any study (each takes the fields it knows; `sizes` overrides its sizes). */
 export type ReproduceOptions = StudyOptions & { sizes?: Record<string, unknown> };
@@ -19,6 +23,10 @@ export async function runReproduction(paper: string, opts: ReproduceOptions = {}
       return reproduceYao2020(opts as YaoOptions, hooks);
     case 'park2024':
       return reproducePark2024(opts as ParkOptions, hooks);
+    case 'chen2021':
+      return reproduceChen2021(opts as ChenOptions, hooks);
+    case 'lammie2019':
+      return reproduceLammie2019(opts as LammieOptions, hooks);
     default:
       throw new Error(`reproduce ${name}: not built yet`);
   }

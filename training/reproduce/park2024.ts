@@ -8,9 +8,12 @@
 //
 // The abstract gives neither the tolerances nor the accuracies (DESIGN.md section 1): the sweep
 // 1..20% is our choice, and every published cell of the table says so.
-import { backendInfo, initBackend } from '../../src/backend';
+import type { tf } from '../../src/tf';
+import { backendInfo, initBackend, BackendInfo } from '../../src/backend';
+import type { Dataset } from '../../src/data/datasets';
+import type { ProgressReporter } from '../progress';
 import { ConfigError } from '../../src/errors';
-import { planSweep, sweepResultOf, SweepResult } from '../../src/sweep';
+import { planSweep, sweepResultOf, SweepResult, TrialOutcome, TrialTask } from '../../src/sweep';
 import { runTrial, TrialContext } from '../../src/sweep/trial';
 import { trainModel } from '../pipeline';
 import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, datasetFor, NOT_STATED } from './common';
@@ -33,6 +36,35 @@ export const PARK_QUICK: ParkSizes = { trainSamples: 20000, epochs: 1, testSampl
 
 export interface ParkOptions extends StudyOptions {
   sizes?: Partial<ParkSizes>;
+}
+
+/**
+ * Runs sweep trials (src/sweep/trial.ts runTrial: program a new instance, evaluate through the
+ * arrays) of an in-memory model in this thread, one after another, with a progress bar.
+ */
+export async function runProgrammings(
+  model: tf.LayersModel,
+  data: Dataset,
+  backend: BackendInfo,
+  tasks: readonly TrialTask[],
+  array: { arrayRows: number; arrayCols: number },
+  progress: ProgressReporter | undefined,
+  label: string,
+): Promise<TrialOutcome[]> {
+  const ctx: TrialContext = { model, data, backend, settings: { ...array, replicas: 1, calibrationSamples: 500, batchSize: 500, insitu: null }, dispose: () => {} };
+  progress?.start(label, tasks.length);
+  const outcomes: TrialOutcome[] = [];
+  try {
+    for (const task of tasks) {
+      outcomes.push(runTrial(ctx, task));
+      progress?.update(outcomes.length, {});
+      // let timers (the progress bar) run between trials
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    progress?.stop();
+  }
+  return outcomes;
 }
 
 export async function reproducePark2024(opts: ParkOptions = {}, hooks: StudyHooks = {}): Promise<ReproResult> {
@@ -68,26 +100,8 @@ export async function reproducePark2024(opts: ParkOptions = {}, hooks: StudyHook
   let sweep: SweepResult;
   try {
     say(`[2/2] ${plan.tasks.length} programmings onto ${sizes.arrayRows}x${sizes.arrayCols} arrays: ${sizes.trials} at each of ${sizes.tolerances.length} tolerances`);
-    const ctx: TrialContext = {
-      model,
-      data,
-      backend,
-      settings: { arrayRows: sizes.arrayRows, arrayCols: sizes.arrayCols, replicas: 1, calibrationSamples: 500, batchSize: 500, insitu: null },
-      dispose: () => {},
-    };
-    const bar = hooks.progress;
-    bar?.start('programmings', plan.tasks.length);
     const t1 = performance.now();
-    const outcomes = [];
-    try {
-      for (const task of plan.tasks) {
-        outcomes.push(runTrial(ctx, task));
-        bar?.update(outcomes.length, {});
-        await new Promise((r) => setImmediate(r));
-      }
-    } finally {
-      bar?.stop();
-    }
+    const outcomes = await runProgrammings(model, data, backend, plan.tasks, { arrayRows: sizes.arrayRows, arrayCols: sizes.arrayCols }, hooks.progress, 'programmings');
     sweep = sweepResultOf(sweepOpts, plan, { testCount: data.test.count, backend: backend.name, workers: 1, mode: 'in-process', seconds: secondsSince(t1) }, outcomes);
   } finally {
     model.dispose();
