@@ -5,12 +5,14 @@ import { reproduceYao2020, YaoOptions } from './yao2020';
 import { reproducePark2024, ParkOptions } from './park2024';
 import { reproduceChen2021, ChenOptions } from './chen2021';
 import { reproduceLammie2019, LammieOptions } from './lammie2019';
+import { reproduceShi2023, ShiOptions } from './shi2023';
 
 export * from './common';
 export * from './yao2020';
 export * from './park2024';
 export * from './chen2021';
 export * from './lammie2019';
+export * from './shi2023';
 
 /** The options of any study (each takes the fields it knows; `sizes` overrides its sizes). */
 export type ReproduceOptions = StudyOptions & { sizes?: Record<string, unknown> };
@@ -27,7 +29,7 @@ export async function runReproduction(paper: string, opts: ReproduceOptions = {}
       return reproduceChen2021(opts as ChenOptions, hooks);
     case 'lammie2019':
       return reproduceLammie2019(opts as LammieOptions, hooks);
-    default:
-      throw new Error(`reproduce ${name}: not built yet`);
+    case 'shi2023':
+      return reproduceShi2023(opts as ShiOptions, hooks);
   }
 }
