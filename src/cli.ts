@@ -249,6 +249,23 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('reproduce')
+    .description("run the study a seed paper reports and write its table beside the paper's numbers (results.json, table.csv) and a report page (report.html)")
+    .argument('<paper>', 'yao2020 | park2024 | chen2021 | lammie2019 | shi2023')
+    .option('--quick', 'smaller sizes (fewer images, epochs, trials) that finish in a few minutes')
+    .option('--dataset <spec>', 'mnist | idx:DIR for the MNIST studies (default mnist); cifar10:DIR for shi2023 (required there)')
+    .option('--seed <n>', 'seed of every random draw', intOption(0), 1)
+    .option('--out <dir>', 'output folder (default runs/reproduce-PAPER)')
+    .option('--overwrite', 'replace --out when it already holds a result (without it, that is refused)')
+    .addOption(progressOption())
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .action(async (paper: string, opts) => {
+      const { reproduceCommand } = await import('./commands/reproduce');
+      await reproduceCommand(paper, opts);
+    });
+
+  program
     .command('report')
     .description('write one self-contained HTML page (plots as inline SVG, no network) of any run folder, with the sections that apply to it')
     .argument('<dir>', 'a folder written by hybrid (summary.json), sweep (sweep.json), map or insitu (manifest.json), train (metrics.json), or a fit record of fit-device (DEVICE.fit.json, or a folder holding one)')

@@ -7,3 +7,4 @@ export * from './progress';
 export * from './insitu';
 export * from './insitu_files';
 export * from './pipeline';
+export * from './reproduce';

@@ -119,6 +119,8 @@ export interface TrainModelOptions {
   /** Options of single models (models/common.ts BuildOptions): resnet's depth, vgg16's batch norm. */
   depth?: number;
   batchNorm?: boolean;
+  /** bmcnn: 'binary-weights' (default) or 'fully-binary' (models/bmcnn.ts). */
+  variant?: string;
   /**
    * Clip every noisy kernel to +-k x its RMS after each step (models/ BuildOptions weightClipRms);
    * default 2.5 against a device (multi-level models), else none; 0 or null: none.
@@ -257,6 +259,7 @@ export async function trainModel(
     ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
     ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
     ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
+    ...(opts.variant !== undefined ? { variant: opts.variant } : {}),
     ...(opts.weightClipRms !== undefined ? { weightClipRms: opts.weightClipRms || null } : {}),
   };
   // What shapes the run: recorded in every checkpoint, compared on resume.
@@ -264,6 +267,7 @@ export async function trainModel(
     model: opts.model,
     ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
     ...(opts.batchNorm !== undefined ? { batchNorm: opts.batchNorm } : {}),
+    ...(opts.variant !== undefined ? { variant: opts.variant } : {}),
     ...(opts.weightLevels !== undefined ? { weightLevels: opts.weightLevels } : {}),
     dataset: opts.dataset,
     imageShape: data.imageShape,

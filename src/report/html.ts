@@ -1313,3 +1313,28 @@ export function renderReport(inp: ReportInputs, opts: PageOptions = {}): string 
   body.push(energySection(s, inp));
   return page(title, subtitle, nav, body.join('\n'), opts, inp.warnings);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pages of other results (`reproduce`): the same page, style and self-check as the report
+
+/** One section of a page made by renderSectionsPage: its anchor, heading and HTML body. */
+export interface PageSection {
+  id: string;
+  title: string;
+  html: string;
+}
+
+/** Building blocks for such sections: an HTML table (numbers right-aligned), a note, a row of figures. */
+export const pageParts = { table, note, plots, figure, facts };
+
+/** A self-contained page (the report's CSS and self-check) of the given sections, with a nav bar. */
+export function renderSectionsPage(title: string, subtitle: string, sections: readonly PageSection[], opts: PageOptions = {}, warnings: string[] = []): string {
+  return page(
+    title,
+    subtitle,
+    sections.map((s) => [s.id, s.title] as [string, string]),
+    sections.map((s) => section(s.id, s.title, s.html)).join('\n'),
+    opts,
+    warnings,
+  );
+}
