@@ -8,7 +8,8 @@
 // here, seeded) and used through the fitted table. Prints a table and writes
 // bench/insitu_rules.json.
 //   node dist/bench/insitu_rules.js [--seeds 1,2,3] [--devices yao2020,park2024,lookup]
-//     [--rules plain,manhattan,mixed-precision,tiki-taka] [--insitu-samples 6000] [--test-samples N]
+//     [--rules 'plain,manhattan,mixed-precision,tiki-taka'] [--insitu-samples 6000] [--test-samples N]
+//   A rule may carry insitu flags after a space: --rules 'plain,mixed-precision --lr 1'.
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -107,12 +108,15 @@ async function main(): Promise<void> {
           await runCli([cli, 'hybrid', '--model', model, '--dataset', 'mnist', '--device', deviceArg, '--seed', String(seed), '--no-device-aware', '--insitu-samples', '100', '--out', run, '--json', '--no-progress', ...test]),
         );
         const software: number = hybrid.softwareAccuracy;
-        for (const rule of [...rules.map((r) => ({ rule: r, oracle: false })), { rule: 'plain', oracle: true }]) {
-          const out = path.join(tmp, `${device}-${seed}-${rule.rule}${rule.oracle ? '-oracle' : ''}`);
+        const specs = [...rules.map((r) => ({ rule: r, oracle: false })), ...(flag('--oracle', 'yes') === 'yes' ? [{ rule: 'plain', oracle: true }] : [])];
+        for (const [k, spec] of specs.entries()) {
+          const [name, ...extra] = spec.rule.trim().split(/\s+/);
+          const rule = { rule: name, label: spec.rule.trim(), extra, oracle: spec.oracle };
+          const out = path.join(tmp, `${device}-${seed}-${k}`);
           const t0 = performance.now();
           const r = JSON.parse(
             await runCli([
-              cli, 'insitu', '--crossbar', path.join(run, 'crossbar'), '--dataset', 'mnist', '--samples', insituSamples, '--rule', rule.rule,
+              cli, 'insitu', '--crossbar', path.join(run, 'crossbar'), '--dataset', 'mnist', '--samples', insituSamples, '--rule', rule.rule, ...rule.extra,
               ...(rule.oracle ? ['--oracle'] : []), '--seed', String(seed), '--out', out, '--json', '--no-progress', ...test,
             ]),
           );
@@ -121,7 +125,7 @@ async function main(): Promise<void> {
             device,
             model,
             seed,
-            rule: rule.rule,
+            rule: rule.label,
             oracle: rule.oracle,
             software,
             transferred: r.beforeAccuracy,
@@ -133,7 +137,7 @@ async function main(): Promise<void> {
           };
           rows.push(row);
           console.error(
-            `${device} seed ${seed} ${(rule.rule + (rule.oracle ? ' (oracle)' : '')).padEnd(18)} ${(100 * row.transferred).toFixed(2)}% -> ${(100 * row.after).toFixed(2)}% ` +
+            `${device} seed ${seed} ${(rule.label + (rule.oracle ? ' (oracle)' : '')).padEnd(18)} ${(100 * row.transferred).toFixed(2)}% -> ${(100 * row.after).toFixed(2)}% ` +
               `of ${(100 * software).toFixed(2)}%: ${(100 * row.recovered).toFixed(0)}% recovered, ${row.pulses} pulses`,
           );
           fs.rmSync(out, { recursive: true, force: true });
@@ -155,17 +159,17 @@ async function main(): Promise<void> {
     e.energyPJ += r.energyPJ;
     e.seeds++;
   }
-  const lines = [`${'device'.padEnd(10)} ${'rule'.padEnd(18)} ${'recovered'.padStart(9)} ${'pulses'.padStart(8)} ${'energy uJ'.padStart(9)}  (mean of ${seeds.length} seeds)`];
+  const lines = [`${'device'.padEnd(10)} ${'rule'.padEnd(24)} ${'recovered'.padStart(9)} ${'pulses'.padStart(8)} ${'energy uJ'.padStart(9)}  (mean of ${seeds.length} seeds)`];
   for (const [device, byRule] of Object.entries(summary)) {
     for (const [rule, e] of Object.entries(byRule)) {
       e.recovered /= e.seeds;
       e.pulses /= e.seeds;
       e.energyPJ /= e.seeds;
-      lines.push(`${device.padEnd(10)} ${rule.padEnd(18)} ${(100 * e.recovered).toFixed(1).padStart(8)}% ${e.pulses.toFixed(0).padStart(8)} ${(e.energyPJ / 1e6).toFixed(3).padStart(9)}`);
+      lines.push(`${device.padEnd(10)} ${rule.padEnd(24)} ${(100 * e.recovered).toFixed(1).padStart(8)}% ${e.pulses.toFixed(0).padStart(8)} ${(e.energyPJ / 1e6).toFixed(3).padStart(9)}`);
     }
   }
   console.log(lines.join('\n'));
-  const file = path.join(root, 'bench', 'insitu_rules.json');
+  const file = path.join(root, 'bench', flag('--out', 'insitu_rules.json'));
   writeJsonAtomic(file, { date: new Date().toISOString(), cpus: os.cpus().length, seeds, insituSamples: Number(insituSamples), testSamples: testSamples ? Number(testSamples) : 'all', summary, rows });
   console.log(`wrote ${path.relative(process.cwd(), file)}`);
 }

@@ -176,6 +176,7 @@ export function buildProgram(): Command {
       .option('--momentum <m>', 'momentum of the wanted updates, v = m v + dG (default 0)', floatOption(0, 1, { exclusiveMax: true }))
       .option('--transfer-every <k>', 'tiki-taka: updates between transfers from the fast matrix (default 1)', intOption(1))
       .option('--read-every <k>', "updates between the controller's reads of the cells (default 0: one read before the first update)", intOption(0))
+      .addOption(new Option('--layers <which>', 'the layers trained in situ: last (the last FC layer, Yao et al.), last2 (the last two dense layers), all-dense; the error reaches the earlier ones through the read weights of the arrays').choices(['last', 'last2', 'all-dense']).default('last'))
       .option('--oracle', "let the controller see each cell's hidden window, step scale and stuck state: an upper bound no chip reaches (default off)");
 
   const insituFlags = (c: Command) =>

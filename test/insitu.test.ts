@@ -241,6 +241,79 @@ describe('the update arithmetic by hand: 2 inputs, 2 outputs, one batch of 2 ima
     disposeCrossbar(net);
   });
 
+  test('--layers last2: both dense layers move by -lr x the software gradient (error back-propagated through the read weights, relu)', () => {
+    // flatten -> hidden (3, relu) -> out (2) on the fine ideal device; 4 images of 2 pixels
+    const m = tf.sequential();
+    m.add(tf.layers.flatten({ name: 'flat', inputShape: [1, 2, 1] }));
+    m.add(tf.layers.dense({ name: 'hidden', units: 3, activation: 'relu' }));
+    m.add(tf.layers.dense({ name: 'out', units: 2 }));
+    m.getLayer('hidden').setWeights([tf.tensor2d([0.5, -0.25, 0.75, -0.5, 0.625, 0.25], [2, 3]), tf.tensor1d([0.05, 0.1, -0.6])]);
+    m.getLayer('out').setWeights([tf.tensor2d([0.5, -0.75, -0.25, 0.5, 1, 0.125], [3, 2]), tf.tensor1d([0.1, -0.1])]);
+    const four: Split = { images: Uint8Array.of(255, 51, 102, 204, 204, 25, 51, 153), labels: Uint8Array.of(0, 1, 0, 1), count: 4 };
+    const net = mapModel(m, fineDevice(), {});
+    const weightsOf = (name: string): number[] => {
+      const l = net.layers.find((x) => x.name === name)!;
+      const W = new Array(l.rows * l.outputs).fill(0);
+      for (const a of l.arrays) {
+        const { rowStart, rows, outStart, outs, arrayCols } = a.tile;
+        for (let r = 0; r < rows; r++) for (let j = 0; j < outs; j++) W[(rowStart + r) * l.outputs + outStart + j] = l.weightScale * (a.programmed[r * arrayCols + 2 * j] - a.programmed[r * arrayCols + 2 * j + 1]);
+      }
+      return W;
+    };
+    // the mapping is exact: the arrays hold the model's weights
+    expect(weightsOf('hidden').map((v) => Number(v.toFixed(4)))).toEqual([0.5, -0.25, 0.75, -0.5, 0.625, 0.25]);
+    // the largest weights sit at the window's bounds, where a pulse cannot go: halve every weight
+    // about mid-window (G+- = 32 +- w / (4 ws)), and the model's kernels with them
+    for (const l of net.layers) {
+      const W = weightsOf(l.name);
+      for (const a of l.arrays) {
+        const { rowStart, rows, outStart, outs, arrayCols } = a.tile;
+        for (let r = 0; r < rows; r++) {
+          for (let j = 0; j < outs; j++) {
+            const w = W[(rowStart + r) * l.outputs + outStart + j];
+            a.programmed[r * arrayCols + 2 * j] = 32 + w / (4 * l.weightScale);
+            a.programmed[r * arrayCols + 2 * j + 1] = 32 - w / (4 * l.weightScale);
+          }
+        }
+      }
+      const layer = m.getLayer(l.name);
+      const [k, bias] = layer.getWeights();
+      layer.setWeights([tf.mul(k, 0.5), bias]);
+    }
+    const before = { hidden: weightsOf('hidden'), out: weightsOf('out') };
+    expect(before.hidden.map((v) => Number(v.toFixed(4)))).toEqual([0.25, -0.125, 0.375, -0.25, 0.3125, 0.125]);
+    // the software gradient of the mean cross-entropy, by tf
+    const x = tf.tensor(Float32Array.from(four.images, (v) => v / 255), [4, 1, 2, 1]);
+    const y = tf.oneHot(tf.tensor1d(four.labels, 'int32'), 2);
+    const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, m.apply(x) as tf.Tensor) as tf.Scalar, m.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
+    const gHidden = Array.from(grads[m.trainableWeights[0].name].dataSync());
+    const gOut = Array.from(grads[m.trainableWeights[2].name].dataSync());
+    // the third hidden unit is off for every image (0.375 x0 + 0.125 x1 - 0.6 < 0): the relu mask
+    // sends it no error, though its outgoing weights are not zero
+    expect([gHidden[2], gHidden[5]]).toEqual([0, 0]);
+    const lr = 0.5;
+    const r = insituTrain(net, four, { ...opts, samples: 4, batchSize: 4, lr, decay: 'none', layers: 'last2' });
+    expect(r.layers).toEqual(['hidden', 'out']);
+    expect(r.updates).toBe(1);
+    const after = { hidden: weightsOf('hidden'), out: weightsOf('out') };
+    // each weight moves by -lr g, to the pulse step (2 devices x STEP / 2 x ws on each side)
+    const tol = (l: string) => net.layers.find((q) => q.name === l)!.weightScale * STEP + 1e-6;
+    gOut.forEach((g, k) => expect(Math.abs(after.out[k] - before.out[k] + lr * g)).toBeLessThan(tol('out')));
+    gHidden.forEach((g, k) => expect(Math.abs(after.hidden[k] - before.hidden[k] + lr * g)).toBeLessThan(tol('hidden')));
+    // and they did move: the gradients are not all zero
+    expect(Math.max(...gHidden.map(Math.abs))).toBeGreaterThan(0.01);
+    // the pulse plan names the cells of both layers' arrays
+    expect(r.pulseLog.arrayIds).toEqual([...net.layers[0].arrays, ...net.layers[1].arrays].map((a) => a.id));
+    disposeCrossbar(net);
+  });
+
+  test('--layers: last2 needs two dense layers; a bad name is refused', () => {
+    const net = net2x2('differential');
+    expect(() => insituTrain(net, split, { ...opts, layers: 'last2' })).toThrow(/last2 trains the last two dense layers; the network has 1 on arrays \('fc'\)/);
+    expect(() => insituTrain(net, split, { ...opts, layers: 'first' as never })).toThrow(/layers: must be one of last, last2, all-dense/);
+    disposeCrossbar(net);
+  });
+
   test("reference scheme: the whole dG on the cell, the reference column untouched", () => {
     const net = net2x2('reference');
     const fc = net.layers[0];

@@ -25,10 +25,11 @@ import { ConfigError } from '../src/errors';
 import { SeededRandom } from '../src/random';
 import type { Split } from '../src/data/datasets';
 import { batchesOf, sampleSize, selectSamples } from '../src/data/batches';
-import { CrossbarNetwork, MappedLayer, deviceInstancesOf } from '../src/crossbar/network';
+import { CrossbarArray, CrossbarNetwork, MappedLayer, deviceInstancesOf } from '../src/crossbar/network';
+import type { DeviceConfig } from '../src/device/config';
 import { calibrateCrossbarOn, crossbarRunner, CrossbarRunner } from '../src/crossbar/inference';
 import { applyPulses, meanStep, readConductance } from '../src/programming/pulse';
-import { nominalInstances } from '../src/programming/instances';
+import { DeviceInstances, nominalInstances } from '../src/programming/instances';
 import { INSITU_RULES, InsituRule, PulseController, checkRuleSettings } from './insitu_rules';
 import { FileFormatError } from '../src/errors';
 import { PulseLog, PulseLogBuilder } from '../src/programming/pulse_plan';
@@ -36,6 +37,16 @@ import { PulseLog, PulseLogBuilder } from '../src/programming/pulse_plan';
 export { INSITU_RULES, InsituRule };
 /** The default learning rate, found on mcnn / yao2020 (0.15-1 give the same recovery there with the cosine decay). */
 export const DEFAULT_INSITU_LR = 0.3;
+
+/** The layer sets `layers` names. */
+export const INSITU_LAYERS = ['last', 'last2', 'all-dense'] as const;
+export type InsituLayers = (typeof INSITU_LAYERS)[number];
+
+/** The learning rate of a rule without `lr`. */
+export function defaultInsituLr(rule: InsituRule): number {
+  void rule;
+  return DEFAULT_INSITU_LR;
+}
 
 /** The rule without --rule: the one that recovered most on the presets (see the README's measurements). */
 export const DEFAULT_INSITU_RULE: InsituRule = 'plain';
@@ -57,6 +68,8 @@ export interface InsituOptions {
   decay?: 'cosine' | 'none';
   /** Plain rule: round pulse counts stochastically (default true) rather than to the nearest. */
   stochasticRounding?: boolean;
+  /** The layers trained: 'last' (default, Yao et al.), 'last2' (the last two dense layers) or 'all-dense'. */
+  layers?: InsituLayers;
   /** Momentum M in [0, 1) of the wanted updates; default 0. */
   momentum?: number;
   /** tiki-taka: updates between transfers from the fast matrix; default 1. */
@@ -100,7 +113,10 @@ export interface InsituPoint {
 }
 
 export interface InsituResult {
+  /** The last trained layer (the one Yao et al. train). */
   layer: string;
+  /** Every trained layer, first to last. */
+  layers: string[];
   rule: InsituRule;
   curve: InsituPoint[];
   /** SET + RESET pulses applied to each cell of each array of the trained layer, by array id. */
@@ -131,6 +147,7 @@ export interface InsituResult {
     transferEvery: number;
     readEvery: number;
     oracle: boolean;
+    layers: InsituLayers;
   };
 }
 
@@ -157,6 +174,43 @@ export function insituLayer(net: CrossbarNetwork): { index: number; mapped: Mapp
   return { index, mapped };
 }
 
+/**
+ * The steps in-situ training trains, first to last: the last mapped layer (insituLayer), and with
+ * 'last2' the dense layer before it, with 'all-dense' every dense layer. The layers from the first
+ * of them to the end must follow one another (the error goes back along that chain), no other
+ * mapped layer may sit between two of them, and each one but the last must have a linear or relu
+ * activation with an ADC-read output (a threshold neuron's binary output has no gradient to send).
+ */
+export function insituLayers(net: CrossbarNetwork, which: InsituLayers = 'last'): { index: number; mapped: MappedLayer }[] {
+  if (!INSITU_LAYERS.includes(which)) throw new ConfigError('layers', `must be one of ${INSITU_LAYERS.join(', ')}, got ${which}`);
+  const last = insituLayer(net);
+  if (which === 'last') return [last];
+  const dense: { index: number; mapped: MappedLayer }[] = [];
+  net.steps.forEach((s, i) => {
+    if (s.mapped && s.mapped.kind === 'dense') dense.push({ index: i, mapped: s.mapped });
+  });
+  const names = dense.map((d) => `'${d.mapped.name}'`).join(', ');
+  if (which === 'last2' && dense.length < 2) {
+    throw new ConfigError('layers', `last2 trains the last two dense layers; the network has ${dense.length} on arrays (${names})`);
+  }
+  const chosen = which === 'last2' ? dense.slice(-2) : dense;
+  for (let i = chosen[0].index + 1; i < net.steps.length; i++) {
+    const ins = net.steps[i].inputs;
+    if (ins.length !== 1 || ins[0] !== i - 1) {
+      throw new ConfigError('layers', `in-situ training of ${names} needs the layers after '${chosen[0].mapped.name}' to follow one another; '${net.steps[i].layer.name}' takes ${ins.length === 1 ? 'the output of an earlier layer' : `${ins.length} inputs`}`);
+    }
+    const mm = net.steps[i].mapped;
+    if (mm && !chosen.some((c) => c.index === i)) throw new ConfigError('layers', `'${mm.name}' (a ${mm.kind} on arrays) sits between the dense layers trained in situ (${names})`);
+  }
+  for (const c of chosen.slice(0, -1)) {
+    const m = c.mapped;
+    if (m.replicas !== 1) throw new ConfigError('layers', `layer '${m.name}' has ${m.replicas} replicas; in-situ training needs one`);
+    if (m.neuron === 'threshold' || m.comparator) throw new ConfigError('layers', `layer '${m.name}' ends in a threshold neuron: its binary output sends no error back; train --layers last`);
+    if (m.activation !== 'linear' && m.activation !== 'relu') throw new ConfigError('layers', `layer '${m.name}' has activation ${m.activation}; in-situ training back-propagates through linear and relu only`);
+  }
+  return chosen;
+}
+
 function positiveInt(v: number, field: string): number {
   if (!Number.isSafeInteger(v) || v < 1) throw new ConfigError(field, `must be an integer >= 1, got ${v}`);
   return v;
@@ -173,14 +227,16 @@ export function meanSetStep(net: CrossbarNetwork): number {
  */
 export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOptions = {}): InsituResult {
   const t0 = performance.now();
-  const { index: L, mapped: m } = insituLayer(net);
+  const which = opts.layers ?? 'last';
+  const chosen = insituLayers(net, which);
+  const { index: L, mapped: m } = chosen[chosen.length - 1];
   const samples = positiveInt(Math.min(opts.samples ?? 6000, train.count), 'samples');
   const epochs = positiveInt(opts.epochs ?? 1, 'epochs');
   const batchSize = positiveInt(opts.batchSize ?? 100, 'batchSize');
-  const lr = opts.lr ?? DEFAULT_INSITU_LR;
-  if (!(lr > 0) || !Number.isFinite(lr)) throw new ConfigError('lr', `must be > 0, got ${lr}`);
   const rule = opts.rule ?? DEFAULT_INSITU_RULE;
   if (!INSITU_RULES.includes(rule)) throw new ConfigError('rule', `must be one of ${INSITU_RULES.join(', ')}, got ${rule}`);
+  const lr = opts.lr ?? defaultInsituLr(rule);
+  if (!(lr > 0) || !Number.isFinite(lr)) throw new ConfigError('lr', `must be > 0, got ${lr}`);
   const threshold = opts.threshold ?? (rule === 'manhattan' ? 0.5 * meanSetStep(net) : 0);
   const momentum = opts.momentum ?? 0;
   const transferEvery = opts.transferEvery ?? 1;
@@ -205,27 +261,9 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
   // calibrate it, as in `evaluate --crossbar` (not the first training batch, as runner.run would).
   calibrateCrossbarOn(net, train, { ...inferOpts, samples: opts.calibrationSamples, imageShape, numClasses });
 
-  const { instances, arrays } = deviceInstancesOf(net, m, 0);
-  const nCells = instances.count;
-  const G = new Float32Array(nCells);
-  for (const { array, offset } of arrays) G.set(array.programmed, offset);
-  const counts = new Int32Array(nCells);
-  const dG = new Float32Array(nCells);
-  // Where each cell sits: its array, row and physical column (the pulse plan names cells so).
-  const cellArray = new Int32Array(nCells);
-  const cellRow = new Int32Array(nCells);
-  const cellCol = new Int32Array(nCells);
-  arrays.forEach(({ array, offset }, a) => {
-    const cols = array.tile.arrayCols;
-    for (let k = 0; k < array.programmed.length; k++) {
-      cellArray[offset + k] = a;
-      cellRow[offset + k] = Math.floor(k / cols);
-      cellCol[offset + k] = k % cols;
-    }
-  });
-  const log = new PulseLogBuilder(arrays.map((a) => a.array.id));
   const pulseRng = rng.fork('pulses');
   const roundRng = rng.fork('rounding');
+  const readRng = rng.fork('controller-reads');
   const stochastic = opts.stochasticRounding ?? true;
   const settings = checkRuleSettings({
     rule,
@@ -235,27 +273,46 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
     rounding: stochastic ? roundRng : null,
     maxPulses: opts.maxPulses ?? net.device.writeVerify.maxPulses,
   });
-  // The controller: the oracle sees the cells as they are; a chip's controller sees the nominal
-  // device and reads the cells once before it starts.
-  const readRng = rng.fork('controller-reads');
   let cellReads = 0;
-  const readCells = (): Float32Array => {
-    cellReads += nCells;
-    return readConductance(G, net.device, readRng);
-  };
-  let controller: PulseController;
-  if (oracle) controller = new PulseController(net.device, instances, G, settings);
-  else {
-    controller = new PulseController(net.device, nominalInstances(net.device, nCells), readCells(), settings);
-  }
+  // Every trained layer's cells, flat, with its controller: the oracle sees the cells as they are;
+  // a chip's controller sees the nominal device and reads the cells once before it starts.
+  const allArrays: string[] = [];
+  const trained: TrainedLayer[] = chosen.map(({ index, mapped }) => {
+    const { instances, arrays } = deviceInstancesOf(net, mapped, 0);
+    const n = instances.count;
+    const G = new Float32Array(n);
+    for (const { array, offset } of arrays) G.set(array.programmed, offset);
+    const t: TrainedLayer = {
+      index,
+      m: mapped,
+      instances,
+      arrays,
+      G,
+      counts: new Int32Array(n),
+      dG: new Float32Array(n),
+      arrayBase: allArrays.length,
+      controller: null as unknown as PulseController,
+    };
+    allArrays.push(...arrays.map((a) => a.array.id));
+    if (oracle) t.controller = new PulseController(net.device, instances, G, settings);
+    else {
+      cellReads += n;
+      t.controller = new PulseController(net.device, nominalInstances(net.device, n), readConductance(G, net.device, readRng), settings);
+    }
+    return t;
+  });
+  const log = new PulseLogBuilder(allArrays);
   const pulsePJ = net.device.energy.programmingPulsePJ;
   const readPJ = net.device.energy.cellReadPJ;
   const energyNow = () => totalPulses * pulsePJ + cellReads * readPJ;
-  const F = m.rows;
   const O = m.outputs;
   // (absorbed steps after it are part of its arrays' work: a folded BN)
   const trailing = net.steps.slice(L + 1).filter((s) => s.absorbedBy === null).map((s) => s.layer);
   const softmaxOut = m.activation === 'softmax';
+  // The digital steps between a trained layer and the next (absorbed ones are in the arrays' work).
+  const between = trained.map((t, k) =>
+    k + 1 < trained.length ? net.steps.slice(t.index + 1, trained[k + 1].index).filter((s) => s.absorbedBy === null).map((s) => s.layer) : [],
+  );
 
   const total = samples * epochs;
   const decay = opts.decay ?? 'cosine';
@@ -274,12 +331,23 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
 
   for (let e = 0; e < epochs; e++) {
     for (const b of batchesOf(subset, { batchSize, numClasses, shuffle: rng.fork(`order/${e}`) })) {
-      // Forward through the arrays; the error in the periphery.
-      const { h, delta, correct, loss } = tf.tidy(() => {
+      // Forward through the arrays, keeping each trained layer's input and output; the error in
+      // the periphery, back-propagated from layer to layer through the read weights of the layer
+      // above (a transposed read of its arrays: read noise, energy counted).
+      const grads = tf.tidy(() => {
         const x = tf.tensor(b.x, [b.size, ...imageShape]);
-        const feats = runner.run(x, 0, net.steps[L].inputs[0] + 1);
-        const hq = m.inputQuantizer && m.inputQuantizer.levels !== null ? m.inputQuantizer(feats) : feats;
-        const z = runner.run(feats, L, L + 1);
+        let cur = runner.run(x, 0, net.steps[trained[0].index].inputs[0] + 1);
+        const hs: Tensor[] = [];
+        const outs: Tensor[] = [];
+        for (let k = 0; k < trained.length; k++) {
+          const t = trained[k];
+          if (k > 0) cur = runner.run(cur, trained[k - 1].index + 1, t.index);
+          const q = t.m.inputQuantizer && t.m.inputQuantizer.levels !== null ? t.m.inputQuantizer(cur) : cur;
+          hs.push(tf.reshape(q, [b.size, t.m.rows]));
+          cur = runner.run(cur, t.index, t.index + 1);
+          outs.push(cur);
+        }
+        const z = outs[outs.length - 1];
         const y = tf.tensor2d(b.oneHot, [b.size, numClasses]);
         const head = (zz: Tensor): Tensor => {
           let o = zz;
@@ -295,60 +363,89 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
           out = head(z);
           d = tf.grad((zz: Tensor) => tf.losses.softmaxCrossEntropy(y, head(zz)) as tf.Scalar)(z);
         }
+        const deltas: Tensor[] = new Array(trained.length);
+        deltas[trained.length - 1] = tf.reshape(d, [b.size, O]);
+        for (let k = trained.length - 2; k >= 0; k--) {
+          const up = trained[k + 1];
+          const Wr = tf.tensor2d(readWeights(up, net.device, readRng), [up.m.rows, up.m.outputs]);
+          cellReads += up.instances.count;
+          // through the input quantizer of the layer above: straight through
+          const dIn = tf.matMul(deltas[k + 1], Wr, false, true);
+          const layers = between[k];
+          let dOut: Tensor;
+          if (layers.length === 0) dOut = tf.reshape(dIn, outs[k].shape);
+          else {
+            const g = (o: Tensor): Tensor => {
+              let v = o;
+              for (const layer of layers) v = layer.apply(v, { training: false }) as Tensor;
+              return tf.sum(tf.mul(tf.reshape(v, [b.size, up.m.rows]), dIn));
+            };
+            dOut = tf.grad(g)(outs[k]);
+          }
+          // through the layer's own activation (relu: where its output is positive)
+          const act = trained[k].m.activation;
+          const dz = act === 'relu' ? tf.mul(dOut, tf.cast(tf.greater(outs[k], 0), 'float32')) : dOut;
+          deltas[k] = tf.reshape(dz, [b.size, trained[k].m.outputs]);
+        }
         const probs = softmaxOut && trailing.length === 0 ? out : tf.softmax(out);
         const l = tf.mean(tf.neg(tf.sum(tf.mul(y, tf.log(tf.add(probs, 1e-12))), -1)));
         const hits = tf.sum(tf.cast(tf.equal(tf.argMax(out, -1), tf.tensor1d(b.labels, 'int32')), 'float32'));
         return {
-          h: tf.reshape(hq, [b.size, F]).dataSync() as Float32Array,
-          delta: tf.reshape(d, [b.size, O]).dataSync() as Float32Array,
+          // dW = h^T delta per trained layer (the sign and lr are applied below)
+          dW: trained.map((_, k) => tf.matMul(hs[k], deltas[k], true, false).dataSync() as Float32Array),
           correct: hits.dataSync()[0],
           loss: l.dataSync()[0],
         };
       });
-      // dW = -lr h^T delta, as conductance changes of the cells.
-      const dW = new Float64Array(F * O);
-      for (let s = 0; s < b.size; s++) {
-        for (let r = 0; r < F; r++) {
-          const hv = h[s * F + r];
-          if (hv === 0) continue;
-          const row = r * O;
-          for (let j = 0; j < O; j++) dW[row + j] += hv * delta[s * O + j];
-        }
-      }
-      dG.fill(0);
       const lrNow = decay === 'cosine' ? 0.5 * lr * (1 + Math.cos((Math.PI * updates) / totalUpdates)) : lr;
-      const toG = -lrNow / m.weightScale;
-      for (const { array, offset } of arrays) {
-        const { rowStart, rows, outStart, outs, arrayCols } = array.tile;
-        for (let r = 0; r < rows; r++) {
-          for (let j = 0; j < outs; j++) {
-            const g = dW[(rowStart + r) * O + outStart + j] * toG;
-            const c = offset + r * arrayCols;
-            if (m.scheme === 'differential') {
-              dG[c + 2 * j] = g / 2;
-              dG[c + 2 * j + 1] = -g / 2;
-            } else dG[c + j] = g;
+      for (let k = 0; k < trained.length; k++) {
+        const t = trained[k];
+        const dW = grads.dW[k];
+        const Ok = t.m.outputs;
+        const dG = t.dG;
+        dG.fill(0);
+        const toG = -lrNow / t.m.weightScale;
+        for (const { array, offset } of t.arrays) {
+          const { rowStart, rows, outStart, outs, arrayCols } = array.tile;
+          for (let r = 0; r < rows; r++) {
+            for (let j = 0; j < outs; j++) {
+              const g = dW[(rowStart + r) * Ok + outStart + j] * toG;
+              const c = offset + r * arrayCols;
+              if (t.m.scheme === 'differential') {
+                dG[c + 2 * j] = g / 2;
+                dG[c + 2 * j + 1] = -g / 2;
+              } else dG[c + j] = g;
+            }
           }
         }
-      }
-      if (!oracle && readEvery > 0 && updates > 0 && updates % readEvery === 0) controller.observe(readCells());
-      const pulses = controller.pulses(dG);
-      applyPulses(G, pulses, net.device, instances, pulseRng);
-      if (oracle) controller.observe(G);
-      for (let i = 0; i < nCells; i++) {
-        const p = pulses[i];
-        if (p === 0) continue;
-        if (p > 0) setPulses += p;
-        else resetPulses -= p;
-        counts[i] += Math.abs(p);
-        log.push(cellArray[i], cellRow[i], cellCol[i], updates, p);
+        if (!oracle && readEvery > 0 && updates > 0 && updates % readEvery === 0) {
+          cellReads += t.instances.count;
+          t.controller.observe(readConductance(t.G, net.device, readRng));
+        }
+        const pulses = t.controller.pulses(dG);
+        applyPulses(t.G, pulses, net.device, t.instances, pulseRng);
+        if (oracle) t.controller.observe(t.G);
+        for (let i = 0; i < pulses.length; i++) {
+          const p = pulses[i];
+          if (p === 0) continue;
+          if (p > 0) setPulses += p;
+          else resetPulses -= p;
+          t.counts[i] += Math.abs(p);
+        }
+        t.arrays.forEach(({ array, offset }, a) => {
+          const cols = array.tile.arrayCols;
+          for (let c = 0; c < array.programmed.length; c++) {
+            const p = pulses[offset + c];
+            if (p !== 0) log.push(t.arrayBase + a, Math.floor(c / cols), c % cols, updates, p);
+          }
+          array.programmed.set(t.G.subarray(offset, offset + array.programmed.length));
+        });
+        runner.refresh(t.m);
       }
       totalPulses = setPulses + resetPulses;
-      for (const { array, offset } of arrays) array.programmed.set(G.subarray(offset, offset + array.programmed.length));
-      runner.refresh(m);
       updates++;
       seen += b.size;
-      const point: InsituPoint = { samples: seen, trainAccuracy: correct / b.size, loss, pulses: totalPulses, energyPJ: energyNow() };
+      const point: InsituPoint = { samples: seen, trainAccuracy: grads.correct / b.size, loss: grads.loss, pulses: totalPulses, energyPJ: energyNow() };
       if (opts.evalSplit && (seen >= nextEval || seen === total)) {
         point.testAccuracy = testAt();
         while (nextEval <= seen) nextEval += evalEvery;
@@ -358,9 +455,10 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
     }
   }
   const pulsesPerCell = new Map<string, Int32Array>();
-  for (const { array, offset } of arrays) pulsesPerCell.set(array.id, counts.slice(offset, offset + array.programmed.length));
+  for (const t of trained) for (const { array, offset } of t.arrays) pulsesPerCell.set(array.id, t.counts.slice(offset, offset + array.programmed.length));
   return {
     layer: m.name,
+    layers: trained.map((t) => t.m.name),
     rule,
     curve,
     pulsesPerCell,
@@ -373,48 +471,94 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
     samples,
     imagesSeen: seen,
     seconds: (performance.now() - t0) / 1000,
-    options: { samples, epochs, batchSize, lr, rule, threshold, seed, momentum, transferEvery, readEvery, oracle },
+    options: { samples, epochs, batchSize, lr, rule, threshold, seed, momentum, transferEvery, readEvery, oracle, layers: which },
   };
 }
 
+/** One layer in-situ training trains: its cells (flat over its arrays), their state and controller. */
+interface TrainedLayer {
+  index: number;
+  m: MappedLayer;
+  instances: DeviceInstances;
+  arrays: { array: CrossbarArray; offset: number }[];
+  /** The cells' conductances (the truth; the controller has its estimate). */
+  G: Float32Array;
+  /** Pulses per cell so far. */
+  counts: Int32Array;
+  /** Scratch: the wanted change of each cell this update. */
+  dG: Float32Array;
+  /** Index of its first array in the pulse log's array list. */
+  arrayBase: number;
+  controller: PulseController;
+}
+
 /**
- * Applies a pulse plan (pulses.csv of an `insitu` run, or InsituResult.pulseLog) to the last FC
- * layer of `net` from its current programmed state, through the device model with the pulse noise
- * of in-situ seed `seed`: from the state the run started from, it gives the run's tuned
- * conductances (the same cells: their instances come from the mapping seed; the same pulses,
- * batch by batch, cells in array order; the same noise draws). Changes the arrays' `programmed`
- * in place. `source` names the plan in errors (an unknown array, a cell outside its array).
+ * The weight matrix (rows x outputs, row-major) of a trained layer as a transposed read of its
+ * arrays sees it: every cell read once (read noise), w = weightScale (G+ - G-) of a differential
+ * pair, weightScale (G - G_ref) against the row's reference cell (the array's last column).
+ */
+function readWeights(t: TrainedLayer, cfg: DeviceConfig, rng: SeededRandom): Float32Array {
+  const g = readConductance(t.G, cfg, rng);
+  const O = t.m.outputs;
+  const W = new Float32Array(t.m.rows * O);
+  const ws = t.m.weightScale;
+  for (const { array, offset } of t.arrays) {
+    const { rowStart, rows, outStart, outs, arrayCols } = array.tile;
+    for (let r = 0; r < rows; r++) {
+      const c = offset + r * arrayCols;
+      for (let j = 0; j < outs; j++) {
+        W[(rowStart + r) * O + outStart + j] = t.m.scheme === 'differential' ? ws * (g[c + 2 * j] - g[c + 2 * j + 1]) : ws * (g[c + j] - g[c + arrayCols - 1]);
+      }
+    }
+  }
+  return W;
+}
+
+/**
+ * Applies a pulse plan (pulses.csv of an `insitu` run, or InsituResult.pulseLog) to the layers it
+ * names (those an in-situ run trained: the last FC layer, or more with `layers`) of `net` from
+ * their current programmed state, through the device model with the pulse noise of in-situ seed
+ * `seed`: from the state the run started from, it gives the run's tuned conductances (the same
+ * cells: their instances come from the mapping seed; the same pulses, batch by batch, layer by
+ * layer and cells in array order; the same noise draws). Changes the arrays' `programmed` in
+ * place. `source` names the plan in errors (an unknown array, a cell outside its array).
  */
 export function replayInsituPulses(net: CrossbarNetwork, log: PulseLog, seed: number, source = 'pulse plan'): void {
-  const { mapped: m } = insituLayer(net);
-  const { instances, arrays } = deviceInstancesOf(net, m, 0);
-  const byId = new Map(arrays.map((a) => [a.array.id, a]));
+  const dense = net.steps.map((s) => s.mapped).filter((m): m is MappedLayer => m !== null && m.kind === 'dense');
+  if (dense.length === 0) insituLayer(net); // its error: no layer in-situ training trains
+  const layers = dense.map((m) => {
+    const { instances, arrays } = deviceInstancesOf(net, m, 0);
+    const G = new Float32Array(instances.count);
+    for (const { array, offset } of arrays) G.set(array.programmed, offset);
+    return { m, instances, arrays, G, pulses: new Int32Array(instances.count), used: false };
+  });
+  const byId = new Map(layers.flatMap((l, k) => l.arrays.map((a) => [a.array.id, { ...a, layer: k }] as const)));
   const place = log.arrayIds.map((id) => {
     const a = byId.get(id);
-    if (!a) throw new FileFormatError(source, `array '${id}' is not an array of layer ${m.name} (${arrays.map((x) => x.array.id).join(', ')})`);
+    if (!a) throw new FileFormatError(source, `array '${id}' is not an array of layer ${dense.map((m) => m.name).join(', ')} (${layers.flatMap((l) => l.arrays.map((x) => x.array.id)).join(', ')})`);
+    layers[a.layer].used = true;
     return a;
   });
-  const n = instances.count;
-  const G = new Float32Array(n);
-  for (const { array, offset } of arrays) G.set(array.programmed, offset);
   const rng = new SeededRandom(seed).fork('insitu').fork('pulses');
-  const pulses = new Int32Array(n);
   let i = 0;
   while (i < log.length) {
     const batch = log.batch[i];
-    pulses.fill(0);
+    for (const l of layers) l.pulses.fill(0);
     for (; i < log.length && log.batch[i] === batch; i++) {
-      const { array, offset } = place[log.array[i]];
+      const { array, offset, layer } = place[log.array[i]];
       const r = log.row[i];
       const c = log.col[i];
       if (r >= array.tile.rows || c >= array.tile.arrayCols) {
         throw new FileFormatError(source, `entry ${i + 1}: cell (${r}, ${c}) is outside array '${array.id}' (${array.tile.rows}x${array.tile.arrayCols})`);
       }
-      pulses[offset + r * array.tile.arrayCols + c] += log.count[i];
+      layers[layer].pulses[offset + r * array.tile.arrayCols + c] += log.count[i];
     }
-    applyPulses(G, pulses, net.device, instances, rng);
+    for (const l of layers) if (l.used) applyPulses(l.G, l.pulses, net.device, l.instances, rng);
   }
-  for (const { array, offset } of arrays) array.programmed.set(G.subarray(offset, offset + array.programmed.length));
+  for (const l of layers) {
+    if (!l.used) continue;
+    for (const { array, offset } of l.arrays) array.programmed.set(l.G.subarray(offset, offset + array.programmed.length));
+  }
 }
 
 function evaluateWith(runner: CrossbarRunner, split: Split, imageShape: [number, number, number], numClasses: number): number {

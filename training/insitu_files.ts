@@ -20,7 +20,9 @@ export interface InsituRecord {
   version: number;
   /** The crossbar directory trained from (absolute), or null. */
   source: string | null;
+  /** The last layer trained; `layers`: all of them, first to last (absent in older records: `layer` alone). */
   layer: string;
+  layers?: string[];
   rule: string;
   samples: number;
   epochs: number;
@@ -58,11 +60,13 @@ export function insituRecord(
   r: InsituResult,
   extra: { source: string | null; before: number | null; after: number | null; testSamples: number },
 ): InsituRecord {
-  const m = net.layers.find((l) => l.name === r.layer)!;
   const pulsesPerCell: InsituRecord['pulsesPerCell'] = {};
-  for (const a of m.arrays) {
-    const c = r.pulsesPerCell.get(a.id);
-    if (c) pulsesPerCell[a.id] = { rows: a.tile.rows, cols: a.tile.arrayCols, data: Array.from(c) };
+  for (const name of r.layers) {
+    const m = net.layers.find((l) => l.name === name)!;
+    for (const a of m.arrays) {
+      const c = r.pulsesPerCell.get(a.id);
+      if (c) pulsesPerCell[a.id] = { rows: a.tile.rows, cols: a.tile.arrayCols, data: Array.from(c) };
+    }
   }
   const e = net.device.energy.programmingPulsePJ;
   const t = net.device.latency.programmingPulseNs;
@@ -71,6 +75,7 @@ export function insituRecord(
     version: INSITU_VERSION,
     source: extra.source,
     layer: r.layer,
+    layers: r.layers,
     rule: r.rule,
     samples: r.samples,
     epochs: r.options.epochs,

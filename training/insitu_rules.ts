@@ -92,9 +92,16 @@ export class PulseController {
     this.counts = new Float64Array(n);
   }
 
-  /** A read of the cells replaces the estimate. */
+  /**
+   * A read of the cells replaces the estimate. The rules with memory keep their target: what the
+   * pulses did not make (the estimate minus the read: noisy or smaller steps, a stuck cell) goes
+   * back into the accumulator (mixed precision) or the fast matrix (tiki-taka), so a rule that
+   * reads closes the loop over the device's spread.
+   */
   observe(gRead: Float32Array): void {
     if (gRead.length !== this.gEst.length) throw new RangeError(`read has ${gRead.length} cells, the controller ${this.gEst.length}`);
+    const mem = this.memory;
+    if (mem) for (let i = 0; i < gRead.length; i++) mem[i] += this.gEst[i] - gRead[i];
     this.gEst.set(gRead);
   }
 

@@ -40,7 +40,7 @@ import { fit, evaluateModel, makeOptimizer, OptimizerName, EpochRecord } from '.
 import { hasCheckpoint, readCheckpoint, checkRunMatches } from './checkpoint';
 import { ProgressReporter, silentProgress, trackCounts } from './progress';
 import { ScheduleName } from './schedule';
-import { insituTrain, INSITU_RULES, InsituResult, InsituRule, DEFAULT_INSITU_LR, DEFAULT_INSITU_RULE } from './insitu';
+import { insituTrain, INSITU_RULES, INSITU_LAYERS, InsituLayers, InsituResult, InsituRule, DEFAULT_INSITU_LR, DEFAULT_INSITU_RULE } from './insitu';
 import { insituRecord, saveInsituDir, InsituRecord } from './insitu_files';
 
 export const SUMMARY_FILE = 'summary.json';
@@ -450,6 +450,8 @@ export interface InsituStageOptions {
   readEvery?: number;
   /** The controller sees the cells' hidden parameters (an upper bound, not a chip); default false. */
   oracle?: boolean;
+  /** The layers trained: 'last' (default), 'last2', 'all-dense'. */
+  layers?: string;
   /** Test images of the learning curve's test points, default 1000; 0: none. */
   evalSamples?: number;
   /** Seed of the images, read noise and pulse noise (default the mapping seed). */
@@ -466,6 +468,13 @@ export interface InsituStageOptions {
   batchSizeEval?: number;
   /** Skip the record (sweep trials keep only the accuracy); default false. */
   noRecord?: boolean;
+}
+
+/** The in-situ layer set by name (ConfigError naming `layers` otherwise). */
+export function checkLayers(layers: string | undefined): InsituLayers {
+  const l = layers ?? 'last';
+  if (!(INSITU_LAYERS as readonly string[]).includes(l)) throw new ConfigError('layers', `must be one of ${INSITU_LAYERS.join(', ')}, got '${layers}'`);
+  return l as InsituLayers;
 }
 
 /** The rule by name (ConfigError naming `rule` otherwise). */
@@ -499,13 +508,14 @@ export function runInsitu(
       samples: opts.samples,
       epochs: opts.epochs,
       batchSize: opts.batchSize,
-      lr: opts.lr ?? DEFAULT_INSITU_LR,
+      lr: opts.lr,
       rule,
       threshold: opts.threshold,
       momentum: opts.momentum,
       transferEvery: opts.transferEvery,
       readEvery: opts.readEvery,
       oracle: opts.oracle,
+      layers: checkLayers(opts.layers),
       seed: opts.seed,
       ...(evalSamples > 0 ? { evalSplit: firstSamples(data.test, evalSamples) } : {}),
       calibrationSamples: opts.calibrationSamples,
@@ -581,6 +591,8 @@ export interface HybridOptions {
   transferEvery?: number;
   readEvery?: number;
   oracle?: boolean;
+  /** In-situ: the layers trained ('last', 'last2', 'all-dense'); default 'last'. */
+  insituLayers?: string;
   backend?: string;
   /** Offline training: threads that train data-parallel (default 1; see TrainModelOptions.workers). */
   workers?: number;
@@ -625,7 +637,7 @@ export interface HybridSummary {
   insituUpdates: number;
   insituPulses: number;
   /** The rule's settings: momentum, tiki-taka transfer period, controller reads, oracle (false: a chip's controller). */
-  insituSettings: { momentum: number; transferEvery: number; readEvery: number; oracle: boolean; cellReads: number };
+  insituSettings: { momentum: number; transferEvery: number; readEvery: number; oracle: boolean; cellReads: number; layers: string[] };
   /** Energy of the update pulses (and the controller's reads: insituReadPJ). */
   insituProgramming: { energyPJ: number; timeNs: number };
   testSamples: number;
@@ -728,7 +740,8 @@ async function runOnce(
     const t3 = performance.now();
 
     // 4. in-situ training of the last FC layer, and the accuracy after it
-    stage(4, 'insitu', `in-situ training of the last FC layer (${rule} rule)`);
+    const which = o.insituLayers ?? 'last';
+    stage(4, 'insitu', `in-situ training of ${which === 'last' ? 'the last FC layer' : which === 'last2' ? 'the last two dense layers' : 'every dense layer'} (${rule} rule${o.oracle ? ', oracle' : ''})`);
     const { result, record, after } = runInsitu(
       net,
       data,
@@ -736,12 +749,13 @@ async function runOnce(
         samples: o.insituSamples,
         epochs: o.insituEpochs,
         rule,
-        lr: o.lr ?? DEFAULT_INSITU_LR,
+        lr: o.lr,
         threshold: o.threshold,
         momentum: o.momentum,
         transferEvery: o.transferEvery,
         readEvery: o.readEvery,
         oracle: o.oracle,
+        layers: o.insituLayers,
         seed,
       },
       transferred.accuracy,
@@ -781,6 +795,7 @@ async function runOnce(
         readEvery: result.options.readEvery,
         oracle: result.options.oracle,
         cellReads: result.cellReads,
+        layers: result.layers,
       },
       insituProgramming: record!.programming,
       testSamples: transferred.count,

@@ -57,6 +57,8 @@ export interface HybridCommandOptions extends CommonOptions {
   transferEvery?: number;
   readEvery?: number;
   oracle?: boolean;
+  /** --layers last|last2|all-dense (in situ). */
+  layers?: string;
   /** --workers: threads of the offline training (default: the number of cores). */
   workers?: number;
   progress?: boolean;
@@ -112,6 +114,7 @@ export async function hybridCommand(opts: HybridCommandOptions): Promise<HybridS
         transferEvery: opts.transferEvery,
         readEvery: opts.readEvery,
         oracle: opts.oracle,
+        insituLayers: opts.layers,
         backend: backend.name,
         workers: opts.workers ?? os.availableParallelism(),
       },

@@ -32,6 +32,8 @@ export interface InsituFlags {
   transferEvery?: number;
   readEvery?: number;
   oracle?: boolean;
+  /** --layers last|last2|all-dense. */
+  layers?: string;
   /** --eval-samples N: test images of the learning curve's test points, default 1000. */
   evalSamples?: number;
   progress?: boolean;
@@ -94,7 +96,10 @@ export async function insituCommand(opts: InsituCommandOptions) {
       backend: backend.name,
       device: net.device.name,
       layer: result.layer,
+      layers: result.layers,
       rule: result.rule,
+      oracle: result.options.oracle,
+      momentum: result.options.momentum,
       samples: result.samples,
       epochs: record!.epochs,
       imagesSeen: result.imagesSeen,
@@ -106,6 +111,7 @@ export async function insituCommand(opts: InsituCommandOptions) {
       testAccuracy: after,
       testSamples: before.count,
       totalPulses: result.totalPulses,
+      cellReads: result.cellReads,
       setPulses: result.setPulses,
       resetPulses: result.resetPulses,
       programming: record!.programming,
@@ -115,7 +121,7 @@ export async function insituCommand(opts: InsituCommandOptions) {
     const device = net.device.name;
     printResult(opts, out, () =>
       [
-        `in-situ training of ${result.layer} on ${device} (${result.rule} rule, lr ${record!.lr}, ${result.samples} images x ${record!.epochs} epoch(s), ${result.updates} updates)`,
+        `in-situ training of ${result.layers.join(' and ')} on ${device} (${result.rule} rule, lr ${record!.lr}, ${result.samples} images x ${record!.epochs} epoch(s), ${result.updates} updates)`,
         `test accuracy  before ${pct(before.accuracy)}  after ${pct(after)}  (${before.count} images)`,
         `pulses         ${result.totalPulses} (${result.setPulses} SET, ${result.resetPulses} RESET), ${(record!.programming.energyPJ / 1e6).toFixed(3)} uJ`,
         `saved          ${opts.out} (conductances, insitu.json, learning_curve.csv, pulses.csv)`,
