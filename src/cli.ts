@@ -17,11 +17,13 @@ const VARIATION_KEYS = ['gOnOffRatio', 'rOnSigma', 'rOffSigma', 'programmingSigm
 /** The in-situ update rules (training/insitu.ts INSITU_RULES; listed here so --help needs no tf). */
 const INSITU_RULE_NAMES = ['plain', 'manhattan', 'mixed-precision', 'tiki-taka'];
 /** The default rule (training/insitu.ts DEFAULT_INSITU_RULE; test/cli_help.test.ts checks they agree). */
-export const INSITU_RULE_DEFAULT = 'plain';
+export const INSITU_RULE_DEFAULT = 'tiki-taka';
 /** The fit-device models (src/device/fit.ts FIT_MODELS). */
 const FIT_MODEL_NAMES = ['soft-bounds', 'exponential', 'lookup'];
-/** The in-situ learning rate's default (training/insitu.ts DEFAULT_INSITU_LR; test/cli_help.test.ts checks they agree). */
+/** The in-situ learning rate's defaults (training/insitu.ts DEFAULT_INSITU_LR, DEFAULT_TIKI_TAKA_LR; test/newcomer_cli.test.ts checks they agree). */
 export const INSITU_LR_DEFAULT = 0.3;
+export const TIKI_TAKA_LR_DEFAULT = 1;
+const INSITU_LR_HELP = `default ${TIKI_TAKA_LR_DEFAULT} for tiki-taka, ${INSITU_LR_DEFAULT} for the other rules`;
 /** resnet's default depth and the default learning rates (models/resnet.ts, models/common.ts; test/resnet.test.ts checks they agree). */
 export const RESNET_DEPTH_DEFAULT = 20;
 export const LR_DEFAULT = 0.01;
@@ -183,7 +185,7 @@ export function buildProgram(): Command {
     c
       .option('--epochs <n>', 'passes over the in-situ images', intOption(1), 1)
       .option('--batch-size <n>', 'images per pulse update (Yao et al.: 100)', intOption(1), 100)
-      .option('--lr <f>', `learning rate of the update dW = -lr h^T delta (weight units; default ${INSITU_LR_DEFAULT}, decaying on a cosine)`, floatOption(0, 1000, { exclusiveMin: true }))
+      .option('--lr <f>', `learning rate of the update dW = -lr h^T delta (weight units; ${INSITU_LR_HELP}, decaying on a cosine)`, floatOption(0, 1000, { exclusiveMin: true }))
       .option('--threshold <uS>', "pulse a cell only where the wanted change reaches this many uS (Yao et al.; default 0 for plain, half the device's mean SET step for manhattan)", floatOption(0))
       .option('--eval-samples <n>', 'test images of the learning curve\'s test points', intOption(1), 1000);
 
@@ -236,7 +238,7 @@ export function buildProgram(): Command {
     .option('--weight-clip-rms <k>', 'device-aware training: clip every noisy kernel to +-k x its RMS after each step, so that outliers do not set the weight scale the window is spent on (default: 2.5; 0: none)', floatOption(0))
     .option('--insitu-samples <n>', 'training images used in situ (Yao et al.: 10% of MNIST)', intOption(1), 6000)
     .option('--insitu-epochs <n>', 'passes over them', intOption(1), 1)
-    .option('--lr <f>', `in-situ learning rate (weight units; default ${INSITU_LR_DEFAULT})`, floatOption(0, 1000, { exclusiveMin: true }))
+    .option('--lr <f>', `in-situ learning rate (weight units; ${INSITU_LR_HELP})`, floatOption(0, 1000, { exclusiveMin: true }))
     .option('--threshold <uS>', "in-situ: pulse a cell only where the wanted change reaches this many uS (default 0 for plain, half the device's mean SET step for manhattan)", floatOption(0))
     .addOption(workersOption())
     .addOption(progressOption())
@@ -299,7 +301,7 @@ export function buildProgram(): Command {
     .option('--insitu', 'also train the last FC layer in situ after each programming and report the accuracy after')
     .option('--insitu-samples <n>', 'in-situ: training images used (default 6000, 10% of MNIST as in Yao et al.)', intOption(1))
     .option('--insitu-epochs <n>', 'in-situ: epochs over those images (default 1)', intOption(1))
-    .option('--insitu-lr <f>', `in-situ: learning rate (default ${INSITU_LR_DEFAULT})`, floatOption(0, 1e6, { exclusiveMin: true }))
+    .option('--insitu-lr <f>', `in-situ: learning rate (${INSITU_LR_HELP})`, floatOption(0, 1e6, { exclusiveMin: true }))
     .addOption(new Option('--insitu-rule <rule>', `in-situ: weight update rule (default ${INSITU_RULE_DEFAULT})`).choices(INSITU_RULE_NAMES))
     .option('--workers <n>', 'worker threads running the trials (default: the number of cores; 1 runs them in the main thread)', intOption(1, 256))
     .option('--seed <n>', 'seed of the whole sweep', intOption(0), 1)

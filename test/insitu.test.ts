@@ -150,7 +150,7 @@ describe('the update arithmetic by hand: 2 inputs, 2 outputs, one batch of 2 ima
   const split: Split = { images: Uint8Array.of(255, 51, 102, 204), labels: Uint8Array.of(0, 1), count: 2 };
   // the effective weights the arrays hold, W[input][output] row-major
   const W0 = [0.25, -0.125, 0.0625, 0.375];
-  const opts = { samples: 2, batchSize: 2, stochasticRounding: false, readNoise: false, imageShape: [1, 2, 1] as [number, number, number], numClasses: 2, seed: 1 };
+  const opts = { rule: 'plain' as const, samples: 2, batchSize: 2, stochasticRounding: false, readNoise: false, imageShape: [1, 2, 1] as [number, number, number], numClasses: 2, seed: 1 };
 
   function fineDevice(): DeviceConfig {
     const c = getPreset('ideal')!;

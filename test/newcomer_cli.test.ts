@@ -3,8 +3,8 @@
 // model name or folder (and `train` prints it first), and every --help names its defaults.
 import * as fs from 'fs';
 import * as path from 'path';
-import { buildProgram, INSITU_LR_DEFAULT, INSITU_RULE_DEFAULT } from '../src/cli';
-import { DEFAULT_INSITU_LR, DEFAULT_INSITU_RULE, INSITU_RULES } from '../training/insitu';
+import { buildProgram, INSITU_LR_DEFAULT, INSITU_RULE_DEFAULT, TIKI_TAKA_LR_DEFAULT } from '../src/cli';
+import { DEFAULT_INSITU_LR, DEFAULT_INSITU_RULE, DEFAULT_TIKI_TAKA_LR, INSITU_RULES } from '../training/insitu';
 import { runCli as run, tempRoot } from './helpers';
 
 const root = tempRoot('newcomer');
@@ -71,6 +71,7 @@ describe('--help', () => {
 
   test('the in-situ learning rate and rule the help names are the ones training uses', async () => {
     expect(INSITU_LR_DEFAULT).toBe(DEFAULT_INSITU_LR);
+    expect(TIKI_TAKA_LR_DEFAULT).toBe(DEFAULT_TIKI_TAKA_LR);
     expect(INSITU_RULE_DEFAULT).toBe(DEFAULT_INSITU_RULE);
     for (const cmd of ['insitu', 'hybrid']) {
       const t = (await run(cmd, '--help')).out.replace(/\s+/g, ' ');
@@ -78,10 +79,10 @@ describe('--help', () => {
       expect(t).toMatch(/--oracle .*default off/);
     }
     const h = await run('insitu', '--help');
-    expect(h.out.replace(/\s+/g, ' ')).toMatch(/--lr <f> .*default 0\.3/);
+    expect(h.out.replace(/\s+/g, ' ')).toMatch(/--lr <f> .*default 1 for tiki-taka, 0\.3 for the other rules/);
     expect(h.out.replace(/\s+/g, ' ')).toMatch(/--threshold <uS> .*default 0 for plain/);
     const s = (await run('sweep', '--help')).out.replace(/\s+/g, ' ');
-    for (const re of [/--insitu-samples <n> .*default 6000/, /--insitu-epochs <n> .*default 1/, /--insitu-lr <f> .*default 0\.3/, new RegExp(`--insitu-rule <rule> .*default ${DEFAULT_INSITU_RULE}`)]) expect(s).toMatch(re);
+    for (const re of [/--insitu-samples <n> .*default 6000/, /--insitu-epochs <n> .*default 1/, /--insitu-lr <f> .*default 1 for tiki-taka, 0\.3 for the other rules/, new RegExp(`--insitu-rule <rule> .*default ${DEFAULT_INSITU_RULE}`)]) expect(s).toMatch(re);
   });
 });
 

@@ -9,9 +9,9 @@ import { loadCrossbar, disposeCrossbar, CrossbarNetwork } from '../crossbar/netw
 import { applyMeasured, formatMeasured } from '../crossbar/measured';
 import { claimOutputFolder } from '../output_folder';
 import { evaluateCrossbar } from '../crossbar/inference';
-import { INSITU_RULES, InsituRule, DEFAULT_INSITU_LR } from '../../training/insitu';
+import { INSITU_RULES, InsituRule, DEFAULT_INSITU_LR, insituLayers } from '../../training/insitu';
 import { writeInsituFiles } from '../../training/insitu_files';
-import { runInsitu, checkRule } from '../../training/pipeline';
+import { runInsitu, checkRule, checkLayers } from '../../training/pipeline';
 import { CommonOptions, info, pct, printResult, startBackend, progressOf, tracked } from './common';
 
 export interface InsituFlags {
@@ -75,6 +75,8 @@ export async function insituCommand(opts: InsituCommandOptions) {
   try {
     const backend = await startBackend(opts);
     net = await loadCrossbar(opts.crossbar);
+    // a layer set the network cannot train is refused before anything runs
+    insituLayers(net, checkLayers(opts.layers));
     const measured = opts.measured !== undefined ? applyMeasured(net, opts.measured) : null;
     if (measured) info(formatMeasured(measured));
     const data = loadDataset(dataset, { testSamples: opts.testSamples, names: SAMPLE_FLAGS });
