@@ -115,6 +115,21 @@ describe('pulse updates for in-situ training', () => {
     expect(sto.every((p) => p === 0 || p === 1)).toBe(true);
   });
 
+  test('calibration reports its progress: each layer read-out built, each step run; none once calibrated', async () => {
+    const m = await trainedModel();
+    const net = mapModel(m, sloppyDevice(), { arrayRows: 16, arrayCols: 8, seed: 7 });
+    const calls: [number, number][] = [];
+    evaluateCrossbar(net, testSplit, { ...evalOpts, onCalibrationStep: (d, t) => calls.push([d, t]) });
+    const total = net.layers.length + net.steps.length;
+    expect(calls.length).toBe(total);
+    expect(calls.every(([, t]) => t === total)).toBe(true);
+    expect(calls.map(([d]) => d)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    calls.length = 0;
+    evaluateCrossbar(net, testSplit, { ...evalOpts, onCalibrationStep: (d, t) => calls.push([d, t]) });
+    expect(calls).toEqual([]);
+    disposeCrossbar(net);
+  });
+
   test('the device instances regenerated from the mapping seed are those programmed: stuck cells sit at their bound', async () => {
     const m = await trainedModel();
     const net = mapModel(m, sloppyDevice(), { arrayRows: 16, arrayCols: 8, seed: 7 });

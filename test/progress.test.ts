@@ -3,7 +3,7 @@
 // updates come (written by update itself: the loops block timers), the final state at the stop;
 // counts with thousands separators, the other figures to 4 decimals.
 import { Writable } from 'stream';
-import { barProgress, silentProgress, formatCount, formatDuration, formatFigure } from '../training/progress';
+import { barProgress, silentProgress, formatCount, formatDuration, formatFigure, trackEvaluation } from '../training/progress';
 
 /** A stream that is not a terminal and keeps what is written to it. */
 function pipe(): { stream: NodeJS.WriteStream; text: () => string } {
@@ -157,4 +157,31 @@ test('on a terminal: the cli-progress bar, counts with thousands separators, the
   p.update(1500, { acc: 0.5 });
   p.stop();
   expect(text()).toMatch(/test \[={12} {12}\] 50% \| 1,500\/3,000 samples \| 750 samples\/s \| ETA \S+ \| acc 0\.5000/);
+});
+
+test('trackEvaluation: one reporter, the calibration (its own unit) then the test images, each line under its label', () => {
+  const { stream, text } = pipe();
+  const c = clock();
+  const p = barProgress(stream, { intervalSeconds: 0, now: c.now });
+  const r = trackEvaluation(p, 'crossbar test', (onProgress, onCalibrationStep) => {
+    for (let k = 1; k <= 3; k++) {
+      c.advance(1);
+      onCalibrationStep(k, 3);
+    }
+    c.advance(1);
+    onProgress(500, 1000, 400);
+    c.advance(1);
+    onProgress(1000, 1000, 900);
+    return 7;
+  });
+  expect(r).toBe(7);
+  const lines = text().split('\n').filter((l) => l.length > 0);
+  expect(lines[0]).toBe('crossbar test: calibration: 0/3 layers and steps (0%)');
+  expect(lines[1]).toMatch(/^crossbar test: calibration: 1\/3 layers and steps \(33%\)/);
+  expect(lines[2]).toMatch(/^crossbar test: calibration: 2\/3 layers and steps \(66%\), 2 layers and steps\/s, ETA 0.5 s/);
+  expect(lines).toContain('crossbar test: 0/1,000 samples (0%)');
+  expect(lines.filter((l) => l.startsWith('crossbar test: calibration: 3/3'))).toHaveLength(1);
+  expect(lines[lines.length - 1]).toMatch(/^crossbar test: 1,000\/1,000 samples \(100%\), .*acc 0\.9000$/);
+  // the calibration line stops before the test line starts
+  expect(lines.findIndex((l) => l.startsWith('crossbar test: calibration: 3/3'))).toBeLessThan(lines.indexOf('crossbar test: 0/1,000 samples (0%)'));
 });

@@ -38,7 +38,7 @@ import { QuantKernelLayer } from '../layers/quant_base';
 import { quantSummary, formatQuantSummary } from '../layers/summary';
 import { fit, evaluateModel, makeOptimizer, OptimizerName, EpochRecord } from './offline';
 import { hasCheckpoint, readCheckpoint, checkRunMatches } from './checkpoint';
-import { ProgressReporter, silentProgress, trackCounts } from './progress';
+import { ProgressReporter, silentProgress, trackCounts, trackEvaluation } from './progress';
 import { ScheduleName } from './schedule';
 import { insituTrain, INSITU_RULES, INSITU_LAYERS, InsituLayers, InsituResult, InsituRule, DEFAULT_INSITU_LR, DEFAULT_INSITU_RULE } from './insitu';
 import { insituRecord, saveInsituDir, InsituRecord } from './insitu_files';
@@ -404,6 +404,8 @@ export interface EvaluateStageOptions {
   batchSize?: number;
   /** Progress of the evaluation: done of total test images, the correct ones so far. */
   onProgress?: (done: number, total: number, correct?: number) => void;
+  /** Progress of the calibration before it (evaluateCrossbar's onCalibrationStep). */
+  onCalibrationStep?: (done: number, total: number) => void;
 }
 
 /** Test accuracy of a programmed network; calibrates on the first training samples where the device needs it. */
@@ -416,6 +418,7 @@ export function evaluateTransfer(net: CrossbarNetwork, data: Dataset, opts: Eval
     numClasses: data.numClasses,
     seed: opts.seed,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.onCalibrationStep ? { onCalibrationStep: opts.onCalibrationStep } : {}),
   });
 }
 
@@ -735,7 +738,9 @@ async function runOnce(
 
     // 3. the accuracy right after transfer
     stage(3, 'transfer', `crossbar inference after transfer (${data.test.count} test images)`);
-    const transferred = trackCounts(hooks.progress, 'after transfer', (onProgress) => evaluateTransfer(net, data, { seed, calibrationSamples: 500, onProgress }));
+    const transferred = trackEvaluation(hooks.progress, 'after transfer', (onProgress, onCalibrationStep) =>
+      evaluateTransfer(net, data, { seed, calibrationSamples: 500, onProgress, onCalibrationStep }),
+    );
     say(`after transfer: ${pct(transferred.accuracy)} (software ${pct(metrics.testAccuracy)})`);
     const t3 = performance.now();
 

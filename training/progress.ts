@@ -7,7 +7,8 @@
 import { SingleBar } from 'cli-progress';
 
 export interface ProgressReporter {
-  start(label: string, total: number): void;
+  /** `unit`: what this run counts, where it is not the reporter's (a calibration's steps). */
+  start(label: string, total: number, unit?: string): void;
   update(done: number, info: Record<string, string | number>): void;
   stop(): void;
 }
@@ -68,9 +69,10 @@ function extras(info: Record<string, string | number>): string {
  *   epoch 1/1: 12,345/40,000 samples (31%), 1,234 samples/s, ETA 22 s, loss 0.1234 acc 0.8750
  */
 export function barProgress(stream: NodeJS.WriteStream = process.stderr, opts: ProgressOptions = {}): ProgressReporter {
-  const unit = opts.unit ?? 'samples';
+  const baseUnit = opts.unit ?? 'samples';
+  let unit = baseUnit;
   const now = opts.now ?? (() => performance.now());
-  if (stream.isTTY === true) return ttyBar(stream, unit, now);
+  if (stream.isTTY === true) return ttyBar(stream, baseUnit, now);
   const intervalMs = 1000 * (opts.intervalSeconds ?? progressIntervalSeconds());
   let label = '';
   let total = 0;
@@ -95,9 +97,10 @@ export function barProgress(stream: NodeJS.WriteStream = process.stderr, opts: P
     lastLine = now();
   };
   return {
-    start(l, t) {
+    start(l, t, u) {
       label = l;
       total = t;
+      unit = u ?? baseUnit;
       done = 0;
       info = {};
       running = true;
@@ -120,11 +123,12 @@ export function barProgress(stream: NodeJS.WriteStream = process.stderr, opts: P
 }
 
 /** The terminal bar (cli-progress), counts with thousands separators. */
-function ttyBar(stream: NodeJS.WriteStream, unit: string, now: () => number): ProgressReporter {
+function ttyBar(stream: NodeJS.WriteStream, baseUnit: string, now: () => number): ProgressReporter {
   let bar: SingleBar | null = null;
   let t0 = 0;
   return {
-    start(label, total) {
+    start(label, total, u) {
+      const unit = u ?? baseUnit;
       t0 = now();
       bar = new SingleBar({
         format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted} | {extra}`,
@@ -168,5 +172,41 @@ export function trackCounts<T>(reporter: ProgressReporter | undefined, label: st
     return run(onProgress);
   } finally {
     if (started) reporter?.stop();
+  }
+}
+
+/**
+ * trackCounts for a crossbar evaluation that may calibrate first (onCalibrationStep of
+ * evaluateCrossbar: layers built and steps run): one reporter, under `LABEL: calibration` while it
+ * calibrates, then under `label` for the test images.
+ */
+export function trackEvaluation<T>(
+  reporter: ProgressReporter | undefined,
+  label: string,
+  run: (onProgress: (done: number, total: number, correct?: number) => void, onCalibrationStep: (done: number, total: number) => void) => T,
+): T {
+  let phase: 'none' | 'calibration' | 'test' = 'none';
+  const onCalibrationStep = (done: number, total: number) => {
+    if (!reporter) return;
+    if (phase !== 'calibration') {
+      if (phase === 'test') reporter.stop();
+      reporter.start(`${label}: calibration`, total, 'layers and steps');
+      phase = 'calibration';
+    }
+    reporter.update(done, {});
+  };
+  const onProgress = (done: number, total: number, correct?: number) => {
+    if (!reporter) return;
+    if (phase !== 'test') {
+      if (phase === 'calibration') reporter.stop();
+      reporter.start(label, total);
+      phase = 'test';
+    }
+    reporter.update(done, correct !== undefined && done > 0 ? { acc: correct / done } : {});
+  };
+  try {
+    return run(onProgress, onCalibrationStep);
+  } finally {
+    if (phase !== 'none') reporter?.stop();
   }
 }

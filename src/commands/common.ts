@@ -3,7 +3,7 @@ import { initBackend, BackendInfo } from '../backend';
 import { ConfigError, UsageError } from '../errors';
 import { checkBuildOptions, modelSpec, modelNames } from '../../models/registry';
 import { parseArraySize } from '../mapping/tiling';
-import { barProgress, ProgressReporter, trackCounts } from '../../training/progress';
+import { barProgress, ProgressReporter, trackCounts, trackEvaluation } from '../../training/progress';
 
 export interface CommonOptions {
   backend?: string;
@@ -29,6 +29,15 @@ export type CountCallback = (done: number, total: number, correct?: number) => v
  */
 export function tracked<T>(opts: { progress?: boolean }, label: string, run: (onProgress: CountCallback) => T, unit?: string): T {
   return trackCounts(progressOf(opts, unit), label, run);
+}
+
+/** tracked for a crossbar evaluation that may calibrate first: a calibration line, then the test images'. */
+export function trackedEvaluation<T>(
+  opts: { progress?: boolean },
+  label: string,
+  run: (onProgress: (done: number, total: number, correct?: number) => void, onCalibrationStep: (done: number, total: number) => void) => T,
+): T {
+  return trackEvaluation(progressOf(opts), label, run);
 }
 
 /** Messages for people go to stderr, so that stdout holds only the result (JSON with --json). */

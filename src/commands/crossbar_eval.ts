@@ -10,7 +10,7 @@ import { DRIFT_COMPENSATIONS, DriftCompensation, evaluateCrossbar, calibrationOf
 import { applyMeasured, formatMeasured } from '../crossbar/measured';
 import { estimateEnergy, formatEnergy } from '../energy';
 import { evaluateModel } from '../../training/offline';
-import { CommonOptions, info, pct, printResult, startBackend, intFlag, tracked, progressOf } from './common';
+import { CommonOptions, info, pct, printResult, startBackend, intFlag, progressOf, trackedEvaluation } from './common';
 
 export interface CrossbarEvaluateCommandOptions extends CommonOptions {
   /** --crossbar XDIR */
@@ -65,8 +65,9 @@ export async function crossbarEvaluateCommand(opts: CrossbarEvaluateCommandOptio
     if (inShape.join('x') !== data.imageShape.join('x')) {
       throw new FileFormatError(path.join(opts.crossbar, MANIFEST_FILE), `the network takes ${inShape.join('x')} inputs, dataset ${dataset} has ${data.imageShape.join('x')}`);
     }
-    const r = tracked(opts, 'crossbar test', (onProgress) => evaluateCrossbar(net, data.test, {
+    const r = trackedEvaluation(opts, 'crossbar test', (onProgress, onCalibrationStep) => evaluateCrossbar(net, data.test, {
       onProgress,
+      onCalibrationStep,
       calibration: data.train,
       calibrationSamples,
       batchSize,

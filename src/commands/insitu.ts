@@ -12,7 +12,7 @@ import { evaluateCrossbar } from '../crossbar/inference';
 import { INSITU_RULES, InsituRule, DEFAULT_INSITU_LR, insituLayers } from '../../training/insitu';
 import { writeInsituFiles } from '../../training/insitu_files';
 import { runInsitu, checkRule, checkLayers } from '../../training/pipeline';
-import { CommonOptions, info, pct, printResult, startBackend, progressOf, tracked } from './common';
+import { CommonOptions, info, pct, printResult, startBackend, progressOf, trackedEvaluation } from './common';
 
 export interface InsituFlags {
   /** --samples N: distinct training images, default 6000. */
@@ -85,7 +85,7 @@ export async function insituCommand(opts: InsituCommandOptions) {
     }
     const calib = { calibration: data.train, calibrationSamples: opts.calibrationSamples ?? 500, imageShape: data.imageShape, numClasses: data.numClasses, seed: opts.seed };
     const loaded = net;
-    const before = tracked(opts, 'before in-situ', (onProgress) => evaluateCrossbar(loaded, data.test, { ...calib, onProgress }));
+    const before = trackedEvaluation(opts, 'before in-situ', (onProgress, onCalibrationStep) => evaluateCrossbar(loaded, data.test, { ...calib, onProgress, onCalibrationStep }));
     info(`before in-situ training: ${pct(before.accuracy)} on ${before.count} test images (${net.device.name})`);
     const { result, record, after } = runInsitu(net, data, opts, before.accuracy, path.resolve(opts.crossbar), { progress: progressOf(opts) });
     const files = await writeInsituFiles(net, record!, folder.staging, result.pulseLog);

@@ -214,6 +214,12 @@ export interface CrossbarInferenceOptions {
   irDrop?: 'approx' | 'exact';
   /** Samples per batch; default 500. */
   batchSize?: number;
+  /**
+   * Calibration's progress, for a progress line on big networks (VGG-16 takes minutes): called
+   * as the read-out of each mapped layer is built and as the calibration batch passes each step,
+   * with (done, total) of those layers and steps.
+   */
+  onCalibrationStep?: (done: number, total: number) => void;
 }
 
 /** Drift compensation modes (aihwkit's GlobalDriftCompensation and PerColumnDriftCompensation, and none). */
@@ -480,14 +486,17 @@ function disposeLayerRT(l: LayerRT): void {
   l.bitSerial = null;
 }
 
-function runtimeOf(net: CrossbarNetwork, o: CrossbarInferenceOptions): Runtime {
+function runtimeOf(net: CrossbarNetwork, o: CrossbarInferenceOptions, onBuilt?: (layers: number) => void): Runtime {
   const key = runtimeKey(net, o);
   const cur = net.runtime as Runtime | null;
   if (cur && cur.key === key) return cur;
   cur?.dispose();
   const seed = o.seed ?? net.mapping.seed;
   const layers = new Map<MappedLayer, LayerRT>();
-  for (const m of net.layers) layers.set(m, buildLayerRT(m, net.device, o, seed));
+  for (const m of net.layers) {
+    layers.set(m, buildLayerRT(m, net.device, o, seed));
+    onBuilt?.(layers.size);
+  }
   const scratch = new Scratch();
   const rt: Runtime = {
     key,
@@ -1074,6 +1083,8 @@ interface Ctx {
   gen: FastNormal;
   calibrate: boolean;
   scratch: Scratch;
+  /** Called after each step runSteps finishes (its index). */
+  onStep?: (i: number) => void;
 }
 
 function needsXScale(d: DeviceConfig): boolean {
@@ -1551,6 +1562,7 @@ function runSteps(net: CrossbarNetwork, rt: Runtime, x: Tensor, ctx: Ctx, from =
       // those of the chain's links only, so the pooled decisions stand for its last step.
       put(at, out);
       for (const v of ins) release(v);
+      ctx.onStep?.(at);
     }
     const y = values.get(last)!;
     return y;
@@ -1600,8 +1612,12 @@ export function calibrateCrossbar(net: CrossbarNetwork, x: Tensor, opts: Crossba
     rt.calibrated = true;
     return;
   }
-  const rt = runtimeOf(net, opts);
+  const report = opts.onCalibrationStep;
+  const building = !(net.runtime && (net.runtime as Runtime).key === runtimeKey(net, opts)) ? net.layers.length : 0;
+  const total = building + net.steps.length;
+  const rt = runtimeOf(net, opts, report && ((k) => report(k, total)));
   const ctx = contextFor(net, rt, opts, 'calibration-noise', true);
+  if (report) ctx.onStep = (i) => report(building + i + 1, total);
   tf.tidy(() => {
     runSteps(net, rt, x, ctx).dispose();
   });
