@@ -265,6 +265,19 @@ describe('sweep with in-situ training (the real training/insitu.ts)', () => {
     expect(sweepCsv(inProcess).split('\n')[1]).toBe(`0.1,${p10.before.mean},${p10.before.std},${p10.after!.mean},${p10.after!.std},2`);
   });
 
+  test("a long trial's phases: programming, calibration, test and in situ, as they go, with the same numbers", async () => {
+    const phases: string[] = [];
+    const r = await runSweep({ ...opts, workers: 1, onTrialPhase: (p) => phases.push(p) });
+    expect(r.points).toEqual(inProcess.points);
+    for (const re of [/^trial 1: programming \d+%$/, /^trial 1: calibration \d+%$/, /^trial 1: test \d+%$/, /^trial 1: in situ \d+%$/, /^trial 4: in situ 100%$/]) {
+      expect(phases.some((p) => re.test(p))).toBe(true);
+    }
+    // in order within a trial: programming before the test, the test before in situ
+    const first = (w: string) => phases.findIndex((p) => p.startsWith(`trial 2: ${w}`));
+    expect(first('programming')).toBeLessThan(first('test'));
+    expect(first('test')).toBeLessThan(first('in situ'));
+  });
+
   test('in 2 worker threads: the same numbers', async () => {
     const two = await runSweep({ ...opts, workers: 2 });
     expect(two.mode).toBe('worker-threads');
@@ -284,8 +297,17 @@ describe('sweep with in-situ training (the real training/insitu.ts)', () => {
     expect(JSON.parse(fs.readFileSync(path.join(out, 'sweep.json'), 'utf8'))).toEqual(j);
     const p = j.points[0];
     expect(fs.readFileSync(path.join(out, 'sweep.csv'), 'utf8')).toBe(`stuck,before_mean,before_std,after_mean,after_std,trials\n0.2,${p.before.mean},${p.before.std},${p.after.mean},${p.after.std},2\n`);
-    const h = await run(...args, '--insitu', '--insitu-samples', String(TRAIN), '--insitu-rule', 'plain', '--workers', '1', '--out', path.join(root, 'cli-insitu2'), '--no-progress');
+    // piped progress with a line at every update: the trials' own phases show
+    process.env.MEMRISTOR_TFJS_PROGRESS_SECONDS = '0';
+    let h: Awaited<ReturnType<typeof run>>;
+    try {
+      h = await run(...args, '--insitu', '--insitu-samples', String(TRAIN), '--insitu-rule', 'plain', '--workers', '1', '--out', path.join(root, 'cli-insitu2'));
+    } finally {
+      delete process.env.MEMRISTOR_TFJS_PROGRESS_SECONDS;
+    }
     expect(h.code).toBe(0);
+    expect(h.err).toMatch(/^sweep: 0\/2 trials \(0%\).*now trial 1: programming \d+%$/m);
+    expect(h.err).toMatch(/^sweep: 1\/2 trials \(50%\).*now trial 2: in situ \d+%$/m);
     expect(h.out).toMatch(/stuck\s+before\s+std\(pp\)\s+after\s+std\(pp\)\n0\.2\s/);
     expect(h.out).toContain(`${(100 * p.after.mean).toFixed(2)}%`);
   });

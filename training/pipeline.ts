@@ -382,6 +382,8 @@ export interface MapStageOptions {
   scheme?: Scheme;
   tolerance?: number;
   maxPulses?: number;
+  /** Progress of write-verify programming: weights done of all. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**

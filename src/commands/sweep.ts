@@ -93,15 +93,21 @@ export function parseSweepOptions(opts: SweepCommandOptions): SweepOptions & { o
 }
 
 /** A bar counting trials on stderr (a plain line every few seconds, between trials, when piped). */
-function trialBar(opts: { progress?: boolean }): { update: (done: number, total: number) => void; stop: () => void } | null {
+function trialBar(opts: { progress?: boolean }): { update: (done: number, total: number) => void; phase: (what: string) => void; stop: () => void } | null {
   const bar = progressOf(opts, 'trials');
   if (!bar) return null;
   let started = false;
+  let done = 0;
   return {
-    update(done, total) {
+    update(d, total) {
       if (!started) bar.start('sweep', total);
       started = true;
+      done = d;
       bar.update(done, {});
+    },
+    // a long trial's own progress, after the count of the trials done
+    phase(what) {
+      if (started) bar.update(done, { now: what });
     },
     stop() {
       if (started) bar.stop();
@@ -138,7 +144,7 @@ export async function sweepCommand(opts: SweepCommandOptions): Promise<SweepResu
     let result: SweepResult;
     try {
       bar?.update(0, plan.tasks.length);
-      result = await runSweep({ ...parsed, onInfo: info, onProgress: (d, n) => bar?.update(d, n) });
+      result = await runSweep({ ...parsed, onInfo: info, onProgress: (d, n) => bar?.update(d, n), onTrialPhase: (p) => bar?.phase(p) });
     } catch (e) {
       // the library names its own fields; the command line names the flag
       if (e instanceof ConfigError && e.field === 'testSamples') throw new UsageError(`--test-samples: ${e.problem}`);
@@ -169,7 +175,7 @@ export async function sweepShardCommand(opts: SweepCommandOptions): Promise<Shar
     let shard: ShardFile;
     try {
       bar?.update(0, sel.end - sel.start);
-      const run = await runSweepTasks({ ...parsed, onInfo: info, onProgress: (d, n) => bar?.update(d, n) }, plan, sel);
+      const run = await runSweepTasks({ ...parsed, onInfo: info, onProgress: (d, n) => bar?.update(d, n), onTrialPhase: (p) => bar?.phase(p) }, plan, sel);
       shard = shardFileOf(parsed, plan, spec, sel, run, Number(process.uptime().toFixed(3)));
     } catch (e) {
       if (e instanceof ConfigError && e.field === 'testSamples') throw new UsageError(`--test-samples: ${e.problem}`);

@@ -66,6 +66,11 @@ export interface SweepOptions {
   backend?: string;
   /** After each trial. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * What a trial of the main thread is doing (`trial 3: calibration 40%`), as it goes: a progress
+   * line while long trials run (worker threads report their trials when done).
+   */
+  onTrialPhase?: (phase: string) => void;
   /** Messages for people (the backend line). */
   onInfo?: (msg: string) => void;
 }
@@ -226,7 +231,7 @@ export async function runSweepTasks(opts: SweepOptions, plan: SweepPlan, select?
     try {
       outcomes = [];
       for (const task of tasks) {
-        outcomes.push(runTrial(ctx, task));
+        outcomes.push(runTrial(ctx, task, opts.onTrialPhase));
         opts.onProgress?.(outcomes.length, total);
         // let timers (the progress bar) run between trials
         await new Promise((r) => setImmediate(r));
@@ -247,7 +252,7 @@ export async function runSweepTasks(opts: SweepOptions, plan: SweepPlan, select?
           readyAfter = Math.min(readyAfter ?? Infinity, process.uptime());
           backend ||= ctx.backend.name;
           testCount ||= ctx.data.test.count;
-          return (task) => runTrial(ctx, task);
+          return (task) => runTrial(ctx, task, opts.onTrialPhase);
         },
         onReady: (m) => {
           readyAfter = Math.min(readyAfter ?? Infinity, process.uptime());

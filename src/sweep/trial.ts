@@ -104,26 +104,59 @@ export async function createTrialContext(spec: TrialContextSpec, { init = false 
  * task's) and a second evaluation, newly calibrated, with the same read-noise seed. The stages are
  * those of the hybrid method (training/pipeline.ts).
  */
-export function runTrial(ctx: TrialContext, task: TrialTask): TrialOutcome {
+export function runTrial(ctx: TrialContext, task: TrialTask, onPhase?: (phase: string) => void): TrialOutcome {
   const t0 = performance.now();
   const s = ctx.settings;
-  const net = mapAndProgram(ctx.model, task.device, { arrayRows: s.arrayRows, arrayCols: s.arrayCols, replicas: s.replicas, scheme: s.scheme, seed: task.seed });
+  // what the trial is doing, for a progress line while a long trial runs (a big network's
+  // programming and calibration take minutes)
+  const name = `trial ${task.index + 1}`;
+  const say = onPhase ? (what: string, done: number, total: number) => onPhase(`${name}: ${what} ${Math.floor((100 * done) / Math.max(1, total))}%`) : undefined;
+  const net = mapAndProgram(ctx.model, task.device, {
+    arrayRows: s.arrayRows,
+    arrayCols: s.arrayCols,
+    replicas: s.replicas,
+    scheme: s.scheme,
+    seed: task.seed,
+    ...(say ? { onProgress: (d: number, n: number) => say('programming', d, n) } : {}),
+  });
   try {
-    const evalOpts = { seed: task.seed, calibrationSamples: s.calibrationSamples, batchSize: s.batchSize };
+    const evalOpts = {
+      seed: task.seed,
+      calibrationSamples: s.calibrationSamples,
+      batchSize: s.batchSize,
+      ...(say ? { onProgress: (d: number, n: number) => say('test', d, n), onCalibrationStep: (d: number, n: number) => say('calibration', d, n) } : {}),
+    };
     const before = evaluateTransfer(net, ctx.data, evalOpts).accuracy;
     let after: number | null = null;
     if (s.insitu) {
-      const r = runInsitu(net, ctx.data, {
-        ...s.insitu,
-        seed: insituSeedOf(task.seed),
-        evalSamples: 0,
-        recalibrate: true,
-        // the evaluation after training: the trial's read-noise seed, as before training
-        evalSeed: task.seed,
-        calibrationSamples: s.calibrationSamples,
-        batchSizeEval: s.batchSize,
-        noRecord: true,
-      });
+      const progress = say && {
+        total: 1,
+        start(_label: string, total: number) {
+          this.total = total;
+        },
+        update(done: number) {
+          say('in situ', done, this.total);
+        },
+        stop() {},
+      };
+      const r = runInsitu(
+        net,
+        ctx.data,
+        {
+          ...s.insitu,
+          seed: insituSeedOf(task.seed),
+          evalSamples: 0,
+          recalibrate: true,
+          // the evaluation after training: the trial's read-noise seed, as before training
+          evalSeed: task.seed,
+          calibrationSamples: s.calibrationSamples,
+          batchSizeEval: s.batchSize,
+          noRecord: true,
+        },
+        null,
+        null,
+        progress ? { progress } : {},
+      );
       after = r.after;
     }
     return { index: task.index, before, after, seconds: (performance.now() - t0) / 1000 };
