@@ -70,7 +70,7 @@ export async function fitDeviceCommand(opts: FitDeviceCommandOptions) {
       if (stages) info(`fit-device: ${what} (${formatDuration((performance.now() - t0) / 1000)})`);
     };
     stage(`reading ${opts.data}`);
-    const data = readPulseCsv(opts.data);
+    const data = readPulseCsv(opts.data, (done, total) => stage(`parsed ${formatCount(done)} of ${formatCount(total)} lines`));
     stage(`read ${formatCount(data.readings)} readings of ${formatCount(data.devices.length)} device(s)`);
     const fit = fitDevice(data, { model, base, bins, seed, onStage: stage });
     // The file extends the preset by name, or the base file by its path from the output's folder.

@@ -93,7 +93,7 @@ function showField(s: string): string {
  * unknown polarity, pulse numbers that do not increase within a train, too few readings, a file
  * or a device with one polarity only.
  */
-export function parsePulseCsv(text: string, source: string): PulseData {
+export function parsePulseCsv(text: string, source: string, progress: { onLines?: (done: number, total: number) => void; every?: number } = {}): PulseData {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const lines = text.split('\n');
   let li = 0;
@@ -135,7 +135,10 @@ export function parsePulseCsv(text: string, source: string): PulseData {
   let prevCycle = '';
   let prevWord = '';
   let prev: Builder | null = null;
+  // a file of many millions of lines takes seconds to parse: say how far it got
+  const every = progress.every ?? 1_000_000;
   for (li = headerRow; li < lines.length; li++) {
+    if (progress.onLines && li > headerRow && (li - headerRow) % every === 0) progress.onLines(li - headerRow, lines.length - headerRow);
     let line = lines[li];
     if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
     if (line === '' || line.charCodeAt(0) <= 32) line = line.trim();
@@ -228,8 +231,8 @@ export function parsePulseCsv(text: string, source: string): PulseData {
 }
 
 /** Reads and parses a pulse-train CSV file (parsePulseCsv); a missing file is a FileFormatError. */
-export function readPulseCsv(file: string): PulseData {
-  return parsePulseCsv(readTextFile(file), file);
+export function readPulseCsv(file: string, onLines?: (done: number, total: number) => void): PulseData {
+  return parsePulseCsv(readTextFile(file), file, { onLines });
 }
 
 interface Piece { device: string; cycle: string; polarity: Polarity; pulse: number[]; g: number[]; rows: number[] }
