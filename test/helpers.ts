@@ -25,6 +25,18 @@ export async function roundTrip(m: tf.LayersModel): Promise<tf.LayersModel> {
 /** The values of a tensor as a plain array. */
 export const arr = (t: tf.Tensor | tf.Tensor[]) => Array.from((t as tf.Tensor).dataSync());
 
+/** Runs f with stdout and stderr muted (a command's progress lines and printed path). */
+export async function quiet<T>(f: () => Promise<T>): Promise<T> {
+  const o = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  const e = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    return await f();
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
 /** Runs the CLI in-process, capturing stdout and stderr. */
 export async function runCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

@@ -30,7 +30,7 @@ import { loadReportInputs } from '../src/report/load';
 import { findBreakdowns, readEnergyEstimate, renderReport, unitOf } from '../src/report/html';
 import { EnergyEstimate, estimateEnergy, formatNs, formatPJ, programmingEnergy } from '../src/energy';
 import { reportCommand } from '../src/commands/report';
-import { chromiumDom, externalRefs, findChromium, REQUIRE_CHROMIUM, runCli as run, tempRoot, xmlProblems } from './helpers';
+import { chromiumDom, externalRefs, findChromium, REQUIRE_CHROMIUM, runCli as run, tempRoot, xmlProblems, quiet } from './helpers';
 
 const root = tempRoot('report');
 let dirCount = 0;
@@ -41,17 +41,6 @@ beforeAll(async () => {
 });
 
 
-/** Quiet reportCommand (its progress lines go to stderr, the path to stdout). */
-async function quiet<T>(f: () => Promise<T>): Promise<T> {
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    return await f();
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 const count = (s: string, re: RegExp) => (s.match(re) ?? []).length;
 

@@ -14,7 +14,7 @@ import { insituRecord, InsituRecord, saveInsituDir } from '../training/insitu_fi
 import { loadInsituRun, loadReportInputs } from '../src/report/load';
 import { renderReport } from '../src/report/html';
 import { reportCommand } from '../src/commands/report';
-import { chromiumDom, externalRefs, findChromium, REQUIRE_CHROMIUM, runCli as run, tempRoot, xmlProblems } from './helpers';
+import { chromiumDom, externalRefs, findChromium, REQUIRE_CHROMIUM, runCli as run, tempRoot, xmlProblems, quiet } from './helpers';
 
 const root = tempRoot('report-compare');
 let dirCount = 0;
@@ -22,16 +22,6 @@ const newDir = () => path.join(root, `d${dirCount++}`);
 
 const count = (s: string, re: RegExp) => (s.match(re) ?? []).length;
 
-async function quiet<T>(f: () => Promise<T>): Promise<T> {
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    return await f();
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 // A 4-class task on 6x6 images: a class is a bright 3x3 quadrant block, plus seeded pixel noise.
 const SHAPE: [number, number, number] = [6, 6, 1];

@@ -11,7 +11,6 @@
 // the software model's real activations on test images are computed directly and the fixed-sign
 // way, and compared (both are sums of +-1 products: equal exactly).
 import { tf } from '../../src/tf';
-import { backendInfo, initBackend } from '../../src/backend';
 import { loadDeviceConfig } from '../../src/device/config';
 import { firstSamples, batchesOf } from '../../src/data/batches';
 import { constantSignDot } from '../../src/mapping/schemes';
@@ -19,7 +18,7 @@ import type { CrossbarNetwork } from '../../src/crossbar/network';
 import { QuantKernelLayer } from '../../layers/quant_base';
 import { trackCounts } from '../progress';
 import { trainModel, mapAndProgram, evaluateTransfer, releaseRuntime } from '../pipeline';
-import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, datasetFor, NOT_STATED } from './common';
+import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, NOT_STATED } from './common';
 import type { Dataset } from '../../src/data/datasets';
 
 export interface ChenSizes {
@@ -102,13 +101,8 @@ export function checkFixedSign(net: CrossbarNetwork, data: Dataset, samples: num
 }
 
 export async function reproduceChen2021(opts: ChenOptions = {}, hooks: StudyHooks = {}): Promise<ReproResult> {
-  const t0 = performance.now();
-  const say = hooks.onInfo ?? (() => {});
-  const sizes: ChenSizes = { ...(opts.quick ? CHEN_QUICK : CHEN_FULL), ...(opts.sizes ?? {}) };
-  const seed = opts.seed ?? 1;
-  const dataset = datasetFor('chen2021', opts.dataset);
+  const { t0, say, sizes, seed, dataset, backend } = await startStudy<ChenSizes>('chen2021', opts, hooks, { quick: CHEN_QUICK, full: CHEN_FULL });
   const device = loadDeviceConfig('chen2021');
-  const backend = backendInfo() ?? (await initBackend(opts.backend));
   say(`[1/3] offline training of bnn against chen2021 (${sizes.trainSamples ?? 'all'} images, ${sizes.epochs} epoch(s))`);
   const { metrics, model, data } = await trainModel(
     { model: 'bnn', dataset, epochs: sizes.epochs, seed, trainSamples: sizes.trainSamples, testSamples: sizes.testSamples, validationSplit: 0, optimizer: 'adam', schedule: 'cosine', device },

@@ -12,6 +12,7 @@ import { renderSectionsPage, pageParts, PageSection } from '../../src/report/htm
 import { lineChart, esc } from '../../src/report/svg';
 import { packageVersion } from '../../src/version';
 import type { ProgressReporter } from '../progress';
+import { backendInfo, initBackend, BackendInfo } from '../../src/backend';
 
 export const REPRODUCE_FORMAT = 'memristor-tfjs-reproduce';
 export const REPRODUCE_VERSION = 1;
@@ -142,6 +143,22 @@ export interface StudyOptions {
 export interface StudyHooks {
   onInfo?: (message: string) => void;
   progress?: ProgressReporter;
+}
+
+/** What every study starts with: its clock, where it reports, its sizes (quick or full, with the overrides), seed, dataset and backend. */
+export async function startStudy<S extends object>(
+  paper: PaperName,
+  opts: StudyOptions & { sizes?: Partial<S> },
+  hooks: StudyHooks,
+  sizes: { quick: S; full: S },
+): Promise<{ t0: number; say: (message: string) => void; sizes: S; seed: number; dataset: string; backend: BackendInfo }> {
+  const t0 = performance.now();
+  const say = hooks.onInfo ?? (() => {});
+  const chosen: S = { ...(opts.quick ? sizes.quick : sizes.full), ...(opts.sizes ?? {}) };
+  const seed = opts.seed ?? 1;
+  const dataset = datasetFor(paper, opts.dataset);
+  const backend = backendInfo() ?? (await initBackend(opts.backend));
+  return { t0, say, sizes: chosen, seed, dataset, backend };
 }
 
 /** A row whose published number is a percentage the paper states (given in percent). */

@@ -10,13 +10,12 @@
 //
 // The abstract gives no accuracies, variation levels or topology (DESIGN.md section 1): every
 // published cell of the table says so, and the levels are chosen here.
-import { backendInfo, initBackend } from '../../src/backend';
 import { ConfigError } from '../../src/errors';
 import { loadDeviceConfig } from '../../src/device/config';
 import { planSweep, sweepResultOf, SweepPoint } from '../../src/sweep';
 import { trainModel } from '../pipeline';
 import { runProgrammings } from './park2024';
-import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, datasetFor, NOT_STATED } from './common';
+import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, NOT_STATED } from './common';
 
 export interface LammieSizes {
   trainSamples?: number;
@@ -40,14 +39,9 @@ export interface LammieOptions extends StudyOptions {
 }
 
 export async function reproduceLammie2019(opts: LammieOptions = {}, hooks: StudyHooks = {}): Promise<ReproResult> {
-  const t0 = performance.now();
-  const say = hooks.onInfo ?? (() => {});
-  const sizes: LammieSizes = { ...(opts.quick ? LAMMIE_QUICK : LAMMIE_FULL), ...(opts.sizes ?? {}) };
+  const { t0, say, sizes, seed, dataset, backend } = await startStudy<LammieSizes>('lammie2019', opts, hooks, { quick: LAMMIE_QUICK, full: LAMMIE_FULL });
   if (!sizes.sigmas.length || sizes.sigmas.some((s) => !(s >= 0 && s <= 2))) throw new ConfigError('sigmas', `must be in [0, 2], got ${sizes.sigmas.join(', ')}`);
   if (!(sizes.trainSigma >= 0 && sizes.trainSigma <= 2)) throw new ConfigError('trainSigma', `must be in [0, 2], got ${sizes.trainSigma}`);
-  const seed = opts.seed ?? 1;
-  const dataset = datasetFor('lammie2019', opts.dataset);
-  const backend = backendInfo() ?? (await initBackend(opts.backend));
   const device = loadDeviceConfig('chen2021');
   const sweepOpts = { model: '(trained in memory)', device: 'chen2021', vary: [`d2d=${sizes.sigmas.join(',')}`], trials: sizes.trials, seed, dataset, arrayRows: sizes.arrayRows, arrayCols: sizes.arrayCols, insitu: null };
   const plan = planSweep(sweepOpts);

@@ -9,14 +9,14 @@
 // The abstract gives neither the tolerances nor the accuracies (DESIGN.md section 1): the sweep
 // 1..20% is our choice, and every published cell of the table says so.
 import type { tf } from '../../src/tf';
-import { backendInfo, initBackend, BackendInfo } from '../../src/backend';
+import type { BackendInfo } from '../../src/backend';
 import type { Dataset } from '../../src/data/datasets';
 import type { ProgressReporter } from '../progress';
 import { ConfigError } from '../../src/errors';
 import { planSweep, sweepResultOf, SweepResult, TrialOutcome, TrialTask } from '../../src/sweep';
 import { runTrial, TrialContext } from '../../src/sweep/trial';
 import { trainModel } from '../pipeline';
-import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, datasetFor, NOT_STATED } from './common';
+import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, NOT_STATED } from './common';
 
 export interface ParkSizes {
   trainSamples?: number;
@@ -68,13 +68,8 @@ export async function runProgrammings(
 }
 
 export async function reproducePark2024(opts: ParkOptions = {}, hooks: StudyHooks = {}): Promise<ReproResult> {
-  const t0 = performance.now();
-  const say = hooks.onInfo ?? (() => {});
-  const sizes: ParkSizes = { ...(opts.quick ? PARK_QUICK : PARK_FULL), ...(opts.sizes ?? {}) };
+  const { t0, say, sizes, seed, dataset, backend } = await startStudy<ParkSizes>('park2024', opts, hooks, { quick: PARK_QUICK, full: PARK_FULL });
   if (!sizes.tolerances.length || sizes.tolerances.some((t) => !(t >= 0 && t < 1))) throw new ConfigError('tolerances', `must be fractions in [0, 1), got ${sizes.tolerances.join(', ')}`);
-  const seed = opts.seed ?? 1;
-  const dataset = datasetFor('park2024', opts.dataset);
-  const backend = backendInfo() ?? (await initBackend(opts.backend));
   // the grid first: a bad tolerance is refused before training
   const sweepOpts = {
     model: '(trained in memory)',

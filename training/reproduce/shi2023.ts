@@ -11,7 +11,6 @@
 //
 // The abstract gives no figure to compare with (DESIGN.md section 1): every published cell says so.
 import { tf } from '../../src/tf';
-import { backendInfo, initBackend } from '../../src/backend';
 import { ConfigError } from '../../src/errors';
 import { loadDeviceConfig } from '../../src/device/config';
 import { loadDataset, Dataset } from '../../src/data/datasets';
@@ -21,7 +20,7 @@ import { buildModel } from '../../models/registry';
 import { evaluateModel } from '../offline';
 import { trainModel, mapAndProgram, evaluateTransfer, releaseRuntime } from '../pipeline';
 import { trackCounts } from '../progress';
-import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, datasetFor, NOT_STATED } from './common';
+import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, NOT_STATED } from './common';
 
 export interface ShiSizes {
   /** Offline training images (0: the network at its seeded initial weights) and epochs. */
@@ -82,14 +81,9 @@ export interface LayerCorrelation {
 }
 
 export async function reproduceShi2023(opts: ShiOptions = {}, hooks: StudyHooks = {}): Promise<ReproResult> {
-  const t0 = performance.now();
-  const say = hooks.onInfo ?? (() => {});
-  const sizes: ShiSizes = { ...(opts.quick ? SHI_QUICK : SHI_FULL), ...(opts.sizes ?? {}) };
+  const { t0, say, sizes, seed, dataset, backend } = await startStudy<ShiSizes>('shi2023', opts, hooks, { quick: SHI_QUICK, full: SHI_FULL });
   if (!Number.isInteger(sizes.convLayers) || sizes.convLayers < 1 || sizes.convLayers > 13) throw new ConfigError('convLayers', `must be 1..13, got ${sizes.convLayers}`);
-  const seed = opts.seed ?? 1;
-  const dataset = datasetFor('shi2023', opts.dataset);
   const device = loadDeviceConfig('cbram');
-  const backend = backendInfo() ?? (await initBackend(opts.backend));
   const data: Dataset = loadDataset(dataset);
   let model: tf.LayersModel;
   let software: number | null = null;

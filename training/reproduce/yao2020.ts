@@ -12,9 +12,8 @@ import { loadDeviceConfig } from '../../src/device/config';
 import { trackCounts } from '../progress';
 import { trainModel, mapAndProgram, evaluateTransfer, runInsitu, releaseRuntime } from '../pipeline';
 import { deriveSeed } from '../../src/random';
-import { backendInfo, initBackend } from '../../src/backend';
 import { ConfigError } from '../../src/errors';
-import { StudyOptions, StudyHooks, ReproResult, accuracyRow, makeResult, secondsSince, ReproFigure, datasetFor } from './common';
+import { StudyOptions, StudyHooks, ReproResult, accuracyRow, makeResult, secondsSince, ReproFigure, startStudy } from './common';
 
 export interface YaoSizes {
   /** Offline training: the first N MNIST training images (undefined: all 60,000) and epochs. */
@@ -42,14 +41,9 @@ export interface YaoOptions extends StudyOptions {
 }
 
 export async function reproduceYao2020(opts: YaoOptions = {}, hooks: StudyHooks = {}): Promise<ReproResult> {
-  const t0 = performance.now();
-  const say = hooks.onInfo ?? (() => {});
-  const sizes: YaoSizes = { ...(opts.quick ? YAO_QUICK : YAO_FULL), ...(opts.sizes ?? {}) };
+  const { t0, say, sizes, seed, dataset, backend } = await startStudy<YaoSizes>('yao2020', opts, hooks, { quick: YAO_QUICK, full: YAO_FULL });
   if (!Number.isInteger(sizes.replicas) || sizes.replicas < 1) throw new ConfigError('replicas', `must be an integer >= 1, got ${sizes.replicas}`);
-  const seed = opts.seed ?? 1;
-  const dataset = datasetFor('yao2020', opts.dataset);
   const device = loadDeviceConfig('yao2020');
-  const backend = backendInfo() ?? (await initBackend(opts.backend));
 
   say(`[1/5] offline training of mcnn against ${device.name} (${sizes.trainSamples ?? 'all'} images, ${sizes.epochs} epoch(s))`);
   const { metrics, model, data } = await trainModel(
