@@ -52,7 +52,7 @@ export async function runProgrammings(
   label: string,
 ): Promise<TrialOutcome[]> {
   const ctx: TrialContext = { model, data, backend, settings: { ...array, replicas: 1, calibrationSamples: 500, batchSize: 500, insitu: null }, dispose: () => {} };
-  progress?.start(label, tasks.length);
+  progress?.start(label, tasks.length, 'programmings');
   const outcomes: TrialOutcome[] = [];
   try {
     for (const task of tasks) {

@@ -122,7 +122,7 @@ export async function reproduceShi2023(opts: ShiOptions = {}, hooks: StudyHooks 
       const swModel = tf.model({ inputs: model.inputs, outputs: convs.map((l) => l.output as tf.SymbolicTensor) });
       const images = firstSamples(data.test, Math.min(sizes.mapImages, data.test.count));
       const bar = hooks.progress;
-      bar?.start('feature maps', images.count);
+      bar?.start('feature maps', images.count, 'images');
       let done = 0;
       try {
         for (const b of batchesOf(images, { batchSize: 10, numClasses: data.numClasses })) {
