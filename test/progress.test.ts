@@ -3,7 +3,7 @@
 // updates come (written by update itself: the loops block timers), the final state at the stop;
 // counts with thousands separators, the other figures to 4 decimals.
 import { Writable } from 'stream';
-import { barProgress, silentProgress, formatCount, formatDuration, formatFigure, trackEvaluation } from '../training/progress';
+import { barProgress, silentProgress, formatCount, formatDuration, formatFigure, formatRate, trackEvaluation } from '../training/progress';
 
 /** A stream that is not a terminal and keeps what is written to it. */
 function pipe(): { stream: NodeJS.WriteStream; text: () => string } {
@@ -78,9 +78,9 @@ test('piped: counts of other units; the rate from the clock when none is given; 
   p.stop();
   expect(text().split('\n').filter((l) => l)).toEqual([
     'sweep: 0/8 trials (0%)',
-    'sweep: 2/8 trials (25%), 1 trials/s, ETA 12 s',
-    'sweep: 4/8 trials (50%), 1 trials/s, ETA 8.0 s',
-    'sweep: 4/8 trials (50%), 1 trials/s, 8.0 s',
+    'sweep: 2/8 trials (25%), 0.5 trials/s, ETA 12 s',
+    'sweep: 4/8 trials (50%), 0.5 trials/s, ETA 8.0 s',
+    'sweep: 4/8 trials (50%), 0.5 trials/s, 8.0 s',
   ]);
 });
 
@@ -184,4 +184,8 @@ test('trackEvaluation: one reporter, the calibration (its own unit) then the tes
   expect(lines[lines.length - 1]).toMatch(/^crossbar test: 1,000\/1,000 samples \(100%\), .*acc 0\.9000$/);
   // the calibration line stops before the test line starts
   expect(lines.findIndex((l) => l.startsWith('crossbar test: calibration: 3/3'))).toBeLessThan(lines.indexOf('crossbar test: 0/1,000 samples (0%)'));
+});
+
+test('rates: counts from 10 up, two significant digits below (slow trials do not show as 0/s)', () => {
+  expect([formatRate(1234.4), formatRate(10), formatRate(9.96), formatRate(2), formatRate(0.1234), formatRate(0.05)]).toEqual(['1,234', '10', '10', '2', '0.12', '0.05']);
 });

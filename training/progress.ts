@@ -68,6 +68,11 @@ function extras(info: Record<string, string | number>): string {
  * called, and at the stop:
  *   epoch 1/1: 12,345/40,000 samples (31%), 1,234 samples/s, ETA 22 s, loss 0.1234 acc 0.8750
  */
+/** A rate: a count from 10 up, two significant digits below (0.12 trials/s, not 0). */
+export function formatRate(r: number): string {
+  return r >= 10 ? formatCount(r) : String(Number(r.toPrecision(2)));
+}
+
 export function barProgress(stream: NodeJS.WriteStream = process.stderr, opts: ProgressOptions = {}): ProgressReporter {
   const baseUnit = opts.unit ?? 'samples';
   let unit = baseUnit;
@@ -89,7 +94,7 @@ export function barProgress(stream: NodeJS.WriteStream = process.stderr, opts: P
   const line = (final: boolean) => {
     const parts = [`${label}: ${formatCount(done)}/${formatCount(total)} ${unit}` + (total > 0 ? ` (${Math.floor((100 * done) / total)}%)` : '')];
     const rate = rateOf();
-    if (done > 0 || final) parts.push(rate === null ? `- ${unit}/s` : `${formatCount(rate)} ${unit}/s`);
+    if (done > 0 || final) parts.push(rate === null ? `- ${unit}/s` : `${formatRate(rate)} ${unit}/s`);
     if (final) parts.push(formatDuration((now() - t0) / 1000));
     else if (done > 0 && rate) parts.push(`ETA ${formatDuration(Math.max(0, total - done) / rate)}`);
     const x = extras(info);
@@ -146,7 +151,7 @@ function ttyBar(stream: NodeJS.WriteStream, baseUnit: string, now: () => number)
     update(done, info) {
       const secs = (now() - t0) / 1000;
       const r = typeof info.rate === 'number' && Number.isFinite(info.rate) ? info.rate : done > 0 && secs > 0 ? done / secs : null;
-      bar?.update(done, { rate: r === null ? '-' : formatCount(r), extra: extras(info) });
+      bar?.update(done, { rate: r === null ? '-' : formatRate(r), extra: extras(info) });
     },
     stop() {
       bar?.stop();
