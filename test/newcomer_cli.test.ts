@@ -152,7 +152,10 @@ describe('piped progress on every long command, and summary', () => {
   test('sweep: trials; fit-device: its stages', async () => {
     const s = await piped('sweep', '--model', model, '--device', 'park2024', '--array', '32x32', '--trials', '3', '--workers', '1', '--test-samples', '100', '--out', path.join(root, 'sw'), '--backend', 'wasm');
     expect(s.code).toBe(0);
-    expect(between(s.err, 'sweep', '3')).toEqual([expect.stringMatching(/^sweep: 1\/3 trials \(33%\), [\d.,]+ trials\/s, ETA/), expect.stringMatching(/^sweep: 2\/3 trials/)]);
+    const lines = between(s.err, 'sweep', '3');
+    expect(lines.filter((l) => !l.includes(', now trial '))).toEqual([expect.stringMatching(/^sweep: 1\/3 trials \(33%\), [\d.,]+ trials\/s, ETA/), expect.stringMatching(/^sweep: 2\/3 trials/)]);
+    // while a trial runs, what it is doing
+    for (const re of [/, now trial 2: programming \d+%$/, /, now trial 2: calibration \d+%$/, /, now trial 3: test 100%$/]) expect(lines.some((l) => re.test(l))).toBe(true);
     fs.writeFileSync(path.join(root, 'pulses.csv'), pulsesCsv());
     const f = await piped('fit-device', '--data', path.join(root, 'pulses.csv'), '--out', path.join(root, 'dev.json'));
     expect(f.code).toBe(0);
