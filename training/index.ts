@@ -5,6 +5,8 @@ export * from './schedule';
 export * from './checkpoint';
 export * from './progress';
 export * from './insitu';
+export { PulseController, checkRuleSettings } from './insitu_rules';
+export type { RuleSettings } from './insitu_rules';
 export * from './insitu_files';
 export * from './pipeline';
 export * from './reproduce';
