@@ -1,5 +1,7 @@
 // In-situ training of the last fully connected layer on its arrays (the hybrid method of Yao et
-// al., Nature 2020): every layer before it stays as programmed; for each batch the network runs
+// al., Nature 2020; with `layers`, the last two or every dense layer, the error reaching the earlier
+// ones through a transposed read of the layer above): every layer before it stays as programmed;
+// for each batch the network runs
 // through the simulated crossbar (read noise, DAC, ADC), the output error is computed in the
 // periphery (software), and the wanted weight change of each cell becomes SET/RESET pulses on the
 // device model (nonlinear, asymmetric, bounded, noisy steps; stuck cells do not move). Open loop:
@@ -18,8 +20,8 @@
 // (each cell the nominal device), the targets it programmed, and one read of the cells before the
 // first update (again every `readEvery` updates if asked), whose noise it lives with and whose
 // energy is counted. It does not know which cells are stuck: their pulses are spent and counted,
-// as on a chip. `oracle` gives it each cell's hidden
-// window, step scale and stuck state and the true conductances instead: an upper bound, not a chip.
+// as on a chip. `oracle` gives it each cell's hidden window, step scale and stuck state and the
+// true conductances instead: an upper bound, not a chip.
 import { tf, Tensor } from '../src/tf';
 import { ConfigError } from '../src/errors';
 import { SeededRandom } from '../src/random';
