@@ -18,7 +18,7 @@ import type { CrossbarNetwork } from '../../src/crossbar/network';
 import { QuantKernelLayer } from '../../layers/quant_base';
 import { trackCounts } from '../progress';
 import { trainModel, mapAndProgram, evaluateTransfer, releaseRuntime } from '../pipeline';
-import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, NOT_STATED } from './common';
+import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, studyTraining, NOT_STATED } from './common';
 import type { Dataset } from '../../src/data/datasets';
 
 export interface ChenSizes {
@@ -105,7 +105,7 @@ export async function reproduceChen2021(opts: ChenOptions = {}, hooks: StudyHook
   const device = loadDeviceConfig('chen2021');
   say(`[1/3] offline training of bnn against chen2021 (${sizes.trainSamples ?? 'all'} images, ${sizes.epochs} epoch(s))`);
   const { metrics, model, data } = await trainModel(
-    { model: 'bnn', dataset, epochs: sizes.epochs, seed, trainSamples: sizes.trainSamples, testSamples: sizes.testSamples, validationSplit: 0, optimizer: 'adam', schedule: 'cosine', device },
+    studyTraining('bnn', { dataset, seed }, sizes, { device }),
     { backend },
     { onInfo: say, progress: hooks.progress },
   );

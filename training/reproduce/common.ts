@@ -13,6 +13,7 @@ import { lineChart, esc } from '../../src/report/svg';
 import { packageVersion } from '../../src/version';
 import type { ProgressReporter } from '../progress';
 import { backendInfo, initBackend, BackendInfo } from '../../src/backend';
+import type { TrainModelOptions } from '../pipeline';
 
 export const REPRODUCE_FORMAT = 'memristor-tfjs-reproduce';
 export const REPRODUCE_VERSION = 1;
@@ -159,6 +160,16 @@ export async function startStudy<S extends object>(
   const dataset = datasetFor(paper, opts.dataset);
   const backend = backendInfo() ?? (await initBackend(opts.backend));
   return { t0, say, sizes: chosen, seed, dataset, backend };
+}
+
+/** The offline training every study runs: Adam on a cosine schedule, no validation split, the study's sizes. */
+export function studyTraining(
+  model: string,
+  run: { dataset: string; seed: number },
+  sizes: { epochs: number; trainSamples?: number; testSamples?: number },
+  extra: Partial<TrainModelOptions> = {},
+): TrainModelOptions {
+  return { model, dataset: run.dataset, epochs: sizes.epochs, seed: run.seed, trainSamples: sizes.trainSamples, testSamples: sizes.testSamples, validationSplit: 0, optimizer: 'adam', schedule: 'cosine', ...extra };
 }
 
 /** A row whose published number is a percentage the paper states (given in percent). */

@@ -15,7 +15,7 @@ import { loadDeviceConfig } from '../../src/device/config';
 import { planSweep, sweepResultOf, SweepPoint } from '../../src/sweep';
 import { trainModel } from '../pipeline';
 import { runProgrammings } from './park2024';
-import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, NOT_STATED } from './common';
+import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, studyTraining, NOT_STATED } from './common';
 
 export interface LammieSizes {
   trainSamples?: number;
@@ -52,19 +52,10 @@ export async function reproduceLammie2019(opts: LammieOptions = {}, hooks: Study
     const what = aware ? `variation-aware (chen2021, d2d ${sizes.trainSigma})` : 'plain (no device noise)';
     say(`[${++step}/4] offline training of bmcnn (fully-binary), ${what}`);
     const { metrics, model, data } = await trainModel(
-      {
-        model: 'bmcnn',
+      studyTraining('bmcnn', { dataset, seed }, sizes, {
         variant: 'fully-binary',
-        dataset,
-        epochs: sizes.epochs,
-        seed,
-        trainSamples: sizes.trainSamples,
-        testSamples: sizes.testSamples,
-        validationSplit: 0,
-        optimizer: 'adam',
-        schedule: 'cosine',
         ...(aware ? { device, variation: { rOnSigma: sizes.trainSigma, rOffSigma: sizes.trainSigma } } : {}),
-      },
+      }),
       { backend },
       { onInfo: say, progress: hooks.progress },
     );

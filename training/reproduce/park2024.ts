@@ -16,7 +16,7 @@ import { ConfigError } from '../../src/errors';
 import { planSweep, sweepResultOf, SweepResult, TrialOutcome, TrialTask } from '../../src/sweep';
 import { runTrial, TrialContext } from '../../src/sweep/trial';
 import { trainModel } from '../pipeline';
-import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, NOT_STATED } from './common';
+import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, studyTraining, NOT_STATED } from './common';
 
 export interface ParkSizes {
   trainSamples?: number;
@@ -88,7 +88,7 @@ export async function reproducePark2024(opts: ParkOptions = {}, hooks: StudyHook
 
   say(`[1/2] offline training of park against park2024 (${sizes.trainSamples ?? 'all'} images, ${sizes.epochs} epoch(s))`);
   const { metrics, model, data } = await trainModel(
-    { model: 'park', dataset, epochs: sizes.epochs, seed, trainSamples: sizes.trainSamples, testSamples: sizes.testSamples, validationSplit: 0, optimizer: 'adam', schedule: 'cosine', device: plan.base },
+    studyTraining('park', { dataset, seed }, sizes, { device: plan.base }),
     { backend },
     { onInfo: say, progress: hooks.progress },
   );

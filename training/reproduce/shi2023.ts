@@ -20,7 +20,7 @@ import { buildModel } from '../../models/registry';
 import { evaluateModel } from '../offline';
 import { trainModel, mapAndProgram, evaluateTransfer, releaseRuntime } from '../pipeline';
 import { trackCounts } from '../progress';
-import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, NOT_STATED } from './common';
+import { StudyOptions, StudyHooks, ReproResult, ReproRow, accuracyRow, makeResult, secondsSince, startStudy, studyTraining, NOT_STATED } from './common';
 
 export interface ShiSizes {
   /** Offline training images (0: the network at its seeded initial weights) and epochs. */
@@ -90,7 +90,7 @@ export async function reproduceShi2023(opts: ShiOptions = {}, hooks: StudyHooks 
   if (sizes.trainSamples > 0) {
     say(`[1/3] offline training of vgg16 against cbram (${sizes.trainSamples} images, ${sizes.epochs} epoch(s))`);
     const r = await trainModel(
-      { model: 'vgg16', dataset, epochs: sizes.epochs, seed, trainSamples: Math.min(sizes.trainSamples, data.train.count), validationSplit: 0, optimizer: 'adam', schedule: 'cosine', device },
+      studyTraining('vgg16', { dataset, seed }, { epochs: sizes.epochs, trainSamples: Math.min(sizes.trainSamples, data.train.count) }, { device }),
       { backend, data },
       { onInfo: say, progress: hooks.progress },
     );

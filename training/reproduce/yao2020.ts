@@ -13,7 +13,7 @@ import { trackCounts } from '../progress';
 import { trainModel, mapAndProgram, evaluateTransfer, runInsitu, releaseRuntime } from '../pipeline';
 import { deriveSeed } from '../../src/random';
 import { ConfigError } from '../../src/errors';
-import { StudyOptions, StudyHooks, ReproResult, accuracyRow, makeResult, secondsSince, ReproFigure, startStudy } from './common';
+import { StudyOptions, StudyHooks, ReproResult, accuracyRow, makeResult, secondsSince, ReproFigure, startStudy, studyTraining } from './common';
 
 export interface YaoSizes {
   /** Offline training: the first N MNIST training images (undefined: all 60,000) and epochs. */
@@ -47,18 +47,7 @@ export async function reproduceYao2020(opts: YaoOptions = {}, hooks: StudyHooks 
 
   say(`[1/5] offline training of mcnn against ${device.name} (${sizes.trainSamples ?? 'all'} images, ${sizes.epochs} epoch(s))`);
   const { metrics, model, data } = await trainModel(
-    {
-      model: 'mcnn',
-      dataset,
-      epochs: sizes.epochs,
-      seed,
-      trainSamples: sizes.trainSamples,
-      testSamples: sizes.testSamples,
-      validationSplit: 0,
-      optimizer: 'adam',
-      schedule: 'cosine',
-      device,
-    },
+    studyTraining('mcnn', { dataset, seed }, sizes, { device }),
     { backend },
     { onInfo: say, progress: hooks.progress },
   );
