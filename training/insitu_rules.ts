@@ -105,6 +105,22 @@ export class PulseController {
     this.gEst.set(gRead);
   }
 
+  /**
+   * Adds the wanted changes to the memory (the accumulator or the fast matrix), kept within the
+   * room each cell has to its bounds at its estimated G (a change past a bound cannot be made).
+   */
+  private accumulate(u: Float32Array): Float32Array {
+    const mem = this.memory!;
+    const g = this.gEst;
+    for (let i = 0; i < mem.length; i++) {
+      const lo = this.model.gMinCell[i] - g[i];
+      const hi = this.model.gMaxCell[i] - g[i];
+      const v = mem[i] + u[i];
+      mem[i] = v < lo ? lo : v > hi ? hi : v;
+    }
+    return mem;
+  }
+
   /** The signed pulse counts for the wanted changes dG (uS) of this update; advances the rule's state and G^. */
   pulses(dG: ArrayLike<number>): Int32Array {
     const n = this.gEst.length;
@@ -132,14 +148,7 @@ export class PulseController {
         for (let i = 0; i < n; i++) if (u[i] !== 0 && Math.abs(u[i]) >= threshold && stuck[i] === 0) out[i] = u[i] > 0 ? 1 : -1;
         break;
       case 'mixed-precision': {
-        const chi = this.memory!;
-        for (let i = 0; i < n; i++) {
-          // a change past the cell's bounds cannot be made: keep chi within the room there is
-          const lo = this.model.gMinCell[i] - g[i];
-          const hi = this.model.gMaxCell[i] - g[i];
-          const v = chi[i] + u[i];
-          chi[i] = v < lo ? lo : v > hi ? hi : v;
-        }
+        const chi = this.accumulate(u);
         const c = pulseCounts(g, chi, this.cfg, this.model, { maxCount: maxPulses }, this.counts);
         for (let i = 0; i < n; i++) {
           const k = Math.min(Math.trunc(Math.abs(c[i])), maxPulses);
@@ -150,13 +159,7 @@ export class PulseController {
         break;
       }
       case 'tiki-taka': {
-        const A = this.memory!;
-        for (let i = 0; i < n; i++) {
-          const lo = this.model.gMinCell[i] - g[i];
-          const hi = this.model.gMaxCell[i] - g[i];
-          const v = A[i] + u[i];
-          A[i] = v < lo ? lo : v > hi ? hi : v;
-        }
+        const A = this.accumulate(u);
         if ((this.updates + 1) % this.settings.transferEvery === 0) {
           const c = pulseCounts(g, A, this.cfg, this.model, { maxCount: 1 }, this.counts);
           for (let i = 0; i < n; i++) {
