@@ -7,11 +7,11 @@
 // (on a machine whose cores other work keeps busy it stays near 1, whatever the code does).
 // Prints a table and writes bench/data_parallel.json with the load average before and after.
 //   node dist/bench/data_parallel.js [--rounds N] [--workers 1,2] [--model mcnn] [--train-samples N]
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeJsonAtomic } from '../src/atomic';
+import { flag, runCli } from './cli_process';
 
 interface Run {
   round: number;
@@ -22,20 +22,6 @@ interface Run {
   workerStartSeconds: number;
   testAccuracy: number;
   wallSeconds: number;
-}
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-/** Runs the CLI; resolves when it exited with code 0. */
-function runCli(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.slice(1, 3).join(' ')} exited with code ${code}`))));
-  });
 }
 
 async function main(): Promise<void> {

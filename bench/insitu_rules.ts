@@ -10,11 +10,11 @@
 //   node dist/bench/insitu_rules.js [--seeds 1,2,3] [--devices yao2020,park2024,lookup]
 //     [--rules 'plain,manhattan,mixed-precision,tiki-taka'] [--insitu-samples 6000] [--test-samples N]
 //   A rule may carry insitu flags after a space: --rules 'plain,mixed-precision --lr 1'.
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeFileAtomic, writeJsonAtomic } from '../src/atomic';
+import { flag, runCli } from './cli_process';
 
 interface Row {
   device: string;
@@ -29,24 +29,6 @@ interface Row {
   pulses: number;
   energyPJ: number;
   seconds: number;
-}
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-/** Runs the CLI; resolves with its stdout when it exited with code 0. */
-function runCli(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.slice(1, 3).join(' ')} exited with code ${code}: ${err.trim().split('\n').pop()}`))));
-  });
 }
 
 /**
@@ -100,12 +82,12 @@ async function main(): Promise<void> {
         const csv = path.join(tmp, 'few_levels.csv');
         writeFileAtomic(csv, fewLevelTrains());
         deviceArg = path.join(tmp, 'few_levels.json');
-        await runCli([cli, 'fit-device', '--data', csv, '--model', 'lookup', '--bins', '16', '--extends', 'yao2020', '--out', deviceArg, '--no-progress']);
+        await runCli([cli, 'fit-device', '--data', csv, '--model', 'lookup', '--bins', '16', '--extends', 'yao2020', '--out', deviceArg, '--no-progress'], true);
       }
       for (const seed of seeds) {
         const run = path.join(tmp, `${device}-${seed}`);
         const hybrid = JSON.parse(
-          await runCli([cli, 'hybrid', '--model', model, '--dataset', 'mnist', '--device', deviceArg, '--seed', String(seed), '--no-device-aware', '--insitu-samples', '100', '--out', run, '--json', '--no-progress', ...test]),
+          await runCli([cli, 'hybrid', '--model', model, '--dataset', 'mnist', '--device', deviceArg, '--seed', String(seed), '--no-device-aware', '--insitu-samples', '100', '--out', run, '--json', '--no-progress', ...test], true),
         );
         const software: number = hybrid.softwareAccuracy;
         const specs = [...rules.map((r) => ({ rule: r, oracle: false })), ...(flag('--oracle', 'yes') === 'yes' ? [{ rule: 'plain', oracle: true }] : [])];
@@ -118,7 +100,7 @@ async function main(): Promise<void> {
             await runCli([
               cli, 'insitu', '--crossbar', path.join(run, 'crossbar'), '--dataset', 'mnist', '--samples', insituSamples, '--rule', rule.rule, ...rule.extra,
               ...(rule.oracle ? ['--oracle'] : []), '--seed', String(seed), '--out', out, '--json', '--no-progress', ...test,
-            ]),
+            ], true),
           );
           const lost = software - r.beforeAccuracy;
           const row: Row = {
