@@ -1,6 +1,6 @@
 // `npm run bench`: training throughput of the papers' networks on the running backend, each
-// beside the float version of the same network and the same topology from stock tf.layers, and the
-// peak memory; then crossbar inference of mcnn on the 10k test images for the ideal, park2024 and
+// beside the float version of the same network and the same topology from stock tf.layers, and on
+// every core (data-parallel worker threads, as `train --workers` runs them), and the peak memory; then crossbar inference of mcnn on the 10k test images for the ideal, park2024 and
 // yao2020 presets beside software inference of the same model, the write-verify programming
 // throughput (also of Yao's replicated layout: 128x16 arrays, 4 replicas) and the energy estimate;
 // and the time to load the whole of MNIST. Prints tables and writes bench/results.json. The
@@ -9,6 +9,7 @@
 // section) and replaces only their rows in results.json.
 //   node dist/bench/bench.js [backend] [--crossbar-only] [--models NAME,...]
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { tf } from '../src/tf';
 import { initBackend } from '../src/backend';
@@ -29,11 +30,13 @@ interface Row {
   model: string;
   /** Image shape trained on, HxWxC. */
   input: string;
-  /** Training processes (data-parallel workers); every row so far trains in one. */
+  /** Threads the training runs on (data parallel, `train --workers`): 1, or every core. */
   workers: number;
   variant: string;
   samplesPerSec: number | null;
   ratioToFloat: number | null;
+  /** Rows with workers > 1: samples/s over the same variant's on one thread, in the same rounds. */
+  speedupVsOneWorker?: number | null;
   note?: string;
 }
 
@@ -63,7 +66,12 @@ function syntheticData(shape: [number, number, number], count: number) {
   return { train: split, test: split, imageShape: shape, numClasses: 10 } as unknown as ReturnType<typeof loadDataset>;
 }
 
-async function throughput(name: string, variant: Variant, samples: number, data: ReturnType<typeof loadDataset>, build: BuildOptions | undefined = undefined): Promise<number> {
+/**
+ * Samples/s of the second of two epochs of `samples` images. `workers` > 1 trains data-parallel with
+ * BATCH images per thread (a step's batch is BATCH x workers, as `train` defaults it), on
+ * `samples` x workers images: the same steps as one thread.
+ */
+async function throughput(name: string, variant: Variant, samples: number, data: ReturnType<typeof loadDataset>, build: BuildOptions | undefined = undefined, workers = 1): Promise<number> {
   const model = buildModel(name, {
     ...build,
     seed: 1,
@@ -73,11 +81,14 @@ async function throughput(name: string, variant: Variant, samples: number, data:
     stock: variant === 'stock',
     variation: variant === 'memristor+noise' ? { programmingSigma: 0.05 } : null,
   });
-  const train = { images: data.train.images.subarray(0, samples * data.imageShape.reduce((a, b) => a * b)), labels: data.train.labels.subarray(0, samples), count: samples };
+  const count = samples * workers;
+  if (count > data.train.count) throw new Error(`${count} training images needed, ${data.train.count} given`);
+  const train = { images: data.train.images.subarray(0, count * data.imageShape.reduce((a, b) => a * b)), labels: data.train.labels.subarray(0, count), count };
   // Two epochs: the first warms the kernels up, the second is the measurement.
   const { result } = await fit(model, { train, validation: null, imageShape: data.imageShape, numClasses: data.numClasses }, {
     epochs: 2,
-    batchSize: BATCH,
+    batchSize: BATCH * workers,
+    workers,
     learningRate: 0.001,
     optimizer: 'adam',
     schedule: 'constant',
@@ -240,29 +251,46 @@ async function main() {
   const plan = only ? allPlans.filter((p) => only.includes(p.label)) : allPlans;
   const rows: Row[] = [];
   const ROUNDS = 3;
+  // Every core: the memristor variant (what `train` trains by default) on all of them, beside its
+  // one-thread row of the same rounds.
+  const cores = os.availableParallelism();
   for (const p of crossbarOnly ? [] : plan) {
     // Interleaved rounds, best of each: the machine is shared, and a slow moment should not
     // land on one variant only.
+    const runs: { variant: Variant; workers: number }[] = p.variants.map((v) => ({ variant: v, workers: 1 }));
+    if (cores > 1) runs.push({ variant: 'memristor', workers: cores });
+    const key = (r: { variant: Variant; workers: number }) => `${r.variant}@${r.workers}`;
     const best = new Map<string, number>();
     const notes = new Map<string, string>();
+    const synthetic = p.synthetic ? syntheticData(p.synthetic, p.samples * cores) : null;
     for (let r = 0; r < ROUNDS; r++) {
-      for (const v of p.variants) {
-        if (notes.has(v)) continue;
+      for (const run of runs) {
+        if (notes.has(key(run))) continue;
         try {
-          const sps = await throughput(p.model, v, p.samples, p.synthetic ? syntheticData(p.synthetic, p.samples) : data, p.build);
-          best.set(v, Math.max(best.get(v) ?? 0, sps));
+          const sps = await throughput(p.model, run.variant, p.samples, synthetic ?? data, p.build, run.workers);
+          best.set(key(run), Math.max(best.get(key(run)) ?? 0, sps));
         } catch (e) {
-          notes.set(v, (e as Error).message.split('\n')[0]);
+          notes.set(key(run), (e as Error).message.split('\n')[0]);
         }
       }
     }
-    const floatSps = best.get('float') ?? null;
-    for (const v of p.variants) {
-      const sps = best.get(v) ?? null;
-      const note = notes.get(v);
+    const floatSps = best.get('float@1') ?? null;
+    for (const run of runs) {
+      const sps = best.get(key(run)) ?? null;
+      const note = notes.get(key(run));
       const input = (p.synthetic ?? data.imageShape).join('x');
-      rows.push({ model: p.label, input, workers: 1, variant: v, samplesPerSec: sps && Math.round(sps), ratioToFloat: sps && floatSps ? Number((floatSps / sps).toFixed(3)) : null, note });
-      process.stderr.write(`${p.label.padEnd(8)} ${v.padEnd(16)} ${sps ? Math.round(sps) : '-'} samples/s${note ? ` (${note})` : ''}\n`);
+      const one = best.get(`${run.variant}@1`) ?? null;
+      rows.push({
+        model: p.label,
+        input,
+        workers: run.workers,
+        variant: run.variant,
+        samplesPerSec: sps && Math.round(sps),
+        ratioToFloat: sps && floatSps ? Number((floatSps / sps).toFixed(3)) : null,
+        ...(run.workers > 1 ? { speedupVsOneWorker: sps && one ? Number((sps / one).toFixed(3)) : null } : {}),
+        note,
+      });
+      process.stderr.write(`${p.label.padEnd(8)} ${run.variant.padEnd(16)} ${String(run.workers).padStart(2)} thread(s) ${sps ? Math.round(sps) : '-'} samples/s${note ? ` (${note})` : ''}\n`);
     }
   }
   const tc = performance.now();
@@ -278,12 +306,12 @@ async function main() {
     mnistLoadSeconds,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     rounds: ROUNDS,
-    note: 'best of interleaved rounds; workers = training processes (data parallel; 1 in every row here); ratioToFloat = float samples/s / this variant samples/s (the cost of the variant, 1.0 = same speed); stock = the same topology from stock tf.layers (float)',
+    note: `best of interleaved rounds; workers = threads of data-parallel training (${cores}: every core; ${BATCH} images per thread, so a step's batch is ${BATCH} x workers); speedupVsOneWorker = samples/s over the same variant's on one thread; ratioToFloat = float samples/s / this variant samples/s (the cost of the variant, 1.0 = same speed); stock = the same topology from stock tf.layers (float)`,
   };
-  console.log('\nmodel    input     workers  variant          samples/s  cost vs float');
+  console.log('\nmodel    input     workers  variant          samples/s  cost vs float  vs 1 worker');
   for (const r of rows) {
     console.log(
-      `${r.model.padEnd(8)} ${r.input.padEnd(9)} ${String(r.workers).padStart(7)}  ${r.variant.padEnd(16)} ${String(r.samplesPerSec ?? '-').padStart(9)}  ${r.ratioToFloat != null ? r.ratioToFloat.toFixed(2) + 'x' : '-'}${r.note ? '  ' + r.note : ''}`,
+      `${r.model.padEnd(8)} ${r.input.padEnd(9)} ${String(r.workers).padStart(7)}  ${r.variant.padEnd(16)} ${String(r.samplesPerSec ?? '-').padStart(9)}  ${(r.ratioToFloat != null ? r.ratioToFloat.toFixed(2) + 'x' : '-').padStart(13)}  ${r.speedupVsOneWorker != null ? (r.speedupVsOneWorker.toFixed(2) + 'x').padStart(11) : ''}${r.note ? '  ' + r.note : ''}`,
     );
   }
   if (crossbar) printCrossbar(crossbar);

@@ -38,6 +38,7 @@
 // Larq's names (ste_sign, SteSign, approx_sign, ...), the same functions.
 import { tf, Tensor } from '../src/tf';
 import { ConfigError } from '../src/errors';
+import { UNIFORM_LEVELS } from '../src/kernels';
 
 /** A plain-JSON quantizer description, as stored in a layer config. */
 export interface QuantizerSpec {
@@ -266,10 +267,10 @@ function makeSteUniform(opts: SteUniformOptions): Quantizer {
       return tf.sub(tf.mul(tf.round(tf.mul(tf.add(c, 1), n / 2)), 2 / n), 1);
     });
 
-  let forward: (x: Tensor) => Tensor;
+  let chain: (x: Tensor) => Tensor;
   let factor: GradFactor | null;
   if (scale === 'max') {
-    forward = (x) =>
+    chain = (x) =>
       tf.tidy(() => {
         const s = tf.maximum(tf.max(tf.abs(x)), 1e-12);
         return tf.mul(unit(tf.div(x, s)), s);
@@ -277,9 +278,13 @@ function makeSteUniform(opts: SteUniformOptions): Quantizer {
     // Every x lies in [-s, s]: the whole gradient passes.
     factor = null;
   } else {
-    forward = unit;
+    chain = unit;
     factor = (x) => tf.tidy(() => tf.cast(tf.logicalAnd(tf.greaterEqual(x, lo), tf.lessEqual(x, 1)), 'float32'));
   }
+  // One kernel where the backend has it (wasm, cpu: src/kernels/uniform_levels.ts, the same bits).
+  const attrs = { levels, signed, scaleMax: scale === 'max' };
+  const forward = (x: Tensor): Tensor =>
+    x.dtype === 'float32' && tf.getKernel(UNIFORM_LEVELS, tf.getBackend()) ? (tf.engine().runKernel(UNIFORM_LEVELS, { x }, attrs) as Tensor) : chain(x);
   return makeQuantizer('SteUniform', { levels, signed, scale }, levels, steOp(forward, factor));
 }
 

@@ -2,7 +2,7 @@
 // wasm and cpu, and a stock tf.layers mcnn training on wasm.
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
-import { fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute } from '../src/kernels';
+import { ADAM_UPDATE, UNIFORM_LEVELS, fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute } from '../src/kernels';
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../src/kernels/conv_js';
 import { convGeometry, poolGeometry } from '../src/kernels/geometry';
 import { maxPoolBackward, maxPoolForward } from '../src/kernels/maxpool';
@@ -237,8 +237,8 @@ describe.each(['wasm', 'cpu'])('fast kernels on %s', (backend) => {
     expect(fastKernels(backend)).toEqual(names);
     const expected =
       backend === 'wasm'
-        ? ['Identity', 'Cast', 'Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']
-        : ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad'];
+        ? ['Identity', 'Cast', 'Sum', 'Mean', 'FusedBatchNorm', 'Add', 'Sub', 'Multiply', 'RealDiv', 'Tile', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', ADAM_UPDATE, UNIFORM_LEVELS]
+        : ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPool', 'MaxPoolGrad', ADAM_UPDATE, UNIFORM_LEVELS];
     expect([...names].sort()).toEqual([...expected].sort());
     for (const n of names) expect(tf.getKernel(n, backend)).toBeDefined();
     expect(registerFastKernels('webgl')).toEqual([]);

@@ -11,13 +11,19 @@
 //         DepthwiseConv2dNativeBackpropInput, DepthwiseConv2dNativeBackpropFilter (its XNNPACK
 //         DepthwiseConv2dNative and MaxPool forwards are correct and fast, and stay)
 //   cpu:  Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter, MaxPool, MaxPoolGrad
+// and on both our own ADAM_UPDATE (adam.ts: Adam's update of a variable as one kernel, not 14) and
+// UNIFORM_LEVELS (uniform_levels.ts: steUniform's forward as one kernel, not 11).
 // The replaced stock kernels are kept: ours fall back to them for cases they do not cover, and
 // unregisterFastKernels puts them back.
 import { tf } from '../tf';
 import { KernelConfig } from './types';
 import { makeWasmKernels } from './wasm';
 import { makeCpuKernels } from './cpu';
+import { adamKernelConfig } from './adam';
+import { uniformLevelsKernelConfig } from './uniform_levels';
 
+export { ADAM_UPDATE } from './adam';
+export { UNIFORM_LEVELS } from './uniform_levels';
 export { setWasmFilterGradRoute, chooseFilterRoute, setWasmSimdRoute, chooseSimd } from './wasm';
 export type { FilterGradRoute, SimdRoute, SimdKernel } from './wasm';
 
@@ -30,8 +36,9 @@ interface Registration {
 const registrations = new Map<string, Registration>();
 
 function configsFor(backendName: string, stock: (name: string) => KernelConfig | undefined): KernelConfig[] | null {
-  if (backendName === 'wasm') return makeWasmKernels(stock);
-  if (backendName === 'cpu') return makeCpuKernels(stock);
+  const ours = [adamKernelConfig(backendName)!, uniformLevelsKernelConfig(backendName)!];
+  if (backendName === 'wasm') return [...makeWasmKernels(stock), ...ours];
+  if (backendName === 'cpu') return [...makeCpuKernels(stock), ...ours];
   return null;
 }
 

@@ -26,7 +26,7 @@ const MODULES = [
   // Owns its memory: 5 pages hold the normal table, the lane state, biases and first pieces.
   { name: 'crossbar_read', entries: ['crossbar_read.ts'], flags: ['--initialMemory', '5'] },
   // Works on the tfjs wasm backend's own heap: imports it as env.memory.
-  { name: 'heap_kernels', entries: ['conv.ts', 'channels.ts', 'crossbar_planes.ts', 'crossbar_bitserial.ts'], flags: ['--importMemory', '--noExportMemory'] },
+  { name: 'heap_kernels', entries: ['conv.ts', 'channels.ts', 'optimizer.ts', 'quantize.ts', 'crossbar_planes.ts', 'crossbar_bitserial.ts'], flags: ['--importMemory', '--noExportMemory'] },
 ];
 
 function sources() {
