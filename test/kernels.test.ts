@@ -2,7 +2,7 @@
 // wasm and cpu, and a stock tf.layers mcnn training on wasm.
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
-import { ADAM_UPDATE, UNIFORM_LEVELS, fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute } from '../src/kernels';
+import { ADAM_UPDATE, UNIFORM_LEVELS, chooseSimd, fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute } from '../src/kernels';
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../src/kernels/conv_js';
 import { convGeometry, poolGeometry } from '../src/kernels/geometry';
 import { maxPoolBackward, maxPoolForward } from '../src/kernels/maxpool';
@@ -779,4 +779,16 @@ describe('wasm with MEMRISTOR_TFJS_NO_SIMD=1', () => {
     simd.forEach((g, i) => expect({ i, ok: relErr(g, plain[i]) < 1e-4 }).toEqual({ i, ok: true }));
     tf.dispose([x, w1, dw, w2, gamma, beta, ...simd, ...plain]);
   });
+});
+
+test('the SIMD forward and input-gradient kernels take filters up to 3x3x128x256; larger ones go to the blocked GEMM', () => {
+  const g = (cin: number, cout: number, hw = 4) => convGeometry([32, hw, hw, cin], [3, 3, cin, cout], 1, 1, 'same');
+  for (const kind of ['forward', 'input'] as const) {
+    expect(chooseSimd(kind, g(64, 64, 32))).toBe(true);
+    expect(chooseSimd(kind, g(128, 256, 8))).toBe(true);
+    expect(chooseSimd(kind, g(256, 256, 8))).toBe(false);
+    expect(chooseSimd(kind, g(512, 512, 2))).toBe(false);
+  }
+  // the filter gradient keeps the SIMD kernel at every size
+  expect(chooseSimd('filter', g(512, 512, 2))).toBe(true);
 });

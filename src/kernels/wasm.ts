@@ -98,15 +98,28 @@ export type SimdKernel = 'forward' | 'input' | 'filter' | 'maxPoolGrad';
 
 /**
  * Whether `kind` runs the AssemblyScript SIMD kernel for a shape under 'auto': wherever the shape
- * fits it (whole vectors of 4 output channels, and of input channels for the input gradient).
+ * fits it (whole vectors of 4 output channels, and of input channels for the input gradient) and,
+ * for the forward pass and the input gradient, its filter is at most SIMD_MAX_FILTER_FLOATS.
  * Measured faster than the classic routes on every mcnn and ResNet-20 shape at batch 32
  * (bench/kernels_bench.ts --simd; the closest: ResNet's 16-channel 3x3 forward and input gradient,
  * 1.1-1.2x). A pure function of the shape, so training is reproducible run to run.
  */
 export function chooseSimd(kind: SimdKernel, g: ConvGeometry): boolean {
   if (kind === 'maxPoolGrad') return true;
+  if (kind !== 'filter' && g.kh * g.kw * g.inC * g.outC > SIMD_MAX_FILTER_FLOATS) return false;
   return simdConvFits(g, kind === 'input');
 }
+
+/**
+ * The largest filter (floats) the SIMD convolutions take under 'auto': 3x3x128x256 (1.2 MB). The direct kernels
+ * read the whole filter once per output pixel; past the cache that is a stream from memory per
+ * pixel, while the backend's blocked GEMM (XNNPACK) reuses it. Measured on VGG-16's shapes at
+ * batch 32: 3x3x128x128 and below the SIMD kernels are 1.2-1.3x faster; 3x3x256x256 and up the
+ * classic routes are (forward at 2x2x512: 6.8x, at 4x4x512: 1.5x). The filter gradient keeps the
+ * SIMD kernel (within 0.9-1.05x of the classic route there, which is slower through the SIMD
+ * forward it calls).
+ */
+const SIMD_MAX_FILTER_FLOATS = 3 * 3 * 128 * 256;
 
 function useSimd(kind: SimdKernel, g: ConvGeometry): boolean {
   if (simdRoute === 'classic') return false;
