@@ -2,7 +2,7 @@
 // wasm and cpu, and a stock tf.layers mcnn training on wasm.
 import { tf } from '../src/tf';
 import { SeededRandom } from '../src/random';
-import { ADAM_UPDATE, UNIFORM_LEVELS, chooseSimd, fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute } from '../src/kernels';
+import { ADAM_UPDATE, UNIFORM_LEVELS, chooseFilterRoute, chooseSimd, fastKernels, registerFastKernels, setWasmFilterGradRoute, setWasmSimdRoute } from '../src/kernels';
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../src/kernels/conv_js';
 import { convGeometry, poolGeometry } from '../src/kernels/geometry';
 import { maxPoolBackward, maxPoolForward } from '../src/kernels/maxpool';
@@ -781,14 +781,15 @@ describe('wasm with MEMRISTOR_TFJS_NO_SIMD=1', () => {
   });
 });
 
-test('the SIMD forward and input-gradient kernels take filters up to 3x3x128x256; larger ones go to the blocked GEMM', () => {
+test('the SIMD kernels take filters up to 3x3x128x128; larger ones go to the blocked GEMM and the im2col filter gradient', () => {
   const g = (cin: number, cout: number, hw = 4) => convGeometry([32, hw, hw, cin], [3, 3, cin, cout], 1, 1, 'same');
-  for (const kind of ['forward', 'input'] as const) {
+  for (const kind of ['forward', 'input', 'filter'] as const) {
     expect(chooseSimd(kind, g(64, 64, 32))).toBe(true);
-    expect(chooseSimd(kind, g(128, 256, 8))).toBe(true);
-    expect(chooseSimd(kind, g(256, 256, 8))).toBe(false);
+    expect(chooseSimd(kind, g(128, 128, 16))).toBe(true);
+    expect(chooseSimd(kind, g(128, 256, 8))).toBe(false);
     expect(chooseSimd(kind, g(512, 512, 2))).toBe(false);
   }
-  // the filter gradient keeps the SIMD kernel at every size
-  expect(chooseSimd('filter', g(512, 512, 2))).toBe(true);
+  expect(chooseFilterRoute(g(512, 512, 2))).toBe('im2col');
+  expect(chooseFilterRoute(g(64, 64, 32))).toBe('conv');
+  expect(chooseFilterRoute(g(1, 8, 28))).toBe('im2col');
 });

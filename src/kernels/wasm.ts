@@ -67,10 +67,10 @@ export function setWasmFilterGradRoute(route: FilterGradRoute): void {
 const IM2COL_MAX_FLOATS = 1 << 25;
 
 /**
- * Which filter-gradient route a shape takes under 'auto'. Measured here (bench/kernels_bench.ts):
- * with one input channel the patch matrix is small (kh*kw rows) and the flag-free matMul wins
- * clearly; with several channels the transposed forward conv is as fast or faster and needs no
- * patch matrix. A pure function of the shape, so training is reproducible run to run.
+ * Which filter-gradient route a shape takes under 'auto' where the SIMD kernel does not.
+ * Measured here (bench/kernels_bench.ts): with one input channel the patch matrix is small (kh*kw
+ * rows) and the flag-free matMul wins clearly, and so it does for large filters (largeFilter);
+ * otherwise the transposed forward conv is as fast or faster and needs no patch matrix. A pure function of the shape, so training is reproducible run to run.
  */
 export function chooseFilterRoute(g: ConvGeometry): 'im2col' | 'conv' {
   const K = g.kh * g.kw * g.inC;
@@ -78,7 +78,7 @@ export function chooseFilterRoute(g: ConvGeometry): 'im2col' | 'conv' {
   const fits = K * N <= IM2COL_MAX_FLOATS;
   if (filterRoute === 'conv') return 'conv';
   if (filterRoute === 'im2col') return fits ? 'im2col' : 'conv';
-  return g.inC === 1 && fits ? 'im2col' : 'conv';
+  return (g.inC === 1 || largeFilter(g)) && fits ? 'im2col' : 'conv';
 }
 
 /** Which convolution / pooling-gradient kernels a shape takes: 'auto' (the per-shape choice), or all forced. */
@@ -98,28 +98,30 @@ export type SimdKernel = 'forward' | 'input' | 'filter' | 'maxPoolGrad';
 
 /**
  * Whether `kind` runs the AssemblyScript SIMD kernel for a shape under 'auto': wherever the shape
- * fits it (whole vectors of 4 output channels, and of input channels for the input gradient) and,
- * for the forward pass and the input gradient, its filter is at most SIMD_MAX_FILTER_FLOATS.
+ * fits it (whole vectors of 4 output channels, and of input channels for the input gradient) and
+ * its filter is not large (largeFilter).
  * Measured faster than the classic routes on every mcnn and ResNet-20 shape at batch 32
  * (bench/kernels_bench.ts --simd; the closest: ResNet's 16-channel 3x3 forward and input gradient,
  * 1.1-1.2x). A pure function of the shape, so training is reproducible run to run.
  */
 export function chooseSimd(kind: SimdKernel, g: ConvGeometry): boolean {
   if (kind === 'maxPoolGrad') return true;
-  if (kind !== 'filter' && g.kh * g.kw * g.inC * g.outC > SIMD_MAX_FILTER_FLOATS) return false;
+  if (largeFilter(g)) return false;
   return simdConvFits(g, kind === 'input');
 }
 
 /**
- * The largest filter (floats) the SIMD convolutions take under 'auto': 3x3x128x256 (1.2 MB). The direct kernels
- * read the whole filter once per output pixel; past the cache that is a stream from memory per
- * pixel, while the backend's blocked GEMM (XNNPACK) reuses it. Measured on VGG-16's shapes at
- * batch 32: 3x3x128x128 and below the SIMD kernels are 1.2-1.3x faster; 3x3x256x256 and up the
- * classic routes are (forward at 2x2x512: 6.8x, at 4x4x512: 1.5x). The filter gradient keeps the
- * SIMD kernel (within 0.9-1.05x of the classic route there, which is slower through the SIMD
- * forward it calls).
+ * Whether a filter is past 3x3x128x128 floats (590 KB), where the SIMD kernels give way under
+ * 'auto'. The direct kernels read the whole filter once per output pixel; past the cache that is
+ * a stream from memory per pixel, while the backend's blocked GEMM (XNNPACK) and the im2col
+ * route's matMul reuse it. Measured on VGG-16's shapes at batch 32 (interleaved, one process):
+ * up to 3x3x128x128 the SIMD kernels are 1.2-1.3x faster; from 3x3x128x256 on, the classic
+ * forward and input gradient are 1.0-6.8x faster (6.8x: the forward at 2x2x512) and the im2col
+ * filter gradient 1.2-1.4x.
  */
-const SIMD_MAX_FILTER_FLOATS = 3 * 3 * 128 * 256;
+export function largeFilter(g: ConvGeometry): boolean {
+  return g.kh * g.kw * g.inC * g.outC > 3 * 3 * 128 * 128;
+}
 
 function useSimd(kind: SimdKernel, g: ConvGeometry): boolean {
   if (simdRoute === 'classic') return false;
