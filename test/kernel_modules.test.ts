@@ -18,7 +18,7 @@ describe('AssemblyScript kernel modules', () => {
     const mod = new wa.Module(bytes);
     expect(wa.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
     expect(wa.Module.exports(mod).map((e) => `${e.name}:${e.kind}`).sort()).toEqual(
-      ['biasActivation', 'bitSerialReads', 'columnSums', 'conv2d', 'conv2dFilterGrad', 'depthwise', 'depthwiseFilterGrad', 'maxPoolGrad', 'normalize', 'pad', 'planeReads', 'rowBroadcast'].map((n) => `${n}:function`),
+      ['adamUpdate', 'biasActivation', 'bitSerialReads', 'columnSums', 'conv2d', 'conv2dFilterGrad', 'depthwise', 'depthwiseFilterGrad', 'maxAbs', 'maxPoolGrad', 'normalize', 'pad', 'planeReads', 'rowBroadcast', 'uniformLevels'].map((n) => `${n}:function`),
     );
     // Sections after the 8-byte header: id, LEB128 size, body. No data section (id 11): it would
     // overwrite the backend's heap at instantiation.
