@@ -14,8 +14,10 @@
 //   dG = dW / weightScale                      per weight; a differential pair splits it, G+ gets
 //                                              +dG/2 and G- gets -dG/2 (the pair's sum stays put,
 //                                              so neither device drifts to a bound); a reference-
-//                                              scheme cell gets dG (its reference column is fixed)
-// The rules (plain, manhattan, mixed-precision, tiki-taka; momentum) and the controller that runs
+//                                              scheme cell gets dG (its reference column is fixed);
+//                                              pair-aware re-splits a pair's change by the
+//                                              devices' steps (the controller gets the pairs)
+// The rules (plain, manhattan, mixed-precision, tiki-taka, pair-aware; momentum) and the controller that runs
 // them are in insitu_rules.ts. The controller knows what a chip's periphery knows: the device model
 // (each cell the nominal device), the targets it programmed, and one read of the cells before the
 // first update (again every `readEvery` updates if asked), whose noise it lives with and whose

@@ -31,10 +31,15 @@
 //                    where a RESET does nothing; the even split then makes only half of every
 //                    change away from zero and all of every change towards it (a pull to zero the
 //                    gradient does not ask for). Here the cell at its bound leaves the change to
-//                    its partner (soft bounds: the split follows the room each cell has), the
-//                    pair's common mode rises as it must and falls again as the RESET steps grow.
-//                    Without pairs (a reference scheme) it is tiki-taka. bench/insitu_rules.ts,
-//                    park2024, 3 seeds: 64.5% of the transfer loss recovered, plain 41.4%.
+//                    its partner (soft bounds: the split follows the room each cell has), and the
+//                    two cells' fast-matrix entries reach one pulse's worth together, so a
+//                    transfer (one pulse a cell) moves the pair by both steps rather than waiting
+//                    on the cell with the small step. The pair's common mode moves (a soft-bounds
+//                    pair settles where its SET and RESET steps match). Without pairs (a
+//                    reference scheme) it is tiki-taka. bench/insitu_rules.ts, 3 seeds, lr 1:
+//                    park2024 64.5% of the transfer loss recovered (plain 41.4%, tiki-taka
+//                    47.0%), yao2020 91.3% (tiki-taka 86.9%); on the fitted few-level device
+//                    71.1% (tiki-taka 79.5%: its large SET steps make the split coarse).
 // After choosing n, G^ moves by the model's mean change of n pulses. `observe` replaces G^ by a
 // read of the cells (the read's noise and energy are the caller's to count).
 import type { DeviceConfig } from '../src/device/config';
