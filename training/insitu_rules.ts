@@ -38,8 +38,8 @@
 //                    pair settles where its SET and RESET steps match). Without pairs (a
 //                    reference scheme) it is tiki-taka. bench/insitu_rules.ts, 3 seeds, lr 1:
 //                    park2024 64.5% of the transfer loss recovered (plain 41.4%, tiki-taka
-//                    47.0%), yao2020 91.3% (tiki-taka 86.9%); on the fitted few-level device
-//                    71.1% (tiki-taka 79.5%: its large SET steps make the split coarse).
+//                    47.0%), yao2020 91.1% (tiki-taka 86.9%); on the fitted few-level device
+//                    71.0% (tiki-taka 79.5%: its large SET steps make the split coarse).
 // After choosing n, G^ moves by the model's mean change of n pulses. `observe` replaces G^ by a
 // read of the cells (the read's noise and energy are the caller's to count).
 import type { DeviceConfig } from '../src/device/config';
