@@ -8,7 +8,8 @@
 // here, seeded) and used through the fitted table. Prints a table and writes
 // bench/insitu_rules.json.
 //   node dist/bench/insitu_rules.js [--seeds 1,2,3] [--devices yao2020,park2024,lookup]
-//     [--rules 'plain,manhattan,mixed-precision,tiki-taka'] [--insitu-samples 6000] [--test-samples N]
+//     [--rules 'plain,manhattan,mixed-precision,tiki-taka,pair-aware'] [--insitu-samples 6000] [--test-samples N]
+//     [--oracle yes|no] [--out FILE (in bench/)]
 //   A rule may carry insitu flags after a space: --rules 'plain,mixed-precision --lr 1'.
 import * as fs from 'fs';
 import * as os from 'os';
@@ -66,7 +67,7 @@ function fewLevelTrains(devices = 48, cycles = 4, pulses = 30): string {
 async function main(): Promise<void> {
   const seeds = flag('--seeds', '1,2,3').split(',').map(Number);
   const devices = flag('--devices', 'yao2020,park2024,lookup').split(',');
-  const rules = flag('--rules', 'plain,manhattan,mixed-precision,tiki-taka').split(',');
+  const rules = flag('--rules', 'plain,manhattan,mixed-precision,tiki-taka,pair-aware').split(',');
   const insituSamples = flag('--insitu-samples', '6000');
   const testSamples = flag('--test-samples', '');
   const root = path.join(__dirname, '..', '..');

@@ -15,7 +15,7 @@ import { VARY_ALIASES } from './sweep/grid';
 const OPTIMIZERS = ['adam', 'sgd', 'momentum'];
 const VARIATION_KEYS = ['gOnOffRatio', 'rOnSigma', 'rOffSigma', 'programmingSigma', 'stuckAtRonRate', 'stuckAtRoffRate', 'readNoiseSigma', 'referencePosition'];
 /** The in-situ update rules (training/insitu.ts INSITU_RULES; listed here so --help needs no tf). */
-const INSITU_RULE_NAMES = ['plain', 'manhattan', 'mixed-precision', 'tiki-taka'];
+const INSITU_RULE_NAMES = ['plain', 'manhattan', 'mixed-precision', 'tiki-taka', 'pair-aware'];
 /** The default rule (training/insitu.ts DEFAULT_INSITU_RULE; test/cli_help.test.ts checks they agree). */
 export const INSITU_RULE_DEFAULT = 'tiki-taka';
 /** The fit-device models (src/device/fit.ts FIT_MODELS). */
@@ -23,7 +23,7 @@ const FIT_MODEL_NAMES = ['soft-bounds', 'exponential', 'lookup'];
 /** The in-situ learning rate's defaults (training/insitu.ts DEFAULT_INSITU_LR, DEFAULT_TIKI_TAKA_LR; test/newcomer_cli.test.ts checks they agree). */
 export const INSITU_LR_DEFAULT = 0.3;
 export const TIKI_TAKA_LR_DEFAULT = 1;
-const INSITU_LR_HELP = `default ${TIKI_TAKA_LR_DEFAULT} for tiki-taka, ${INSITU_LR_DEFAULT} for the other rules`;
+const INSITU_LR_HELP = `default ${TIKI_TAKA_LR_DEFAULT} for tiki-taka and pair-aware, ${INSITU_LR_DEFAULT} for the other rules`;
 /** resnet's default depth and the default learning rates (models/resnet.ts, models/common.ts; test/resnet.test.ts checks they agree). */
 export const RESNET_DEPTH_DEFAULT = 20;
 export const LR_DEFAULT = 0.01;
@@ -170,13 +170,13 @@ export function buildProgram(): Command {
       .addOption(
         new Option(
           '--rule <name>',
-          'in-situ update rule: plain (the pulses that make each wanted change), manhattan (one pulse of its sign), mixed-precision (accumulate digitally, fire whole device steps, carry the rest), tiki-taka (a digital fast matrix, transferred a pulse at a time)',
+          'in-situ update rule: plain (the pulses that make each wanted change), manhattan (one pulse of its sign), mixed-precision (accumulate digitally, fire whole device steps, carry the rest), tiki-taka (a digital fast matrix, transferred a pulse at a time), pair-aware (tiki-taka with each differential pair\'s change split by the step each device makes that way: a device at its bound leaves the change to its partner)',
         )
           .choices(INSITU_RULE_NAMES)
           .default(INSITU_RULE_DEFAULT),
       )
       .option('--momentum <m>', 'momentum of the wanted updates, v = m v + dG (default 0)', floatOption(0, 1, { exclusiveMax: true }))
-      .option('--transfer-every <k>', 'tiki-taka: updates between transfers from the fast matrix (default 1)', intOption(1))
+      .option('--transfer-every <k>', 'tiki-taka, pair-aware: updates between transfers from the fast matrix (default 1)', intOption(1))
       .option('--read-every <k>', "updates between the controller's reads of the cells (default 0: one read before the first update)", intOption(0))
       .addOption(new Option('--layers <which>', 'the layers trained in situ: last (the last FC layer, Yao et al.), last2 (the last two dense layers), all-dense; the error reaches the earlier ones through the read weights of the arrays').choices(['last', 'last2', 'all-dense']).default('last'))
       .option('--oracle', "let the controller see each cell's hidden window, step scale and stuck state: an upper bound no chip reaches (default off)");

@@ -175,12 +175,12 @@ describe('the update arithmetic by hand: 2 inputs, 2 outputs, one batch of 2 ima
     c.writeVerify = { mode: 'exact', tolerance: 0, maxPulses: 100000 };
     return c;
   }
-  function net2x2(scheme: 'differential' | 'reference'): CrossbarNetwork {
+  function net2x2(scheme: 'differential' | 'reference', device = fineDevice()): CrossbarNetwork {
     const m = tf.sequential();
     m.add(tf.layers.flatten({ name: 'flat', inputShape: [1, 2, 1] }));
     m.add(tf.layers.dense({ name: 'fc', units: 2 }));
     m.getLayer('fc').setWeights([tf.tensor2d([1, -0.5, 0.25, 0.5], [2, 2]), tf.tensor1d(BIAS)]);
-    return mapModel(m, fineDevice(), { scheme });
+    return mapModel(m, device, { scheme });
   }
   /** dW = -lr sum_s h_s^T delta_s, delta = (softmax(z) - y) / B, z = x W + b: plain loops. */
   function handDW(w: number[], lr: number): number[] {
@@ -254,6 +254,30 @@ describe('the update arithmetic by hand: 2 inputs, 2 outputs, one batch of 2 ima
     expect(r.setPulses).toBe(r.resetPulses);
     expect(r.pulsesPerCell.get(fc.arrays[0].id)).toEqual(Int32Array.from(g, (v, c) => Math.round(Math.abs(v - (c % 2 ? gm0 : gp0)[c >> 1]) / STEP)));
     disposeCrossbar(net);
+  });
+
+  test('pair-aware: the pairs reach the controller; a pair whose G- sits at gMin makes its whole change on G+', () => {
+    // 4 uS steps on 0..64 uS. G+ = (40, 28, 36, 44), G- = (0, 36, 32, 20): W = (0.625, -0.125,
+    // 0.0625, 0.375); at lr 2.5, dG = 64 dW = 2.5 x (2.1362, -2.1362, -12.5253, 12.5253) =
+    // (5.34, -5.34, -31.31, 31.31) uS. tiki-taka halves each over its pair: 2.67 < 4 on pairs 0 and
+    // 1 (no pulse; pair 0's G- at 0 cannot go down at all), 15.7 > 4 on pairs 2 and 3 (one pulse a
+    // cell, the transfer's most). pair-aware gives pair 0's 5.34 to G+ alone (G-'s RESET step there
+    // is 0): one SET on G+; the others split evenly, as their steps are equal.
+    const coarse = fineDevice();
+    coarse.pulse = { model: 'constantStep', dgSet: 4, dgReset: 4, c2cSigma: 0 };
+    const gp0 = [40, 28, 36, 44];
+    const gm0 = [0, 36, 32, 20];
+    expect(handDW(gp0.map((g, k) => (g - gm0[k]) / 64), 2.5).map((v) => Number((64 * v).toFixed(2)))).toEqual([5.34, -5.34, -31.31, 31.31]);
+    const after = (rule: InsituRule): number[] => {
+      const net = net2x2('differential', coarse);
+      net.layers[0].arrays[0].programmed = differentialCells(gp0, gm0);
+      insituTrain(net, split, { ...opts, rule, lr: 2.5, decay: 'none' });
+      const g = Array.from(net.layers[0].arrays[0].programmed);
+      disposeCrossbar(net);
+      return g;
+    };
+    expect(after('tiki-taka')).toEqual([40, 0, 28, 36, 32, 36, 48, 16]);
+    expect(after('pair-aware')).toEqual([44, 0, 28, 36, 32, 36, 48, 16]);
   });
 
   test('--layers last2: both dense layers move by -lr x the software gradient (error back-propagated through the read weights, relu)', () => {

@@ -79,10 +79,10 @@ describe('--help', () => {
       expect(t).toMatch(/--oracle .*default off/);
     }
     const h = await run('insitu', '--help');
-    expect(h.out.replace(/\s+/g, ' ')).toMatch(/--lr <f> .*default 1 for tiki-taka, 0\.3 for the other rules/);
+    expect(h.out.replace(/\s+/g, ' ')).toMatch(/--lr <f> .*default 1 for tiki-taka and pair-aware, 0\.3 for the other rules/);
     expect(h.out.replace(/\s+/g, ' ')).toMatch(/--threshold <uS> .*default 0 for plain/);
     const s = (await run('sweep', '--help')).out.replace(/\s+/g, ' ');
-    for (const re of [/--insitu-samples <n> .*default 6000/, /--insitu-epochs <n> .*default 1/, /--insitu-lr <f> .*default 1 for tiki-taka, 0\.3 for the other rules/, new RegExp(`--insitu-rule <rule> .*default ${DEFAULT_INSITU_RULE}`)]) expect(s).toMatch(re);
+    for (const re of [/--insitu-samples <n> .*default 6000/, /--insitu-epochs <n> .*default 1/, /--insitu-lr <f> .*default 1 for tiki-taka and pair-aware, 0\.3 for the other rules/, new RegExp(`--insitu-rule <rule> .*default ${DEFAULT_INSITU_RULE}`)]) expect(s).toMatch(re);
   });
 });
 

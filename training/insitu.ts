@@ -14,8 +14,10 @@
 //   dG = dW / weightScale                      per weight; a differential pair splits it, G+ gets
 //                                              +dG/2 and G- gets -dG/2 (the pair's sum stays put,
 //                                              so neither device drifts to a bound); a reference-
-//                                              scheme cell gets dG (its reference column is fixed)
-// The rules (plain, manhattan, mixed-precision, tiki-taka; momentum) and the controller that runs
+//                                              scheme cell gets dG (its reference column is fixed);
+//                                              pair-aware re-splits a pair's change by the
+//                                              devices' steps (the controller gets the pairs)
+// The rules (plain, manhattan, mixed-precision, tiki-taka, pair-aware; momentum) and the controller that runs
 // them are in insitu_rules.ts. The controller knows what a chip's periphery knows: the device model
 // (each cell the nominal device), the targets it programmed, and one read of the cells before the
 // first update (again every `readEvery` updates if asked), whose noise it lives with and whose
@@ -32,7 +34,7 @@ import type { DeviceConfig } from '../src/device/config';
 import { calibrateCrossbarOn, crossbarRunner, CrossbarRunner } from '../src/crossbar/inference';
 import { applyPulses, meanStep, readConductance } from '../src/programming/pulse';
 import { DeviceInstances, nominalInstances } from '../src/programming/instances';
-import { INSITU_RULES, InsituRule, PulseController, checkRuleSettings } from './insitu_rules';
+import { CellPairs, INSITU_RULES, InsituRule, PulseController, checkRuleSettings } from './insitu_rules';
 import { FileFormatError } from '../src/errors';
 import { PulseLog, PulseLogBuilder } from '../src/programming/pulse_plan';
 
@@ -52,7 +54,7 @@ export type InsituLayers = (typeof INSITU_LAYERS)[number];
 
 /** The learning rate of a rule without `lr`. */
 export function defaultInsituLr(rule: InsituRule): number {
-  return rule === 'tiki-taka' ? DEFAULT_TIKI_TAKA_LR : DEFAULT_INSITU_LR;
+  return rule === 'tiki-taka' || rule === 'pair-aware' ? DEFAULT_TIKI_TAKA_LR : DEFAULT_INSITU_LR;
 }
 
 /**
@@ -304,10 +306,11 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
       controller: null as unknown as PulseController,
     };
     allArrays.push(...arrays.map((a) => a.array.id));
-    if (oracle) t.controller = new PulseController(net.device, instances, G, settings);
+    const pairs = cellPairsOf(mapped, arrays);
+    if (oracle) t.controller = new PulseController(net.device, instances, G, settings, pairs);
     else {
       cellReads += n;
-      t.controller = new PulseController(net.device, nominalInstances(net.device, n), readConductance(G, net.device, readRng), settings);
+      t.controller = new PulseController(net.device, nominalInstances(net.device, n), readConductance(G, net.device, readRng), settings, pairs);
     }
     return t;
   });
@@ -483,6 +486,23 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
     seconds: (performance.now() - t0) / 1000,
     options: { samples, epochs, batchSize, lr, rule, threshold, seed, momentum, transferEvery, readEvery, oracle, layers: which },
   };
+}
+
+/** The differential pairs of a layer's cells (flat over its arrays: G+ in column 2j, G- in 2j + 1), or null for a reference scheme. */
+function cellPairsOf(m: MappedLayer, arrays: { array: CrossbarArray; offset: number }[]): CellPairs | null {
+  if (m.scheme !== 'differential') return null;
+  const plus: number[] = [];
+  const minus: number[] = [];
+  for (const { array, offset } of arrays) {
+    const { rows, outs, arrayCols } = array.tile;
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < outs; j++) {
+        plus.push(offset + r * arrayCols + 2 * j);
+        minus.push(offset + r * arrayCols + 2 * j + 1);
+      }
+    }
+  }
+  return { plus: Int32Array.from(plus), minus: Int32Array.from(minus) };
 }
 
 /** One layer in-situ training trains: its cells (flat over its arrays), their state and controller. */

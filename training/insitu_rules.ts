@@ -21,6 +21,25 @@
 //                    where A holds at least one pulse's worth (TTv2's hidden buffer fires once);
 //                    A -= that pulse's change on the model. The forward pass reads the slow array
 //                    only (gamma = 0). A is kept within the room, as chi.
+//   pair-aware       tiki-taka, after each differential pair's change is re-split between its two
+//                    cells (insitu.ts splits the weight change g of a pair +g/2 on G+, -g/2 on G-):
+//                    with s+ and s- the changes one pulse of the needed polarity makes on G+ and
+//                    G- at their estimated G (the model's mean step, clipped to the window: g > 0
+//                    wants SET on G+ and RESET on G-), G+ gets g s+ / (s+ + s-) and G- gets
+//                    -g s- / (s+ + s-). Why: a transfer to 8 levels leaves about half the cells of
+//                    a park2024 layer at gMin (a weight of +k levels is G+ = gMin + k, G- = gMin),
+//                    where a RESET does nothing; the even split then makes only half of every
+//                    change away from zero and all of every change towards it (a pull to zero the
+//                    gradient does not ask for). Here the cell at its bound leaves the change to
+//                    its partner (soft bounds: the split follows the room each cell has), and the
+//                    two cells' fast-matrix entries reach one pulse's worth together, so a
+//                    transfer (one pulse a cell) moves the pair by both steps rather than waiting
+//                    on the cell with the small step. The pair's common mode moves (a soft-bounds
+//                    pair settles where its SET and RESET steps match). Without pairs (a
+//                    reference scheme) it is tiki-taka. bench/insitu_rules.ts, 3 seeds, lr 1:
+//                    park2024 64.5% of the transfer loss recovered (plain 41.4%, tiki-taka
+//                    47.0%), yao2020 91.1% (tiki-taka 86.9%); on the fitted few-level device
+//                    71.0% (tiki-taka 79.5%: its large SET steps make the split coarse).
 // After choosing n, G^ moves by the model's mean change of n pulses. `observe` replaces G^ by a
 // read of the cells (the read's noise and energy are the caller's to count).
 import type { DeviceConfig } from '../src/device/config';
@@ -29,7 +48,7 @@ import { SeededRandom } from '../src/random';
 import { DeviceInstances } from '../src/programming/instances';
 import { meanChange, pulseCounts } from '../src/programming/pulse';
 
-export const INSITU_RULES = ['plain', 'manhattan', 'mixed-precision', 'tiki-taka'] as const;
+export const INSITU_RULES = ['plain', 'manhattan', 'mixed-precision', 'tiki-taka', 'pair-aware'] as const;
 export type InsituRule = (typeof INSITU_RULES)[number];
 
 export interface RuleSettings {
@@ -54,6 +73,12 @@ export function checkRuleSettings(s: RuleSettings): RuleSettings {
   if (!Number.isSafeInteger(s.transferEvery) || s.transferEvery < 1) throw new ConfigError('transferEvery', `must be an integer >= 1, got ${s.transferEvery}`);
   if (!Number.isSafeInteger(s.maxPulses) || s.maxPulses < 1) throw new ConfigError('maxPulses', `must be an integer >= 1, got ${s.maxPulses}`);
   return s;
+}
+
+/** The differential pairs of a layer's cells: plus[k] and minus[k] are G+ and G- of weight k (w ~ G+ - G-). */
+export interface CellPairs {
+  plus: Int32Array;
+  minus: Int32Array;
 }
 
 /**
@@ -81,13 +106,23 @@ export class PulseController {
     readonly model: DeviceInstances,
     g0: Float32Array,
     readonly settings: RuleSettings,
+    /** The differential pairs (pair-aware splits each pair's change by them); null: none. */
+    readonly pairs: CellPairs | null = null,
   ) {
     checkRuleSettings(settings);
+    if (pairs) {
+      if (pairs.plus.length !== pairs.minus.length) throw new RangeError(`pairs: ${pairs.plus.length} plus cells, ${pairs.minus.length} minus cells`);
+      for (let k = 0; k < pairs.plus.length; k++) {
+        const a = pairs.plus[k];
+        const b = pairs.minus[k];
+        if (!(a >= 0 && a < model.count && b >= 0 && b < model.count && a !== b)) throw new RangeError(`pair ${k} (${a}, ${b}) is not two cells of the ${model.count}`);
+      }
+    }
     if (g0.length !== model.count) throw new RangeError(`g0 has ${g0.length} cells, the model ${model.count}`);
     const n = model.count;
     this.gEst = Float32Array.from(g0);
     this.velocity = settings.momentum > 0 ? new Float32Array(n) : null;
-    this.memory = settings.rule === 'mixed-precision' || settings.rule === 'tiki-taka' ? new Float32Array(n) : null;
+    this.memory = settings.rule === 'plain' || settings.rule === 'manhattan' ? null : new Float32Array(n);
     this.wanted = new Float32Array(n);
     this.counts = new Float64Array(n);
   }
@@ -119,6 +154,30 @@ export class PulseController {
       mem[i] = v < lo ? lo : v > hi ? hi : v;
     }
     return mem;
+  }
+
+  /**
+   * pair-aware: each pair's weight change g = u+ - u- (in uS of G+ - G-), re-split between its two
+   * cells in proportion to the change one pulse of the needed polarity makes on each at its
+   * estimated G (the model's mean step, clipped to the window): g > 0 wants SET on G+ and RESET on
+   * G-, g < 0 the reverse. A cell at its bound (a step of 0 that way) gets none of it; the other
+   * cell then makes the whole change. Two equal steps give the usual +g/2, -g/2.
+   */
+  private splitPairs(u: Float32Array): void {
+    const { plus, minus } = this.pairs!;
+    const g = this.gEst;
+    for (let k = 0; k < plus.length; k++) {
+      const a = plus[k];
+      const b = minus[k];
+      const d = u[a] - u[b];
+      if (d === 0) continue;
+      const dir = d > 0 ? 1 : -1;
+      const sa = Math.abs(meanChange(g[a], dir, this.cfg, this.model, a));
+      const sb = Math.abs(meanChange(g[b], -dir, this.cfg, this.model, b));
+      const f = sa + sb > 0 ? sa / (sa + sb) : 0.5;
+      u[a] = d * f;
+      u[b] = -d * (1 - f);
+    }
   }
 
   /** The signed pulse counts for the wanted changes dG (uS) of this update; advances the rule's state and G^. */
@@ -158,7 +217,9 @@ export class PulseController {
         }
         break;
       }
+      case 'pair-aware':
       case 'tiki-taka': {
+        if (rule === 'pair-aware' && this.pairs) this.splitPairs(u);
         const A = this.accumulate(u);
         if ((this.updates + 1) % this.settings.transferEvery === 0) {
           const c = pulseCounts(g, A, this.cfg, this.model, { maxCount: 1 }, this.counts);

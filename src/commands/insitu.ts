@@ -23,7 +23,7 @@ export interface InsituFlags {
   batchSize?: number;
   /** --lr F, default 0.3. */
   lr?: number;
-  /** --rule plain|manhattan|mixed-precision|tiki-taka, default DEFAULT_INSITU_RULE. */
+  /** --rule plain|manhattan|mixed-precision|tiki-taka|pair-aware, default DEFAULT_INSITU_RULE. */
   rule?: string;
   /** --threshold uS. */
   threshold?: number;
