@@ -17,7 +17,7 @@ const VARIATION_KEYS = ['gOnOffRatio', 'rOnSigma', 'rOffSigma', 'programmingSigm
 /** The in-situ update rules (training/insitu.ts INSITU_RULES; listed here so --help needs no tf). */
 const INSITU_RULE_NAMES = ['plain', 'manhattan', 'mixed-precision', 'tiki-taka', 'pair-aware'];
 /** The default rule (training/insitu.ts DEFAULT_INSITU_RULE; test/cli_help.test.ts checks they agree). */
-export const INSITU_RULE_DEFAULT = 'tiki-taka';
+export const INSITU_RULE_DEFAULT = 'pair-aware';
 /** The fit-device models (src/device/fit.ts FIT_MODELS). */
 const FIT_MODEL_NAMES = ['soft-bounds', 'exponential', 'lookup'];
 /** The in-situ learning rate's defaults (training/insitu.ts DEFAULT_INSITU_LR, DEFAULT_TIKI_TAKA_LR; test/newcomer_cli.test.ts checks they agree). */

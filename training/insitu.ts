@@ -45,7 +45,7 @@ export { INSITU_RULES, InsituRule };
  * fire runaway pulse trains where the transfer lost much).
  */
 export const DEFAULT_INSITU_LR = 0.3;
-/** tiki-taka's: its transfers move one pulse at most, so it takes larger steps (bench/insitu_rules.ts: 1 recovers most). */
+/** tiki-taka's and pair-aware's: their transfers move one pulse at most, so they take larger steps (bench/insitu_rules.ts: 1 recovers most). */
 export const DEFAULT_TIKI_TAKA_LR = 1;
 
 /** The layer sets `layers` names. */
@@ -58,10 +58,12 @@ export function defaultInsituLr(rule: InsituRule): number {
 }
 
 /**
- * The rule without --rule: the one that recovered most, measured (bench/insitu_rules.ts, 3 seeds,
- * without the oracle): tiki-taka on yao2020, park2024 and a fitted few-level device.
+ * The rule without --rule: the one that recovered most on the presets, measured
+ * (bench/insitu_rules.ts, 3 seeds, without the oracle): pair-aware on yao2020 (91.1% of the lost
+ * points, tiki-taka 86.9%) and park2024 (64.5%, tiki-taka 47.0%). On a fitted few-level device
+ * tiki-taka recovers more (79.5% against 71.0%).
  */
-export const DEFAULT_INSITU_RULE: InsituRule = 'tiki-taka';
+export const DEFAULT_INSITU_RULE: InsituRule = 'pair-aware';
 
 export interface InsituOptions {
   /** Distinct training images used (a seeded random subset of `train`); default 6,000 (10% of MNIST, as Yao et al.). */
