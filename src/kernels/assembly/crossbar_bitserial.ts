@@ -26,6 +26,41 @@ import { storeLanes } from './lanes';
  * padded to cout4 (off per position when offPerPos); lo is 0 for ReLU, -Infinity for none. out:
  * samples x pos x cout float32.
  */
+// The read-out settings of the current call (set at its start), and the generator's state.
+let rng: u32 = 0;
+let stdv: v128 = f32x4.splat(0);
+let stepv: v128 = f32x4.splat(0);
+let nstepv: v128 = f32x4.splat(0);
+let invv: v128 = f32x4.splat(0);
+let hi: v128 = f32x4.splat(0);
+let lo4: v128 = f32x4.splat(0);
+let wpv: v128 = f32x4.splat(0);
+let adc = false;
+let sign1 = false;
+
+/**
+ * One plane's read of four columns (val: ideal currents, vv: their noise variances): read noise,
+ * ADC, then acc[a] += plane weight * code. One xorshift32 step picks where four consecutive table
+ * entries start: four independent normals for the four columns (the table holds i.i.d. draws),
+ * each read a new random place. One load instead of four gathers.
+ */
+// @ts-ignore: decorator
+@inline function readOut(val: v128, vv: v128, a: usize, noisy: bool, table: usize): void {
+  const zero = f32x4.splat(0);
+  if (noisy) {
+    let x = rng;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    rng = x;
+    const gv = v128.load(table + (<usize>(((x >>> 16) * 65533) >>> 16) << 2));
+    val = f32x4.add(val, f32x4.mul(f32x4.mul(stdv, f32x4.sqrt(vv)), gv));
+  }
+  if (sign1) val = v128.bitselect(zero, v128.bitselect(stepv, nstepv, f32x4.ge(val, zero)), f32x4.eq(val, zero));
+  else if (adc) val = f32x4.mul(f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(val, invv)), lo4), hi), stepv);
+  v128.store(a, f32x4.add(v128.load(a), f32x4.mul(wpv, val)));
+}
+
 export function bitSerialReads(
   plan: usize,
   codes: usize,
@@ -51,17 +86,17 @@ export function bitSerialReads(
   lo: f32,
   out: usize,
 ): f32 {
-  let x = load<u32>(state);
-  if (x == 0) x = 0x9e3779b9;
+  rng = load<u32>(state);
+  if (rng == 0) rng = 0x9e3779b9;
   const noisy = std > 0;
-  const stdv = f32x4.splat(std);
-  const adc = step > 0;
-  const sign1 = adc && maxCode == 0;
-  const stepv = f32x4.splat(step);
-  const nstepv = f32x4.splat(-step);
-  const invv = f32x4.splat(adc && !sign1 ? 1 / step : 0);
-  const hi = f32x4.splat(maxCode);
-  const lo4 = f32x4.splat(-maxCode);
+  stdv = f32x4.splat(std);
+  adc = step > 0;
+  sign1 = adc && maxCode == 0;
+  stepv = f32x4.splat(step);
+  nstepv = f32x4.splat(-step);
+  invv = f32x4.splat(adc && !sign1 ? 1 / step : 0);
+  hi = f32x4.splat(maxCode);
+  lo4 = f32x4.splat(-maxCode);
   const zero = f32x4.splat(0);
   const lov = f32x4.splat(lo);
   const rowBytes = <usize>cout4 << 2;
@@ -114,9 +149,10 @@ export function bitSerialReads(
               store<i32>(lens + (li << 2), len + 1);
             }
           }
-          // Each plane with a pulse: its column currents and variances four columns at a time
-          // (summed in registers), then noise, ADC and the shift-and-add (a plane without a pulse
-          // reads 0).
+          // Each plane with a pulse: its column currents and variances (summed in registers, twelve,
+          // eight or four columns at once, so each pulsed row's offset is read once per pass),
+          // then noise, ADC and the shift-and-add, four columns at a time in column order (a plane
+          // without a pulse reads 0).
           while (mask != 0) {
             const p = ctz(mask);
             mask &= mask - 1;
@@ -124,8 +160,80 @@ export function bitSerialReads(
             const minus = plus + listBytes;
             const nPlus = load<i32>(lens + (<usize>(2 * p) << 2));
             const nMinus = load<i32>(lens + (<usize>(2 * p + 1) << 2));
-            const wpv = f32x4.splat(load<f32>(pw + (<usize>p << 2)));
-            for (let j = 0; j < cout4; j += 4) {
+            wpv = f32x4.splat(load<f32>(pw + (<usize>p << 2)));
+            let j = 0;
+            for (; j + 12 <= cout4; j += 12) {
+              const jb = <usize>j << 2;
+              let v0 = zero, v1 = zero, v2 = zero, q0 = zero, q1 = zero, q2 = zero;
+              for (let e = 0; e < nPlus; e++) {
+                const ro = <usize>load<i32>(plus + (<usize>e << 2)) + jb;
+                const wr = w + ro;
+                v0 = f32x4.add(v0, v128.load(wr));
+                v1 = f32x4.add(v1, v128.load(wr, 16));
+                v2 = f32x4.add(v2, v128.load(wr, 32));
+                if (noisy) {
+                  const sr = sq + ro;
+                  q0 = f32x4.add(q0, v128.load(sr));
+                  q1 = f32x4.add(q1, v128.load(sr, 16));
+                  q2 = f32x4.add(q2, v128.load(sr, 32));
+                }
+              }
+              for (let e = 0; e < nMinus; e++) {
+                const ro = <usize>load<i32>(minus + (<usize>e << 2)) + jb;
+                const wr = w + ro;
+                v0 = f32x4.sub(v0, v128.load(wr));
+                v1 = f32x4.sub(v1, v128.load(wr, 16));
+                v2 = f32x4.sub(v2, v128.load(wr, 32));
+                if (noisy) {
+                  const sr = sq + ro;
+                  q0 = f32x4.add(q0, v128.load(sr));
+                  q1 = f32x4.add(q1, v128.load(sr, 16));
+                  q2 = f32x4.add(q2, v128.load(sr, 32));
+                }
+              }
+              if (measure) {
+                zmax = f32x4.max(zmax, f32x4.max(f32x4.abs(v0), f32x4.max(f32x4.abs(v1), f32x4.abs(v2))));
+                continue;
+              }
+              const a = acc + jb;
+              readOut(v0, q0, a, noisy, table);
+              readOut(v1, q1, a + 16, noisy, table);
+              readOut(v2, q2, a + 32, noisy, table);
+            }
+            for (; j + 8 <= cout4; j += 8) {
+              const jb = <usize>j << 2;
+              let v0 = zero, v1 = zero, q0 = zero, q1 = zero;
+              for (let e = 0; e < nPlus; e++) {
+                const ro = <usize>load<i32>(plus + (<usize>e << 2)) + jb;
+                const wr = w + ro;
+                v0 = f32x4.add(v0, v128.load(wr));
+                v1 = f32x4.add(v1, v128.load(wr, 16));
+                if (noisy) {
+                  const sr = sq + ro;
+                  q0 = f32x4.add(q0, v128.load(sr));
+                  q1 = f32x4.add(q1, v128.load(sr, 16));
+                }
+              }
+              for (let e = 0; e < nMinus; e++) {
+                const ro = <usize>load<i32>(minus + (<usize>e << 2)) + jb;
+                const wr = w + ro;
+                v0 = f32x4.sub(v0, v128.load(wr));
+                v1 = f32x4.sub(v1, v128.load(wr, 16));
+                if (noisy) {
+                  const sr = sq + ro;
+                  q0 = f32x4.add(q0, v128.load(sr));
+                  q1 = f32x4.add(q1, v128.load(sr, 16));
+                }
+              }
+              if (measure) {
+                zmax = f32x4.max(zmax, f32x4.max(f32x4.abs(v0), f32x4.abs(v1)));
+                continue;
+              }
+              const a = acc + jb;
+              readOut(v0, q0, a, noisy, table);
+              readOut(v1, q1, a + 16, noisy, table);
+            }
+            for (; j < cout4; j += 4) {
               const jb = <usize>j << 2;
               let val = zero;
               let vv = zero;
@@ -143,20 +251,7 @@ export function bitSerialReads(
                 zmax = f32x4.max(zmax, f32x4.abs(val));
                 continue;
               }
-              if (noisy) {
-                // One xorshift32 step picks where four consecutive table entries start: four
-                // independent normals for the four columns (the table holds i.i.d. draws), each
-                // read a new random place. One load instead of four gathers.
-                x ^= x << 13;
-                x ^= x >>> 17;
-                x ^= x << 5;
-                const gv = v128.load(table + (<usize>(((x >>> 16) * 65533) >>> 16) << 2));
-                val = f32x4.add(val, f32x4.mul(f32x4.mul(stdv, f32x4.sqrt(vv)), gv));
-              }
-              if (sign1) val = v128.bitselect(zero, v128.bitselect(stepv, nstepv, f32x4.ge(val, zero)), f32x4.eq(val, zero));
-              else if (adc) val = f32x4.mul(f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(val, invv)), lo4), hi), stepv);
-              const a = acc + jb;
-              v128.store(a, f32x4.add(v128.load(a), f32x4.mul(wpv, val)));
+              readOut(val, vv, acc + jb, noisy, table);
             }
           }
         }
@@ -175,6 +270,6 @@ export function bitSerialReads(
       bp = groups + <usize>(nGroups * 16);
     }
   }
-  store<u32>(state, x);
+  store<u32>(state, rng);
   return max(max(f32x4.extract_lane(zmax, 0), f32x4.extract_lane(zmax, 1)), max(f32x4.extract_lane(zmax, 2), f32x4.extract_lane(zmax, 3)));
 }
