@@ -249,3 +249,20 @@ export function xmlProblems(doc: string): string[] {
 export function externalRefs(html: string): string[] {
   return [...html.matchAll(/\b(?:src|href|xlink:href)\s*=\s*["']?([^"'\s>]*)/gi)].map((m) => m[1]).filter((v) => !v.startsWith('#') && !v.startsWith('data:'));
 }
+
+/** The in-situ rule tests' devices: exact 1 uS steps (constant step, no noise) on [0, 10] uS. */
+export function unitStepDevice(): DeviceConfig {
+  const c = getPreset('ideal')!;
+  c.gMin = 0;
+  c.gMax = 10;
+  c.pulse = { model: 'constantStep', dgSet: 1, dgReset: 1, c2cSigma: 0 };
+  c.writeVerify = { mode: 'exact', tolerance: 0, maxPulses: 100 };
+  return c;
+}
+
+/** Soft bounds on [0, 10] uS, no noise: a SET step is 1 (1 - G/10), a RESET step 2 G/10. */
+export function softDevice(): DeviceConfig {
+  const c = unitStepDevice();
+  c.pulse = { model: 'softBounds', dgSet: 1, dgReset: 2, c2cSigma: 0 };
+  return c;
+}

@@ -6,23 +6,7 @@ import { DeviceConfig, getPreset } from '../src/device/config';
 import { SeededRandom } from '../src/random';
 import { meanChange, nominalInstances, pulseCounts, sampleDeviceInstances } from '../src/programming';
 import { PulseController, RuleSettings, InsituRule } from '../training/insitu_rules';
-
-/** A device whose pulses are exact 1 uS steps (constant step, no noise) on [0, 10] uS. */
-function unitStepDevice(): DeviceConfig {
-  const c = getPreset('ideal')!;
-  c.gMin = 0;
-  c.gMax = 10;
-  c.pulse = { model: 'constantStep', dgSet: 1, dgReset: 1, c2cSigma: 0 };
-  c.writeVerify = { mode: 'exact', tolerance: 0, maxPulses: 100 };
-  return c;
-}
-
-/** Soft bounds on [0, 10] uS: a SET step is 1 (1 - G/10), a RESET step 2 G/10. */
-function softDevice(): DeviceConfig {
-  const c = unitStepDevice();
-  c.pulse = { model: 'softBounds', dgSet: 1, dgReset: 2, c2cSigma: 0 };
-  return c;
-}
+import { softDevice, unitStepDevice } from './helpers';
 
 function controller(cfg: DeviceConfig, g0: number[], rule: InsituRule, extra: Partial<RuleSettings> = {}): PulseController {
   return new PulseController(cfg, nominalInstances(cfg, g0.length), Float32Array.from(g0), {

@@ -1,26 +1,10 @@
 // The pair-aware rule's pulse arithmetic on single differential pairs, against hand computations
 // (training/insitu_rules.ts): each pair's weight change is re-split between G+ and G- by the step
 // one pulse of the needed polarity makes on each, then transferred as tiki-taka does.
-import { DeviceConfig, getPreset } from '../src/device/config';
+import { DeviceConfig } from '../src/device/config';
 import { nominalInstances } from '../src/programming';
 import { CellPairs, PulseController, InsituRule } from '../training/insitu_rules';
-
-/** Soft bounds on [0, 10] uS: a SET step is 1 (1 - G/10), a RESET step 2 G/10; no noise. */
-function softDevice(): DeviceConfig {
-  const c = getPreset('ideal')!;
-  c.gMin = 0;
-  c.gMax = 10;
-  c.pulse = { model: 'softBounds', dgSet: 1, dgReset: 2, c2cSigma: 0 };
-  c.writeVerify = { mode: 'exact', tolerance: 0, maxPulses: 100 };
-  return c;
-}
-
-/** Exact 1 uS steps on [0, 10] uS. */
-function unitStepDevice(): DeviceConfig {
-  const c = softDevice();
-  c.pulse = { model: 'constantStep', dgSet: 1, dgReset: 1, c2cSigma: 0 };
-  return c;
-}
+import { softDevice, unitStepDevice } from './helpers';
 
 function controller(cfg: DeviceConfig, g0: number[], rule: InsituRule, pairs: CellPairs | null): PulseController {
   const settings = { rule, threshold: 0, momentum: 0, transferEvery: 1, rounding: null, maxPulses: 100 };
