@@ -34,7 +34,7 @@ import type { DeviceConfig } from '../src/device/config';
 import { calibrateCrossbarOn, crossbarRunner, CrossbarRunner } from '../src/crossbar/inference';
 import { applyPulses, meanStep, readConductance } from '../src/programming/pulse';
 import { DeviceInstances, nominalInstances } from '../src/programming/instances';
-import { CellPairs, INSITU_RULES, InsituRule, PulseController, checkRuleSettings } from './insitu_rules';
+import { INSITU_RULES, InsituRule, PulseController, checkRuleSettings } from './insitu_rules';
 import { FileFormatError } from '../src/errors';
 import { PulseLog, PulseLogBuilder } from '../src/programming/pulse_plan';
 
@@ -304,11 +304,12 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
       G,
       counts: new Int32Array(n),
       dG: new Float32Array(n),
+      cells: layerCells(mapped, arrays),
       arrayBase: allArrays.length,
       controller: null as unknown as PulseController,
     };
     allArrays.push(...arrays.map((a) => a.array.id));
-    const pairs = cellPairsOf(mapped, arrays);
+    const pairs = t.cells.differential ? { plus: t.cells.plus, minus: t.cells.minus } : null;
     if (oracle) t.controller = new PulseController(net.device, instances, G, settings, pairs);
     else {
       cellReads += n;
@@ -416,22 +417,16 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
       for (let k = 0; k < trained.length; k++) {
         const t = trained[k];
         const dW = grads.dW[k];
-        const Ok = t.m.outputs;
         const dG = t.dG;
         dG.fill(0);
         const toG = -lrNow / t.m.weightScale;
-        for (const { array, offset } of t.arrays) {
-          const { rowStart, rows, outStart, outs, arrayCols } = array.tile;
-          for (let r = 0; r < rows; r++) {
-            for (let j = 0; j < outs; j++) {
-              const g = dW[(rowStart + r) * Ok + outStart + j] * toG;
-              const c = offset + r * arrayCols;
-              if (t.m.scheme === 'differential') {
-                dG[c + 2 * j] = g / 2;
-                dG[c + 2 * j + 1] = -g / 2;
-              } else dG[c + j] = g;
-            }
-          }
+        const { weight, plus, minus, differential } = t.cells;
+        for (let i = 0; i < weight.length; i++) {
+          const g = dW[weight[i]] * toG;
+          if (differential) {
+            dG[plus[i]] = g / 2;
+            dG[minus[i]] = -g / 2;
+          } else dG[plus[i]] = g; // the reference cell stays put
         }
         if (!oracle && readEvery > 0 && updates > 0 && updates % readEvery === 0) {
           cellReads += t.instances.count;
@@ -490,21 +485,36 @@ export function insituTrain(net: CrossbarNetwork, train: Split, opts: InsituOpti
   };
 }
 
-/** The differential pairs of a layer's cells (flat over its arrays: G+ in column 2j, G- in 2j + 1), or null for a reference scheme. */
-function cellPairsOf(m: MappedLayer, arrays: { array: CrossbarArray; offset: number }[]): CellPairs | null {
-  if (m.scheme !== 'differential') return null;
+/**
+ * Where each weight of a trained layer lies in its cells (flat over its arrays): weight i (its
+ * index in the rows x outputs matrix) is plus[i] - minus[i]: G+ and G- of a differential pair
+ * (columns 2j and 2j + 1), or its cell and the row's reference cell (the array's last column).
+ * The update's split, the transposed read and the pair-aware rule all go through it.
+ */
+interface LayerCells {
+  differential: boolean;
+  weight: Int32Array;
+  plus: Int32Array;
+  minus: Int32Array;
+}
+
+function layerCells(m: MappedLayer, arrays: { array: CrossbarArray; offset: number }[]): LayerCells {
+  const differential = m.scheme === 'differential';
+  const weight: number[] = [];
   const plus: number[] = [];
   const minus: number[] = [];
   for (const { array, offset } of arrays) {
-    const { rows, outs, arrayCols } = array.tile;
+    const { rowStart, rows, outStart, outs, arrayCols } = array.tile;
     for (let r = 0; r < rows; r++) {
+      const c = offset + r * arrayCols;
       for (let j = 0; j < outs; j++) {
-        plus.push(offset + r * arrayCols + 2 * j);
-        minus.push(offset + r * arrayCols + 2 * j + 1);
+        weight.push((rowStart + r) * m.outputs + outStart + j);
+        plus.push(differential ? c + 2 * j : c + j);
+        minus.push(differential ? c + 2 * j + 1 : c + arrayCols - 1);
       }
     }
   }
-  return { plus: Int32Array.from(plus), minus: Int32Array.from(minus) };
+  return { differential, weight: Int32Array.from(weight), plus: Int32Array.from(plus), minus: Int32Array.from(minus) };
 }
 
 /** One layer in-situ training trains: its cells (flat over its arrays), their state and controller. */
@@ -519,6 +529,8 @@ interface TrainedLayer {
   counts: Int32Array;
   /** Scratch: the wanted change of each cell this update. */
   dG: Float32Array;
+  /** Where each weight lies in the cells. */
+  cells: LayerCells;
   /** Index of its first array in the pulse log's array list. */
   arrayBase: number;
   controller: PulseController;
@@ -531,18 +543,10 @@ interface TrainedLayer {
  */
 function readWeights(t: TrainedLayer, cfg: DeviceConfig, rng: SeededRandom): Float32Array {
   const g = readConductance(t.G, cfg, rng);
-  const O = t.m.outputs;
-  const W = new Float32Array(t.m.rows * O);
+  const W = new Float32Array(t.m.rows * t.m.outputs);
   const ws = t.m.weightScale;
-  for (const { array, offset } of t.arrays) {
-    const { rowStart, rows, outStart, outs, arrayCols } = array.tile;
-    for (let r = 0; r < rows; r++) {
-      const c = offset + r * arrayCols;
-      for (let j = 0; j < outs; j++) {
-        W[(rowStart + r) * O + outStart + j] = t.m.scheme === 'differential' ? ws * (g[c + 2 * j] - g[c + 2 * j + 1]) : ws * (g[c + j] - g[c + arrayCols - 1]);
-      }
-    }
-  }
+  const { weight, plus, minus } = t.cells;
+  for (let i = 0; i < weight.length; i++) W[weight[i]] = ws * (g[plus[i]] - g[minus[i]]);
   return W;
 }
 
