@@ -266,3 +266,11 @@ export function softDevice(): DeviceConfig {
   c.pulse = { model: 'softBounds', dgSet: 1, dgReset: 2, c2cSigma: 0 };
   return c;
 }
+
+/** Makes `name` the backend with this package's kernels registered (cpu: without tfjs's first-use warning). */
+export async function useBackend(name: string): Promise<void> {
+  await tf.setBackend(name);
+  await tf.ready();
+  if (name === 'cpu') (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+  registerFastKernels(name);
+}

@@ -6,7 +6,7 @@ import { ADAM_UPDATE, UNIFORM_LEVELS, chooseFilterRoute, chooseSimd, fastKernels
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from '../src/kernels/conv_js';
 import { convGeometry, poolGeometry } from '../src/kernels/geometry';
 import { maxPoolBackward, maxPoolForward } from '../src/kernels/maxpool';
-import { gradsWasmAndStockCpu, relErr } from './helpers';
+import { gradsWasmAndStockCpu, relErr, useBackend } from './helpers';
 
 type Padding = 'same' | 'valid';
 
@@ -142,13 +142,6 @@ function convCases(): ConvCase[] {
   cases.push({ B: 2, H: 32, W: 32, cin: 3, cout: 16, k: 3, s: 1, pad: 'same' });
   cases.push({ B: 2, H: 32, W: 32, cin: 16, cout: 32, k: 3, s: 2, pad: 'same' });
   return cases;
-}
-
-async function useBackend(name: string): Promise<void> {
-  await tf.setBackend(name);
-  await tf.ready();
-  if (name === 'cpu') (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
-  registerFastKernels(name);
 }
 
 function checkConv(c: ConvCase, seed: number, key: string): void {

@@ -12,6 +12,7 @@ import { adamKernelConfig } from '../src/kernels/adam';
 import { uniformLevelsKernelConfig } from '../src/kernels/uniform_levels';
 import { UNIFORM_LEVELS } from '../src/kernels';
 import { steUniform } from '../layers/quantizers';
+import { useBackend } from './helpers';
 import { FusedAdam, makeOptimizer } from '../training/optimizers';
 
 const SHAPES = [[3, 7], [4, 4], [1], [2, 3, 5]];
@@ -38,12 +39,7 @@ async function run(opt: tf.Optimizer, steps: number, lr: (t: number) => number =
 }
 
 describe.each(['wasm', 'cpu'])('FusedAdam on %s', (backend) => {
-  beforeAll(async () => {
-    await tf.setBackend(backend);
-    await tf.ready();
-    if (backend === 'cpu') (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
-    registerFastKernels(backend);
-  });
+  beforeAll(() => useBackend(backend));
 
   test('the kernel is registered and the optimizer serializes as Adam', () => {
     expect(tf.getKernel(ADAM_UPDATE, backend)).toBeDefined();
@@ -127,12 +123,7 @@ test('the kernel refuses mismatched shapes and missing attributes, naming them',
 });
 
 describe.each(['wasm', 'cpu'])('steUniform in one kernel on %s', (backend) => {
-  beforeAll(async () => {
-    await tf.setBackend(backend);
-    await tf.ready();
-    if (backend === 'cpu') (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
-    registerFastKernels(backend);
-  });
+  beforeAll(() => useBackend(backend));
 
   /** The quantizer's output with the kernel, and with the kernel removed (tfjs's op chain). */
   function both(opts: Parameters<typeof steUniform>[0], x: tf.Tensor): { kernel: number[]; chain: number[] } {
